@@ -1,0 +1,1 @@
+"""Environment plugins, installed as ``rlcore.envs``; each registers ``rlcore/`` Gymnasium ids."""

@@ -1,0 +1,210 @@
+"""The ``rlcore`` command: list, schema, validate, run, resume, eval."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import re
+import sys
+import time
+import traceback
+from pathlib import Path
+
+from rlcore.errors import ConfigError, RLCoreError
+
+
+def _print_err(exc: Exception) -> None:
+    if isinstance(exc, ConfigError):
+        n = len(exc.problems)
+        print(f"error: {n} problem{'s' if n > 1 else ''} in the experiment:", file=sys.stderr)
+        for p in exc.problems:
+            print(f"  {p}", file=sys.stderr)
+    else:
+        print(f"error: {exc}", file=sys.stderr)
+
+
+def cmd_list(args) -> int:
+    from rlcore import registry
+
+    for title, group in (("algorithms", registry.ALGORITHM_GROUP), ("environments", registry.ENV_GROUP)):
+        print(f"{title}:")
+        for item in registry.list_plugins(group):
+            if item.error:
+                print(f"  {item.name:<12} BROKEN ({item.target}): {item.error}")
+            else:
+                extra = ""
+                if group == registry.ENV_GROUP:
+                    plugin = registry._load_target(item.target)
+                    extra = f" [{', '.join(plugin.ids[:4])}{', ...' if len(plugin.ids) > 4 else ''}]"
+                print(f"  {item.name:<12} {item.description}{extra}")
+    print("  (and every Gymnasium id, e.g. CartPole-v1)")
+    return 0
+
+
+def cmd_schema(args) -> int:
+    from rlcore import config, registry
+
+    print("\n".join(config.schema_lines()))
+    names = [args.algorithm] if args.algorithm else registry.algorithm_names()
+    for name in names:
+        plugin = registry.get_algorithm(name)
+        print(f"algo:  # when algorithm: {name}")
+        print("\n".join(config.schema_lines(plugin.config_cls, "algo.")))
+    return 0
+
+
+def cmd_validate(args) -> int:
+    from rlcore.config import load_experiment
+
+    exp = load_experiment(args.file, args.set)
+    if args.env:
+        from rlcore.loops import check_spaces
+
+        check_spaces(exp)
+    print(f"{args.file}: ok ({exp.plugin.name} on {exp.config.env.id}, "
+          f"{exp.config.stop.num_env_steps:,} env steps, batch {exp.config.batch_size})")
+    return 0
+
+
+def new_run_dir(exp, requested: str | None) -> Path:
+    if requested:
+        path = Path(requested)
+        if path.exists() and any(path.iterdir()):
+            raise ConfigError([f"--run-dir {path}: exists and is not empty; rlcore never overwrites "
+                               f"a run. Choose a new folder, or continue it: rlcore resume {path}"])
+        return path
+    cfg = exp.config
+    env = re.sub(r"[^A-Za-z0-9_.-]+", "-", cfg.env.id)
+    base = Path(cfg.logging.root) / f"{exp.plugin.name}_{env}_s{cfg.seed}_{time.strftime('%Y%m%d-%H%M%S')}"
+    path, i = base, 1
+    while path.exists():
+        path, i = Path(f"{base}-{i}"), i + 1
+    return path
+
+
+def _train(exp, run_dir: Path, resume: bool) -> int:
+    import yaml
+
+    from rlcore.logging import RunLogger
+    from rlcore.loops import Trainer
+
+    trainer = Trainer(exp, run_dir, resume=resume)
+    run_dir.mkdir(parents=True, exist_ok=True)
+    if not resume:
+        (run_dir / "config.yaml").write_text(yaml.safe_dump(exp.resolved(), sort_keys=False))
+    where = "inline" if not exp.config.rollout.num_actors else f"{exp.config.rollout.num_actors} Ray actors"
+    print(f"rlcore: {exp.plugin.name} on {exp.config.env.id}, rollouts {where}, learner on "
+          f"{trainer.device} (learner.device={exp.config.learner.device}), run dir {run_dir}",
+          flush=True)
+    if trainer.resumed_from:
+        print(f"resuming from {trainer.resumed_from['checkpoint']} at {trainer.env_steps:,} env steps"
+              + (f" (skipped unreadable: {trainer.resumed_from['skipped']})"
+                 if trainer.resumed_from["skipped"] else ""), flush=True)
+    logger = RunLogger(run_dir, trainer.env_steps, exp.config.logging.progress_every_s)
+    try:
+        summary = trainer.run(logger)
+    except KeyboardInterrupt:
+        print(f"\ninterrupted: checkpoint written; continue with: rlcore resume {run_dir}",
+              file=sys.stderr)
+        return 130
+    finally:
+        logger.close()
+    print(f"done: {summary['env_steps']:,} env steps in {summary['wall_s']:.1f} s "
+          f"({summary['stop_reason']})")
+    if summary["eval_return_mean"] is not None:
+        print(f"evaluation return: {summary['eval_return_mean']:.1f} ± "
+              f"{summary['eval_return_std']:.1f} over {summary['eval_episodes']} episodes")
+    print(f"gradient noise scale: {summary['grad_noise_verdict']}")
+    print(f"inspect: tensorboard --logdir {run_dir}")
+    return 0
+
+
+def cmd_run(args) -> int:
+    from rlcore.config import load_experiment
+
+    exp = load_experiment(args.file, args.set)
+    return _train(exp, new_run_dir(exp, args.run_dir), resume=False)
+
+
+def _load_run(run_dir: str, overrides=()) :
+    from rlcore.config import load_experiment
+
+    path = Path(run_dir) / "config.yaml"
+    if not path.is_file():
+        raise ConfigError([f"{run_dir}: not a run directory (no config.yaml); give the folder "
+                           "`rlcore run` printed"])
+    return load_experiment(path, overrides)
+
+
+def cmd_resume(args) -> int:
+    return _train(_load_run(args.run_dir, args.set), Path(args.run_dir), resume=True)
+
+
+def cmd_eval(args) -> int:
+    import torch
+
+    from rlcore import checkpoint
+    from rlcore.evaluation import evaluate
+    from rlcore.loops import check_spaces
+
+    exp = _load_run(args.run_dir)
+    spaces = check_spaces(exp)
+    path, meta, tensors = checkpoint.load_latest(args.run_dir, exp.plugin.name, spaces.to_json(),
+                                                 torch.device("cpu"))
+    modules = exp.plugin.make_modules(exp.algo, spaces)
+    for name, m in modules.items():
+        m.load_state_dict(tensors["modules"][name])
+        m.eval()
+    policy = exp.plugin.make_policy(modules, exp.algo, explore=args.stochastic)
+    returns = evaluate(policy, exp.config.env.id, exp.config.env.kwargs, args.episodes, args.seed)
+    print(json.dumps({"eval_return_mean": float(returns.mean()), "eval_return_std": float(returns.std()),
+                      "eval_episodes": int(len(returns)), "env_steps": meta["env_steps"],
+                      "checkpoint": str(path)}))
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="rlcore", description="Reinforcement-learning experiments.")
+    p.add_argument("--debug", action="store_true", help="show Python tracebacks")
+    sub = p.add_subparsers(dest="command", required=True)
+    sub.add_parser("list", help="installed algorithms and environments").set_defaults(fn=cmd_list)
+    s = sub.add_parser("schema", help="every experiment key with type, default, bounds")
+    s.add_argument("algorithm", nargs="?")
+    s.set_defaults(fn=cmd_schema)
+    sets = dict(action="append", default=[], metavar="KEY.PATH=VALUE", help="override a key")
+    s = sub.add_parser("validate", help="check an experiment file; starts nothing")
+    s.add_argument("file")
+    s.add_argument("--set", **sets)
+    s.add_argument("--env", action="store_true", help="also make the env and check its spaces")
+    s.set_defaults(fn=cmd_validate)
+    s = sub.add_parser("run", help="run an experiment")
+    s.add_argument("file")
+    s.add_argument("--set", **sets)
+    s.add_argument("--run-dir", help="where to write the run (must not exist or be empty)")
+    s.set_defaults(fn=cmd_run)
+    s = sub.add_parser("resume", help="continue a run from its latest checkpoint")
+    s.add_argument("run_dir")
+    s.add_argument("--set", **sets)
+    s.set_defaults(fn=cmd_resume)
+    s = sub.add_parser("eval", help="evaluate a run's latest checkpoint; prints one JSON object")
+    s.add_argument("run_dir")
+    s.add_argument("--episodes", type=int, default=10)
+    s.add_argument("--seed", type=int, default=12345)
+    s.add_argument("--stochastic", action="store_true", help="sample actions instead of greedy")
+    s.set_defaults(fn=cmd_eval)
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        return args.fn(args)
+    except RLCoreError as exc:
+        if args.debug:
+            traceback.print_exc()
+        _print_err(exc)
+        return exc.exit_code
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,352 @@
+"""Experiment schema and strict YAML loading.
+
+One YAML file = one experiment. Every field is typed, has a default, a bound and a one-line
+description (``rlcore schema`` prints them all). Validation reports every problem at once with
+file, line and key, before anything starts. YAML is loaded with ``yaml.SafeLoader`` (data only)
+extended so that ``3e-4`` and ``1e6`` are numbers, as in YAML 1.2.
+"""
+
+from __future__ import annotations
+
+import difflib
+import re
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from rlcore.errors import ConfigError, RegistryError
+
+
+class Section(BaseModel):
+    model_config = ConfigDict(extra="forbid", validate_assignment=True)
+
+
+class EnvConfig(Section):
+    id: str = Field(description="Gymnasium id, e.g. CartPole-v1 or rlcore/Pong-v5")
+    num_envs: int = Field(8, ge=1, le=4096, description="sub-environments stepped by each actor")
+    kwargs: dict[str, Any] = Field(default_factory=dict, description="passed to gymnasium.make")
+    clip_rewards: bool = Field(False, description="train on sign(reward); episode returns stay raw")
+
+
+class RolloutConfig(Section):
+    num_actors: int = Field(0, ge=0, le=4096,
+                            description="Ray rollout actors; 0 runs the rollout loop inline")
+    fragment_length: int = Field(128, ge=1, le=100_000,
+                                 description="steps per sub-environment in one fragment")
+    num_cpus_per_actor: float = Field(1.0, gt=0, le=256, description="CPUs each actor reserves")
+    sample_timeout_s: float = Field(300.0, gt=0, description="longest wait for one fragment")
+
+
+class LearnerConfig(Section):
+    device: Literal["auto", "cpu", "cuda"] = Field("auto", description="auto picks cuda if present")
+    lr: float = Field(3e-4, gt=0, le=1, description="Adam learning rate")
+    lr_schedule: Literal["constant", "linear"] = Field(
+        "constant", description="linear anneals lr to 0 at stop.num_env_steps")
+    adam_eps: float = Field(1e-5, gt=0, le=1, description="Adam epsilon")
+    num_epochs: int = Field(4, ge=1, le=1000, description="passes over each batch")
+    minibatch_size: int = Field(256, ge=0, description="samples per optimizer step; 0 = whole batch")
+    max_grad_norm: float | None = Field(0.5, gt=0, description="global grad-norm clip; null = off")
+    gns_microbatches: int = Field(
+        4, ge=2, le=1024, description="gradient noise scale: pieces one minibatch is split into")
+    gns_every: int = Field(1, ge=1, description="measure the gradient noise scale every N updates")
+    gns_ema: float = Field(0.95, ge=0, lt=1, description="EMA decay of the noise-scale estimates")
+    torch_threads: int = Field(0, ge=0, le=1024, description="torch threads in the learner; 0 = auto")
+
+
+class StopConfig(Section):
+    num_env_steps: int = Field(100_000, ge=1, description="total environment steps")
+    eval_return: float | None = Field(None, description="stop at the first eval mean >= this")
+    wall_s: float | None = Field(None, gt=0, description="stop after this many seconds")
+
+
+class EvalConfig(Section):
+    every_env_steps: int = Field(0, ge=0, description="evaluate every N env steps; 0 = at the end")
+    episodes: int = Field(10, ge=1, le=100_000, description="episodes per evaluation")
+    deterministic: bool = Field(True, description="greedy / mean action")
+
+
+class LoggingConfig(Section):
+    root: str = Field("runs", description="run directories are created under this folder")
+    progress_every_s: float = Field(1.0, ge=0, description="console progress line period; 0 = off")
+
+
+class CheckpointConfig(Section):
+    every_env_steps: int = Field(0, ge=0, description="checkpoint period; 0 = only at the end")
+    keep: int = Field(3, ge=1, le=1000, description="how many recent checkpoints to keep")
+
+
+class RayConfig(Section):
+    address: str | None = Field(None, description="null: local Ray on 127.0.0.1; auto | host:port")
+    num_cpus: int | None = Field(None, ge=1, description="CPUs of the local Ray; null = all")
+    connect_timeout_s: float = Field(30.0, gt=0, le=600, description="give up joining after this")
+
+
+class ExperimentConfig(Section):
+    algorithm: str = Field(description="registered algorithm name, e.g. ppo")
+    seed: int = Field(0, ge=0, le=2**31 - 1, description="seeds envs, policies and the learner")
+    env: EnvConfig
+    rollout: RolloutConfig = Field(default_factory=RolloutConfig)
+    learner: LearnerConfig = Field(default_factory=LearnerConfig)
+    algo: dict[str, Any] = Field(default_factory=dict, description="the algorithm's own section")
+    stop: StopConfig = Field(default_factory=StopConfig)
+    eval: EvalConfig = Field(default_factory=EvalConfig)
+    logging: LoggingConfig = Field(default_factory=LoggingConfig)
+    checkpoint: CheckpointConfig = Field(default_factory=CheckpointConfig)
+    ray: RayConfig = Field(default_factory=RayConfig)
+
+    @property
+    def batch_size(self) -> int:
+        """Environment steps per update (all actors together)."""
+        return max(1, self.rollout.num_actors) * self.env.num_envs * self.rollout.fragment_length
+
+
+@dataclass
+class Experiment:
+    """A validated experiment: the core config, the plugin and its typed ``algo`` section."""
+
+    config: ExperimentConfig
+    algo: Any
+    plugin: Any
+    source: str
+
+    @property
+    def plugin_target(self) -> str:
+        from rlcore.registry import algorithm_target
+
+        return algorithm_target(self.config.algorithm)
+
+    def resolved(self) -> dict:
+        data = self.config.model_dump(mode="json")
+        data["algo"] = self.algo.model_dump(mode="json")
+        return data
+
+
+# ---------------------------------------------------------------- YAML with positions
+
+
+class _Loader(yaml.SafeLoader):
+    """SafeLoader that reads 1e6 and 3e-4 as floats (YAML 1.2), not strings."""
+
+
+_Loader.add_implicit_resolver(
+    "tag:yaml.org,2002:float",
+    re.compile(r"^[-+]?(?:[0-9][0-9_]*)(?:\.[0-9_]*)?[eE][-+]?[0-9]+$"),
+    list("-+0123456789"),
+)
+
+
+def _walk(node, path: tuple, marks: dict, problems: list, source: str) -> None:
+    if isinstance(node, yaml.MappingNode):
+        seen = set()
+        for key_node, value_node in node.value:
+            key = key_node.value
+            if key in seen:
+                problems.append(f"{source}:{key_node.start_mark.line + 1}: duplicate key "
+                                f"'{'.'.join(path + (key,))}'; keep one")
+            seen.add(key)
+            marks[path + (key,)] = key_node.start_mark.line + 1
+            _walk(value_node, path + (key,), marks, problems, source)
+
+
+def parse_yaml(text: str, source: str) -> tuple[dict, dict]:
+    """Parse ``text``; returns (data, {key path: line}). Raises ConfigError on bad syntax."""
+    try:
+        node = yaml.compose(text, Loader=_Loader)
+        data = yaml.load(text, Loader=_Loader)
+    except yaml.MarkedYAMLError as exc:
+        mark = exc.problem_mark
+        where = f"{source}:{mark.line + 1}:{mark.column + 1}" if mark else source
+        raise ConfigError([f"{where}: {exc.problem or exc}"]) from None
+    if data is None:
+        data = {}
+    if not isinstance(data, dict):
+        raise ConfigError([f"{source}:1: expected a mapping of sections (algorithm:, env:, ...), "
+                           f"got a {type(data).__name__}"])
+    marks: dict = {}
+    problems: list = []
+    _walk(node, (), marks, problems, source)
+    if problems:
+        raise ConfigError(problems)
+    return data, marks
+
+
+def apply_override(data: dict, marks: dict, item: str) -> None:
+    """Apply one ``--set a.b.c=value`` (value parsed as a YAML scalar)."""
+    key, sep, raw = item.partition("=")
+    if not sep or not key.strip():
+        raise ConfigError([f"--set {item}: expected key.path=value, e.g. --set learner.lr=1e-3"])
+    path = tuple(key.strip().split("."))
+    try:
+        value = yaml.load(raw, Loader=_Loader) if raw.strip() else None
+    except yaml.YAMLError as exc:
+        raise ConfigError([f"--set {item}: cannot parse value: {exc}"]) from None
+    node = data
+    for i, part in enumerate(path[:-1]):
+        child = node.get(part)
+        if not isinstance(child, dict):
+            child = {} if child is None else child
+            if not isinstance(child, dict):
+                raise ConfigError([f"--set {item}: '{'.'.join(path[:i + 1])}' is not a section"])
+            node[part] = child
+        node = child
+    node[path[-1]] = value
+    marks[path] = f"--set {key.strip()}"
+
+
+# ---------------------------------------------------------------- validation
+
+
+def _field_info(model: type[BaseModel], loc: tuple):
+    for i, part in enumerate(loc):
+        fields = getattr(model, "model_fields", {})
+        if part not in fields:
+            return None
+        info = fields[part]
+        if i == len(loc) - 1:
+            return info
+        ann = info.annotation
+        model = ann if isinstance(ann, type) and issubclass(ann, BaseModel) else None
+        if model is None:
+            return None
+    return None
+
+
+def _bounds(info) -> str:
+    lo = hi = None
+    lo_b, hi_b = "[", "]"
+    for m in getattr(info, "metadata", []):
+        for attr, br in (("ge", "["), ("gt", "(")):
+            if getattr(m, attr, None) is not None:
+                lo, lo_b = getattr(m, attr), br
+        for attr, br in (("le", "]"), ("lt", ")")):
+            if getattr(m, attr, None) is not None:
+                hi, hi_b = getattr(m, attr), br
+    if lo is not None and hi is not None:
+        return f"in {lo_b}{lo}, {hi}{hi_b}"
+    if lo is not None:
+        return f"{'>=' if lo_b == '[' else '>'} {lo}"
+    if hi is not None:
+        return f"{'<=' if hi_b == ']' else '<'} {hi}"
+    return "in range"
+
+
+_TYPE_WORDS = {"int": "an integer", "float": "a number", "bool": "true or false",
+               "string": "a string", "dict": "a mapping", "model": "a mapping"}
+
+
+def _describe_error(err: dict, model: type[BaseModel], prefix: tuple, owner: str) -> tuple[tuple, str]:
+    loc = tuple(str(p) for p in err["loc"])
+    full = prefix + loc
+    key = ".".join(full)
+    etype = err["type"]
+    got = err.get("input")
+    if etype == "extra_forbidden":
+        parent = _field_info(model, loc[:-1]) if len(loc) > 1 else None
+        parent_model = model
+        if parent is not None:
+            parent_model = parent.annotation
+        candidates = list(getattr(parent_model, "model_fields", {}))
+        close = difflib.get_close_matches(loc[-1], candidates, n=1, cutoff=0.6)
+        hint = f"; did you mean '{close[0]}'?" if close else f"; known keys: {', '.join(candidates)}"
+        return full, f"unknown key '{key}'{owner}{hint}"
+    if etype == "missing":
+        return full, f"missing required key '{key}'"
+    if etype in ("greater_than", "greater_than_equal", "less_than", "less_than_equal"):
+        return full, f"{key} must be {_bounds(_field_info(model, loc))} (got {got!r})"
+    if etype == "literal_error":
+        return full, f"{key}: {err['msg'].replace('Input should be', 'must be')} (got {got!r})"
+    for word, text in _TYPE_WORDS.items():
+        if etype.startswith(word) or etype == f"{word}_type":
+            return full, f"{key}: expected {text}, got {got!r}"
+    return full, f"{key}: {err['msg']} (got {got!r})"
+
+
+def _validate(model: type[BaseModel], data: dict, prefix: tuple, marks: dict, source: str,
+              problems: list, owner: str = ""):
+    try:
+        return model.model_validate(data)
+    except ValidationError as exc:
+        for err in exc.errors():
+            full, msg = _describe_error(err, model, prefix, owner)
+            line = marks.get(full) or marks.get(full[:-1]) or marks.get(full[:1])
+            where = (line if isinstance(line, str) else f"{source}:{line}") if line else f"{source}"
+            problems.append(f"{where}: {msg}")
+        return None
+
+
+def _cross_checks(cfg: ExperimentConfig, source: str, marks: dict) -> list[str]:
+    problems = []
+    batch = cfg.batch_size
+    if cfg.learner.minibatch_size > batch:
+        line = marks.get(("learner", "minibatch_size"), "")
+        problems.append(
+            f"{source}:{line}: learner.minibatch_size ({cfg.learner.minibatch_size}) is larger than "
+            f"the batch of one update: max(1, rollout.num_actors={cfg.rollout.num_actors}) x "
+            f"env.num_envs={cfg.env.num_envs} x rollout.fragment_length="
+            f"{cfg.rollout.fragment_length} = {batch}; lower it or collect more per update")
+    if cfg.learner.gns_microbatches > (cfg.learner.minibatch_size or batch):
+        problems.append(f"{source}: learner.gns_microbatches ({cfg.learner.gns_microbatches}) "
+                        f"exceeds the minibatch ({cfg.learner.minibatch_size or batch} samples)")
+    return problems
+
+
+def load_experiment(path: str | Path | None = None, overrides: list[str] = (), *,
+                    data: dict | None = None) -> Experiment:
+    """Read, override and validate an experiment. Raises ConfigError listing every problem."""
+    from rlcore import registry
+
+    source = str(path) if path is not None else "<config>"
+    marks: dict = {}
+    if data is None:
+        try:
+            text = Path(path).read_text()
+        except OSError as exc:
+            raise ConfigError([f"{source}: cannot read the experiment file ({exc.strerror})"]) from None
+        data, marks = parse_yaml(text, source)
+    for item in overrides:
+        apply_override(data, marks, item)
+    problems: list[str] = []
+    algo_data = data.get("algo") if isinstance(data.get("algo"), dict) else {}
+    cfg = _validate(ExperimentConfig, data, (), marks, source, problems)
+    plugin = algo = None
+    name = data.get("algorithm")
+    if isinstance(name, str):
+        try:
+            plugin = registry.get_algorithm(name)
+        except RegistryError as exc:
+            problems.append(f"{source}:{marks.get(('algorithm',), 1)}: {exc}")
+    if plugin is not None:
+        if cfg is not None:  # the plugin's learner defaults apply where the file is silent
+            given = data.get("learner") if isinstance(data.get("learner"), dict) else {}
+            for key, value in plugin.learner_defaults.items():
+                if key not in given:
+                    setattr(cfg.learner, key, value)
+        algo = _validate(plugin.config_cls, algo_data or {}, ("algo",), marks, source, problems,
+                         owner=f" for {plugin.name}")
+    if cfg is not None:
+        problems += _cross_checks(cfg, source, marks)
+    if problems:
+        raise ConfigError(problems)
+    return Experiment(cfg, algo, plugin, source)
+
+
+def schema_lines(model: type[BaseModel] = ExperimentConfig, prefix: str = "") -> list[str]:
+    """One line per key: name, type, default, bounds, description (for ``rlcore schema``)."""
+    lines = []
+    for name, info in model.model_fields.items():
+        ann = info.annotation
+        key = f"{prefix}{name}"
+        if isinstance(ann, type) and issubclass(ann, BaseModel):
+            lines.append(f"{key}:")
+            lines += schema_lines(ann, key + ".")
+            continue
+        default = "required" if info.is_required() else (
+            info.default_factory() if info.default_factory else info.default)
+        bounds = _bounds(info)
+        bounds = "" if bounds == "in range" else f"  {bounds}"
+        tname = getattr(ann, "__name__", str(ann)).replace("typing.", "")
+        lines.append(f"  {key}: {tname} = {default!r}{bounds}  # {info.description or ''}")
+    return lines

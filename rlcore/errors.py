@@ -1,0 +1,44 @@
+"""One exception class per category of user-facing error (exit code 2 in the CLI).
+
+Each message says what was wrong, where, and how to fix it.
+"""
+
+from __future__ import annotations
+
+
+class RLCoreError(Exception):
+    """Base class of errors a user can cause; the CLI prints the message and exits with 2."""
+
+    exit_code = 2
+
+
+class ConfigError(RLCoreError):
+    """The experiment file or an override is invalid. Holds every problem found, not just one."""
+
+    def __init__(self, problems: list[str]):
+        self.problems = list(problems)
+        super().__init__("\n".join(self.problems))
+
+
+class RegistryError(RLCoreError):
+    """An unknown plugin name, or a plugin whose import failed."""
+
+
+class IncompatibleEnvError(RLCoreError):
+    """The environment's spaces or API do not fit the chosen algorithm."""
+
+
+class CheckpointError(RLCoreError):
+    """A checkpoint is missing, incomplete, or belongs to another experiment."""
+
+
+class ClusterError(RLCoreError):
+    """Ray could not be started or joined, or cannot host the requested actors."""
+
+
+class EnvRuntimeError(RLCoreError):
+    """An environment misbehaved while running (non-finite values, wrong shapes)."""
+
+
+class TrainingError(RLCoreError):
+    """Training cannot continue (e.g. repeated non-finite losses)."""

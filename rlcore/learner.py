@@ -1,0 +1,200 @@
+"""The learner: device placement, optimizer, the update step, and the gradient noise scale."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import torch
+
+from rlcore import seeding
+from rlcore.errors import ConfigError, TrainingError
+from rlcore.ops.gns import NoiseScale
+
+
+class Batch:
+    """Named tensors with a common first dimension; ``batch.obs``, ``len(batch)``, ``batch[idx]``."""
+
+    def __init__(self, **tensors: torch.Tensor):
+        self.__dict__["_t"] = tensors
+
+    def __getattr__(self, name: str) -> torch.Tensor:
+        try:
+            return self._t[name]
+        except KeyError:
+            raise AttributeError(f"batch has no field '{name}' (fields: {', '.join(self._t)})") from None
+
+    def __len__(self) -> int:
+        return len(next(iter(self._t.values())))
+
+    def __getitem__(self, idx) -> "Batch":
+        return Batch(**{k: v[idx] for k, v in self._t.items()})
+
+    def fields(self) -> list[str]:
+        return list(self._t)
+
+
+def pick_device(requested: str) -> torch.device:
+    """``auto`` picks CUDA when present; ``cuda`` without a GPU is a config error."""
+    if requested == "cuda" and not torch.cuda.is_available():
+        raise ConfigError(["learner.device: 'cuda' was requested but no CUDA device is visible; "
+                           "use device: auto or cpu, or run on a machine with a GPU"])
+    if requested == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    return torch.device(requested)
+
+
+def to_numpy_weights(modules: dict) -> dict:
+    return {name: {k: v.detach().cpu().numpy() for k, v in m.state_dict().items()}
+            for name, m in modules.items()}
+
+
+class Learner:
+    """Owns the modules, the optimizer and the plugin's state; turns fragments into updates."""
+
+    MAX_NONFINITE_IN_A_ROW = 10
+
+    def __init__(self, exp, spaces, device: torch.device):
+        self.plugin, self.cfg, self.lcfg = exp.plugin, exp.algo, exp.config.learner
+        self.device = device
+        self.total_steps = exp.config.stop.num_env_steps
+        self.modules = {k: m.to(device) for k, m in self.plugin.make_modules(self.cfg, spaces).items()}
+        params = list({id(p): p for m in self.modules.values() for p in m.parameters()}.values())
+        self.params = params
+        self.opt = torch.optim.Adam(params, lr=self.lcfg.lr, eps=self.lcfg.adam_eps)
+        self.state: dict[str, float] = dict(self.plugin.init_state(self.cfg))
+        self.generator = torch.Generator().manual_seed(
+            seeding.derive(exp.config.seed, seeding.LEARNER_STREAM))
+        self.gns = NoiseScale(self.lcfg.gns_ema)
+        self.version = 0
+        self.updates = 0
+        self.skipped_updates = 0
+        self._nonfinite_in_a_row = 0
+
+    # ------------------------------------------------------------------ public
+
+    def weights(self) -> dict:
+        return to_numpy_weights(self.modules)
+
+    def update(self, fragments: list, progress: float) -> dict[str, float]:
+        """One update from a list of fragments; ``progress`` in [0, 1] drives schedules."""
+        self.state["progress"] = float(progress)
+        lr = self.lcfg.lr * (1.0 - progress if self.lcfg.lr_schedule == "linear" else 1.0)
+        for group in self.opt.param_groups:
+            group["lr"] = max(lr, 0.0)
+        for m in self.modules.values():
+            m.train()
+        batch = self.plugin.prepare_batch(self.modules, fragments, self.cfg, self.state)
+        if self.plugin.update is not None:
+            metrics = self.plugin.update(self, batch)
+        else:
+            metrics = self._sgd(batch)
+        if self.plugin.after_update is not None:
+            self.state = dict(self.plugin.after_update(self.modules, batch, self.cfg, self.state,
+                                                       metrics))
+        self.updates += 1
+        self.version += 1
+        metrics["lr"] = lr
+        if self.gns.value is not None:
+            metrics["grad_noise_scale"] = self.gns.value
+        return metrics
+
+    # ------------------------------------------------------------------ SGD
+
+    def _sgd(self, batch: Batch) -> dict[str, float]:
+        n = len(batch)
+        mb = min(self.lcfg.minibatch_size or n, n)
+        measure = self.updates % self.lcfg.gns_every == 0 and mb >= self.lcfg.gns_microbatches
+        sums: dict[str, float] = {}
+        steps = 0
+        for epoch in range(self.lcfg.num_epochs):
+            perm = torch.randperm(n, generator=self.generator).to(self.device)
+            for start in range(0, n - mb + 1, mb):
+                idx = perm[start:start + mb]
+                gns = measure and epoch == 0 and start == 0
+                metrics = self.step(batch[idx], measure_noise=gns)
+                for k, v in metrics.items():
+                    sums[k] = sums.get(k, 0.0) + v
+                steps += 1
+        return {k: v / max(steps, 1) for k, v in sums.items()}
+
+    def step(self, mb: Batch, measure_noise: bool = False) -> dict[str, float]:
+        """One optimizer step on ``mb``. With ``measure_noise`` the minibatch is split into
+        ``gns_microbatches`` pieces whose gradients are accumulated: the pieces' mean squared
+        norm and the whole's give the two batch sizes of the noise-scale estimate, at the same
+        parameters and for no extra samples."""
+        self.opt.zero_grad(set_to_none=True)
+        if measure_noise:
+            total, metrics = self._accumulate_with_noise(mb)
+        else:
+            losses, metrics = self.plugin.loss(self.modules, mb, self.cfg, self.state)
+            total = sum(losses.values())
+            total.backward()
+        return self._apply(total, metrics)
+
+    def _accumulate_with_noise(self, mb: Batch):
+        k, n = self.lcfg.gns_microbatches, len(mb)
+        bounds = np.linspace(0, n, k + 1).astype(int)
+        prev = torch.zeros(sum(p.numel() for p in self.params), device=self.device)
+        small_sq, total_loss, agg = [], 0.0, {}
+        for lo, hi in zip(bounds[:-1], bounds[1:]):
+            losses, metrics = self.plugin.loss(self.modules, mb[lo:hi], self.cfg, self.state)
+            piece = sum(losses.values())
+            (piece * ((hi - lo) / n)).backward()
+            flat = self._flat_grad()
+            small_sq.append(float(((flat - prev) * (n / (hi - lo))).pow(2).sum()))
+            prev = flat
+            total_loss = total_loss + piece.detach() * ((hi - lo) / n)
+            for key, v in metrics.items():
+                agg[key] = agg.get(key, 0.0) + float(v) * (hi - lo) / n
+        big_sq = float(prev.pow(2).sum())
+        if all(map(math.isfinite, small_sq + [big_sq])):
+            self.gns.update(float(np.mean(small_sq)), n / k, big_sq, n)
+        return total_loss, agg
+
+    def _flat_grad(self) -> torch.Tensor:
+        return torch.cat([(p.grad if p.grad is not None else torch.zeros_like(p)).reshape(-1)
+                          for p in self.params])
+
+    def _apply(self, total: torch.Tensor, metrics: dict) -> dict[str, float]:
+        max_norm = self.lcfg.max_grad_norm or float("inf")
+        grad_norm = torch.nn.utils.clip_grad_norm_(self.params, max_norm)
+        if not (torch.isfinite(total) and torch.isfinite(grad_norm)):
+            self.opt.zero_grad(set_to_none=True)
+            self.skipped_updates += 1
+            self._nonfinite_in_a_row += 1
+            if self._nonfinite_in_a_row >= self.MAX_NONFINITE_IN_A_ROW:
+                raise TrainingError(f"the loss or gradient was non-finite in "
+                                    f"{self._nonfinite_in_a_row} optimizer steps in a row; "
+                                    "lower learner.lr or check the environment's rewards")
+            return {"skipped_steps": 1.0}
+        self._nonfinite_in_a_row = 0
+        self.opt.step()
+        out = {k: float(v) for k, v in metrics.items()}
+        out["grad_norm"] = float(grad_norm)
+        out["loss"] = float(total.detach())
+        return out
+
+    # ------------------------------------------------------------------ checkpoint state
+
+    def state_tensors(self) -> dict:
+        return {"modules": {k: m.state_dict() for k, m in self.modules.items()},
+                "optimizer": self.opt.state_dict(),
+                "generator": self.generator.get_state()}
+
+    def load_state_tensors(self, tensors: dict) -> None:
+        for k, m in self.modules.items():
+            m.load_state_dict(tensors["modules"][k])
+        self.opt.load_state_dict(tensors["optimizer"])
+        self.generator.set_state(tensors["generator"])
+
+    def meta(self) -> dict:
+        return {"state": self.state, "gns": self.gns.state(), "version": self.version,
+                "updates": self.updates, "skipped_updates": self.skipped_updates}
+
+    def load_meta(self, meta: dict) -> None:
+        self.state = dict(meta["state"])
+        g = meta["gns"]
+        self.gns = NoiseScale(g["decay"], g["g2"], g["trace"], g["count"])
+        self.version, self.updates = meta["version"], meta["updates"]
+        self.skipped_updates = meta.get("skipped_updates", 0)

@@ -1,0 +1,37 @@
+"""The one TensorBoard writer of a run, and the console progress line. The x-axis is env steps."""
+
+from __future__ import annotations
+
+import sys
+import time
+
+
+class RunLogger:
+    def __init__(self, run_dir, start_step: int = 0, progress_every_s: float = 1.0, stream=None):
+        from torch.utils.tensorboard import SummaryWriter
+
+        # purge_step drops events a crashed run wrote after its last checkpoint, so a resumed
+        # run's curves continue without duplicated steps.
+        self.writer = SummaryWriter(str(run_dir), purge_step=start_step or None)
+        self.every = progress_every_s
+        self.stream = stream or sys.stdout
+        self._last = 0.0
+
+    def scalars(self, prefix: str, values: dict, step: int) -> None:
+        for k, v in values.items():
+            if v is not None:
+                self.writer.add_scalar(f"{prefix}/{k}", float(v), step)
+
+    def progress(self, wall_s: float, steps: int, total: int, sps: float, ret: float | None,
+                 extra: str = "", force: bool = False) -> None:
+        now = time.monotonic()
+        if not force and (self.every <= 0 or now - self._last < self.every):
+            return
+        self._last = now
+        ret_s = f"{ret:8.1f}" if ret is not None else "       -"
+        print(f"[{wall_s:7.1f}s] steps {steps:>10,}/{total:,}  {sps:8,.0f} steps/s  "
+              f"return {ret_s}  {extra}", file=self.stream, flush=True)
+
+    def close(self) -> None:
+        self.writer.flush()
+        self.writer.close()

@@ -1,0 +1,209 @@
+"""The training driver for the trajectory regime: collect -> update -> broadcast, with
+evaluation, logging, checkpoints and the run summary."""
+
+from __future__ import annotations
+
+import collections
+import json
+import time
+from pathlib import Path
+
+import numpy as np
+
+from rlcore import checkpoint
+from rlcore.actors import make_pool
+from rlcore.errors import IncompatibleEnvError
+from rlcore.evaluation import evaluate
+from rlcore.learner import Learner, pick_device
+from rlcore.rollout import probe_spaces
+from rlcore.types import SpaceSpec
+
+
+def check_spaces(exp) -> SpaceSpec:
+    """Make the env once on the driver and check it against the plugin, before any actor."""
+    cfg = exp.config
+    spaces = probe_spaces(cfg.env.id, cfg.env.kwargs)
+    if spaces.action_kind not in exp.plugin.action_spaces:
+        raise IncompatibleEnvError(
+            f"{exp.plugin.name} needs a {' or '.join(exp.plugin.action_spaces)} action space; "
+            f"'{cfg.env.id}' has {spaces.describe_action()}; pick an env with a "
+            f"{'/'.join(exp.plugin.action_spaces)} action space or another algorithm")
+    return spaces
+
+
+def versions() -> dict:
+    import gymnasium
+    import torch
+
+    import rlcore
+
+    out = {"rlcore": rlcore.__version__, "torch": torch.__version__,
+           "gymnasium": gymnasium.__version__, "numpy": np.__version__}
+    try:
+        import ray
+
+        out["ray"] = ray.__version__
+    except ImportError:
+        pass
+    return out
+
+
+class Trainer:
+    def __init__(self, exp, run_dir: Path, resume: bool = False, clock=time.monotonic):
+        import torch
+
+        self.exp, self.cfg, self.run_dir = exp, exp.config, Path(run_dir)
+        self.clock, self.t0 = clock, clock()
+        if self.cfg.learner.torch_threads:
+            torch.set_num_threads(self.cfg.learner.torch_threads)
+        self.spaces = check_spaces(exp)
+        self.device = pick_device(self.cfg.learner.device)
+        self.learner = Learner(exp, self.spaces, self.device)
+        self.env_steps, self.wall_offset, self.evals = 0, 0.0, []
+        self.returns = collections.deque(maxlen=100)
+        self.resumed_from = None
+        if resume:
+            self._restore()
+        self.eval_modules = exp.plugin.make_modules(exp.algo, self.spaces)  # CPU copy
+
+    # ------------------------------------------------------------------ state
+
+    def _restore(self) -> None:
+        path, meta, tensors = checkpoint.load_latest(
+            self.run_dir, self.exp.plugin.name, self.spaces.to_json(), self.device)
+        self.learner.load_state_tensors(tensors)
+        self.learner.load_meta(meta["learner"])
+        self.env_steps, self.wall_offset = meta["env_steps"], meta["wall_s"]
+        self.evals = meta.get("evals", [])
+        self.resumed_from = {"checkpoint": str(path), "skipped": meta["skipped"]}
+
+    def save_checkpoint(self) -> Path:
+        meta = {"algorithm": self.exp.plugin.name, "env": self.cfg.env.id,
+                "spaces": self.spaces.to_json(), "env_steps": self.env_steps,
+                "wall_s": self.wall_s(), "learner": self.learner.meta(), "evals": self.evals,
+                "versions": versions()}
+        return checkpoint.save(self.run_dir, self.env_steps, self.learner.state_tensors(), meta,
+                               keep=self.cfg.checkpoint.keep)
+
+    def wall_s(self) -> float:
+        return self.wall_offset + self.clock() - self.t0
+
+    # ------------------------------------------------------------------ loop
+
+    def run(self, logger, on_eval=None) -> dict:
+        cfg, learner = self.cfg, self.learner
+        pool = make_pool(self.exp, self.spaces)
+        next_eval = self._next_multiple(cfg.eval.every_env_steps)
+        next_ckpt = self._next_multiple(cfg.checkpoint.every_env_steps)
+        published, stop_reason = None, "num_env_steps"
+        t_run, steps_at_start = self.clock(), self.env_steps
+        try:
+            while self.env_steps < cfg.stop.num_env_steps:
+                t = self.clock()
+                weights = learner.weights() if published != learner.version else None
+                fragments = pool.sample(weights, learner.version)
+                published = learner.version
+                t_sample = self.clock() - t
+                self._log_rollout(fragments, logger, pool)
+                t = self.clock()
+                metrics = learner.update(fragments, min(1.0, self.env_steps / cfg.stop.num_env_steps))
+                logger.scalars("learner", metrics, self.env_steps)
+                sps = (self.env_steps - steps_at_start) / max(self.clock() - t_run, 1e-9)
+                logger.scalars("time", {"env_steps_per_s": sps, "sample_s": t_sample,
+                                        "update_s": self.clock() - t}, self.env_steps)
+                logger.progress(self.wall_s(), self.env_steps, cfg.stop.num_env_steps, sps,
+                                self.mean_return(), self._progress_extra(metrics, pool))
+                if next_eval and self.env_steps >= next_eval:
+                    next_eval = self._next_multiple(cfg.eval.every_env_steps)
+                    mean = self.evaluate(logger, on_eval)
+                    if cfg.stop.eval_return is not None and mean >= cfg.stop.eval_return:
+                        stop_reason = "eval_return"
+                        break
+                if next_ckpt and self.env_steps >= next_ckpt:
+                    next_ckpt = self._next_multiple(cfg.checkpoint.every_env_steps)
+                    self.save_checkpoint()
+                if cfg.stop.wall_s is not None and self.wall_s() >= cfg.stop.wall_s:
+                    stop_reason = "wall_s"
+                    break
+        except KeyboardInterrupt:
+            stop_reason = "interrupted"
+        finally:
+            pool.close()
+        if stop_reason != "eval_return" and stop_reason != "interrupted":
+            self.evaluate(logger, on_eval)
+        path = self.save_checkpoint()
+        summary = self.summary(stop_reason, path)
+        (self.run_dir / "summary.json").write_text(json.dumps(summary, indent=1))
+        if stop_reason == "interrupted":
+            raise KeyboardInterrupt
+        return summary
+
+    def _next_multiple(self, every: int) -> int:
+        return (self.env_steps // every + 1) * every if every else 0
+
+    def _log_rollout(self, fragments, logger, pool) -> None:
+        new_steps = sum(f.num_steps for f in fragments)
+        self.env_steps += new_steps
+        rets = np.concatenate([f.episode_returns for f in fragments])
+        lens = np.concatenate([f.episode_lengths for f in fragments])
+        self.returns.extend(rets.tolist())
+        if len(rets):
+            logger.scalars("rollout", {"episode_return": rets.mean(),
+                                       "episode_length": lens.mean()}, self.env_steps)
+        lag = np.mean([self.learner.version - f.policy_version for f in fragments])
+        logger.scalars("actors", {**pool.health(), "num_actors": pool.num_actors,
+                                  "policy_lag": lag}, self.env_steps)
+
+    def _progress_extra(self, metrics: dict, pool) -> str:
+        parts = [f"{k} {metrics[k]:.3g}" for k in ("approx_kl", "entropy") if k in metrics]
+        if self.learner.gns.value is not None:
+            parts.append(f"B_simple {self.learner.gns.value:,.0f}")
+        if pool.num_actors:
+            h = pool.health()
+            parts.append(f"actors {h['healthy']}/{pool.num_actors} restarts {h['restarts']}")
+        return "  ".join(parts)
+
+    def mean_return(self) -> float | None:
+        return float(np.mean(self.returns)) if self.returns else None
+
+    def evaluate(self, logger, on_eval=None) -> float:
+        cfg = self.cfg
+        weights = self.learner.weights()
+        import torch
+
+        for name, m in self.eval_modules.items():
+            m.load_state_dict({k: torch.from_numpy(v) for k, v in weights[name].items()})
+            m.eval()
+        policy = self.exp.plugin.make_policy(self.eval_modules, self.exp.algo,
+                                             explore=not cfg.eval.deterministic)
+        returns = evaluate(policy, cfg.env.id, cfg.env.kwargs, cfg.eval.episodes,
+                           cfg.seed + len(self.evals))
+        rec = {"env_steps": self.env_steps, "wall_s": round(self.wall_s(), 3),
+               "mean": float(returns.mean()), "std": float(returns.std()),
+               "episodes": int(len(returns))}
+        self.evals.append(rec)
+        logger.scalars("eval", {"return_mean": rec["mean"], "return_std": rec["std"]},
+                       self.env_steps)
+        logger.progress(self.wall_s(), self.env_steps, cfg.stop.num_env_steps, 0.0, rec["mean"],
+                        f"eval over {rec['episodes']} episodes: {rec['mean']:.1f} ± {rec['std']:.1f}",
+                        force=True)
+        if on_eval is not None:
+            on_eval(rec)
+        return rec["mean"]
+
+    def summary(self, stop_reason: str, ckpt: Path) -> dict:
+        cfg, gns = self.cfg, self.learner.gns
+        last = self.evals[-1] if self.evals else {}
+        minibatch = cfg.learner.minibatch_size or cfg.batch_size
+        return {
+            "algorithm": self.exp.plugin.name, "env": cfg.env.id, "seed": cfg.seed,
+            "env_steps": self.env_steps, "wall_s": round(self.wall_s(), 3),
+            "eval_return_mean": last.get("mean"), "eval_return_std": last.get("std"),
+            "eval_episodes": last.get("episodes"),
+            "grad_noise_scale": gns.value, "minibatch_size": minibatch,
+            "batch_size": cfg.batch_size, "grad_noise_verdict": gns.verdict(minibatch),
+            "updates": self.learner.updates, "skipped_updates": self.learner.skipped_updates,
+            "stop_reason": stop_reason, "device": str(self.device),
+            "num_actors": cfg.rollout.num_actors, "checkpoint": str(ckpt), "evals": self.evals,
+            "resumed_from": self.resumed_from, "versions": versions(),
+        }

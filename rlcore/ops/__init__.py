@@ -1,0 +1,1 @@
+"""Pure math shared by plugins: returns, advantages, gradient noise scale."""

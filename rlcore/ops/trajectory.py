@@ -1,0 +1,67 @@
+"""Fragments -> a flat learner batch with advantages and return targets (trajectory regime).
+
+Values are computed here, on the learner, with its current parameters: actors act and record;
+the learner computes targets.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+
+from rlcore.learner import Batch
+from rlcore.ops.advantages import discounted_returns, gae, next_values
+
+
+def concat_fragments(fragments: list) -> dict:
+    """Join fragments of equal length T along the env axis; offsets ``final_idx`` to match."""
+    offsets = np.cumsum([0] + [f.reward.shape[1] for f in fragments[:-1]])
+    cat = lambda name: np.concatenate([getattr(f, name) for f in fragments], axis=1)  # noqa: E731
+    out = {name: cat(name) for name in ("obs", "action", "reward", "terminated", "truncated")}
+    out["log_prob"] = cat("log_prob") if fragments[0].log_prob is not None else None
+    out["bootstrap_obs"] = np.concatenate([f.bootstrap_obs for f in fragments])
+    out["final_obs"] = np.concatenate([f.final_obs for f in fragments])
+    out["final_idx"] = np.concatenate([f.final_idx + [0, off] for f, off in zip(fragments, offsets)])
+    return out
+
+
+@torch.no_grad()
+def _values(value_fn, obs: np.ndarray, bootstrap_obs: np.ndarray, final_obs: np.ndarray, device,
+            chunk: int = 4096):
+    """V of every step's observation [T, N], of the bootstrap observations [N] and of the
+    truncated episodes' final observations [K], in one pass of chunked forwards."""
+    T, N = obs.shape[:2]
+    flat = np.concatenate([obs.reshape(T * N, *obs.shape[2:]), bootstrap_obs, final_obs])
+    v = np.concatenate([value_fn(torch.as_tensor(flat[i:i + chunk], device=device)).float().cpu().numpy()
+                        for i in range(0, len(flat), chunk)])
+    return v[:T * N].reshape(T, N), v[T * N:T * N + N], v[T * N + N:]
+
+
+def actor_critic_batch(value_fn, fragments: list, gamma: float, lam: float | None,
+                       normalize_advantage: bool, device) -> Batch:
+    """Flat batch with fields obs, action, log_prob, value, advantage, returns.
+
+    ``lam=None`` uses Monte-Carlo reward-to-go (bootstrapped only at truncations and the
+    fragment's end) and advantage = reward-to-go - V; otherwise GAE(gamma, lam) and
+    returns = advantage + V.
+    """
+    d = concat_fragments(fragments)
+    T, N = d["reward"].shape
+    value, v_boot, v_final = _values(value_fn, d["obs"], d["bootstrap_obs"], d["final_obs"], device)
+    done = d["terminated"] | d["truncated"]
+    nxt = next_values(value, v_boot, v_final, d["final_idx"], done)
+    if lam is None:
+        returns = discounted_returns(d["reward"], nxt, d["terminated"], done, gamma)
+        adv = returns - value
+    else:
+        adv = gae(d["reward"], value, nxt, d["terminated"], done, gamma, lam)
+        returns = adv + value
+    if normalize_advantage:
+        adv = (adv - adv.mean()) / (adv.std() + 1e-8)
+    flat = lambda a: torch.as_tensor(a.reshape(T * N, *a.shape[2:]), device=device)  # noqa: E731
+    fields = dict(obs=flat(d["obs"]), action=flat(d["action"]),
+                  value=flat(value.astype(np.float32)), advantage=flat(adv.astype(np.float32)),
+                  returns=flat(returns.astype(np.float32)))
+    if d["log_prob"] is not None:
+        fields["log_prob"] = flat(d["log_prob"])
+    return Batch(**fields)

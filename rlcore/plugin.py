@@ -1,0 +1,68 @@
+"""The algorithm plugin contract. Read this first.
+
+A plugin is a frozen record of plain functions; the core owns environments, actors, buffers,
+optimizers, logging and checkpoints. Signatures:
+
+    make_modules(cfg, spaces) -> dict[str, nn.Module]            # all learnable parts
+    make_policy(modules, cfg, explore: bool) -> Policy           # runs on CPU actors
+    prepare_batch(modules, fragments, cfg, state) -> Batch       # learner: targets (GAE, ...)
+    loss(modules, batch, cfg, state) -> (losses, metrics)        # pure; summed and stepped by the core
+    after_update(modules, batch, cfg, state, metrics) -> state   # optional: adapt coefficients
+    update(learner, batch) -> metrics                            # optional: replaces the core's step
+
+``cfg`` is the plugin's validated ``config_cls`` instance (the YAML ``algo:`` section);
+``state`` is a small dict of floats the plugin owns (e.g. an adaptive KL coefficient), saved in
+checkpoints as JSON. ``Policy.act(obs, rng)`` returns an ``ActionOut``. ``learner_defaults``
+override the core's learner defaults for keys the experiment file does not set.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Callable, Literal, Protocol
+
+import numpy as np
+
+from rlcore.types import ActionOut
+
+Regime = Literal["trajectory", "transition", "game"]
+
+
+class Policy(Protocol):
+    def act(self, obs: np.ndarray, rng: np.random.Generator) -> ActionOut: ...
+
+
+@dataclass(frozen=True)
+class DataSpec:
+    """What the plugin needs from rollouts; the core picks the buffer and loop from it."""
+
+    regime: Regime = "trajectory"
+    needs_log_prob: bool = True  # actors record the behaviour policy's log-probability
+
+
+@dataclass(frozen=True)
+class AlgorithmPlugin:
+    name: str
+    description: str
+    config_cls: type
+    data_spec: DataSpec
+    make_modules: Callable[..., dict]
+    make_policy: Callable[..., Policy]
+    loss: Callable[..., tuple[dict, dict]]
+    prepare_batch: Callable[..., Any]
+    action_spaces: tuple[str, ...] = ("discrete",)
+    init_state: Callable[[Any], dict[str, float]] = field(default=lambda cfg: {})
+    after_update: Callable[..., dict[str, float]] | None = None
+    update: Callable[..., dict[str, float]] | None = None
+    learner_defaults: dict = field(default_factory=dict)  # e.g. {"num_epochs": 1} for vanilla PG
+
+
+@dataclass(frozen=True)
+class EnvPlugin:
+    """A family of environments registered into Gymnasium under the ``rlcore/`` namespace."""
+
+    name: str
+    description: str
+    register: Callable[[], None]  # registers its ids with gymnasium.register (idempotent)
+    ids: tuple[str, ...] = ()
+    requires: str = ""  # the extra to install when its package is missing, e.g. "atari"

@@ -1,0 +1,150 @@
+"""The one environment loop, used inline in the driver and inside Ray actors."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from rlcore import seeding
+from rlcore.errors import EnvRuntimeError, IncompatibleEnvError
+from rlcore.types import Fragment, SpaceSpec
+
+
+def make_vec_env(env_id: str, num_envs: int, kwargs: dict | None = None):
+    """A synchronous Gymnasium vector env that autoresets in the same step, so the final
+    observation of a truncated episode is available (``info['final_obs']``) for bootstrapping.
+    (On 2 cores the async vector env is not faster: per-step synchronization dominates.)"""
+    import gymnasium as gym
+    from gymnasium.vector import AutoresetMode
+
+    from rlcore.registry import ensure_env_registered
+
+    ensure_env_registered(env_id)
+    return gym.make_vec(env_id, num_envs=num_envs, vectorization_mode="sync",
+                        vector_kwargs={"autoreset_mode": AutoresetMode.SAME_STEP}, **(kwargs or {}))
+
+
+def probe_spaces(env_id: str, kwargs: dict | None = None) -> SpaceSpec:
+    """Make one env on the driver and check it speaks the Gymnasium API (before any actor)."""
+    import gymnasium as gym
+
+    from rlcore.registry import ensure_env_registered
+
+    ensure_env_registered(env_id)
+    try:
+        env = gym.make(env_id, **(kwargs or {}))
+    except gym.error.NamespaceNotFound as exc:
+        hint = " (install the Atari extra: pip install 'rlcore[atari]')" if env_id.startswith("ALE/") else ""
+        raise IncompatibleEnvError(f"env.id '{env_id}': {exc}{hint}") from None
+    except gym.error.Error as exc:  # Gymnasium's own did-you-mean messages
+        raise IncompatibleEnvError(f"env.id '{env_id}': {exc}") from None
+    except TypeError as exc:
+        raise IncompatibleEnvError(f"env '{env_id}' rejected env.kwargs {kwargs}: {exc}") from None
+    except ImportError as exc:
+        raise IncompatibleEnvError(f"env '{env_id}' needs a package that is missing: {exc}") from None
+    try:
+        obs, info = env.reset(seed=0)
+        if not env.observation_space.contains(np.asarray(obs, dtype=env.observation_space.dtype)):
+            raise IncompatibleEnvError(
+                f"env '{env_id}': reset() returned an observation of shape {np.shape(obs)} and dtype "
+                f"{np.asarray(obs).dtype}; its observation_space is {env.observation_space}")
+        result = env.step(env.action_space.sample())
+        if len(result) != 5:
+            raise IncompatibleEnvError(
+                f"env '{env_id}': step() returned {len(result)} values; rlcore needs the Gymnasium "
+                "API (obs, reward, terminated, truncated, info). Wrap old gym envs with "
+                "gymnasium's compatibility wrapper or port them")
+        return SpaceSpec.from_gym(env.observation_space, env.action_space)
+    finally:
+        env.close()
+
+
+class RolloutWorker:
+    """Steps ``num_envs`` sub-environments with an inference copy of the policy and folds the
+    steps into ``Fragment`` records of numpy arrays."""
+
+    def __init__(self, plugin, algo_cfg, spaces: SpaceSpec, env_id: str, num_envs: int,
+                 env_kwargs: dict, fragment_length: int, seed: int, actor_id: int,
+                 clip_rewards: bool = False):
+        self.plugin, self.algo_cfg = plugin, algo_cfg
+        self.actor_id, self.fragment_length, self.clip_rewards = actor_id, fragment_length, clip_rewards
+        self.modules = plugin.make_modules(algo_cfg, spaces)
+        for m in self.modules.values():
+            m.eval()
+        self.policy = plugin.make_policy(self.modules, algo_cfg, explore=True)
+        self.policy_version = -1
+        self.rng = np.random.default_rng(seeding.derive(seed, seeding.POLICY_STREAM, actor_id))
+        self.envs = make_vec_env(env_id, num_envs, env_kwargs)
+        self.num_envs = num_envs
+        self.obs, _ = self.envs.reset(seed=seeding.derive(seed, seeding.ENV_STREAM, actor_id))
+        self.ep_return = np.zeros(num_envs)
+        self.ep_length = np.zeros(num_envs, np.int64)
+        self.total_steps = 0
+
+    def set_weights(self, weights: dict, version: int) -> None:
+        """Load a numpy state dict ``{module: {param: array}}`` published as ``version``."""
+        import torch
+
+        if version == self.policy_version:
+            return
+        for name, module in self.modules.items():
+            module.load_state_dict({k: torch.from_numpy(v) for k, v in weights[name].items()})
+        self.policy_version = version
+
+    def sample(self) -> Fragment:
+        T, N = self.fragment_length, self.num_envs
+        obs_buf = np.empty((T, N, *self.obs.shape[1:]), self.obs.dtype)
+        reward = np.empty((T, N), np.float32)
+        terminated = np.empty((T, N), bool)
+        truncated = np.empty((T, N), bool)
+        log_prob = np.empty((T, N), np.float32)
+        actions, final_obs, final_idx, ep_returns, ep_lengths = [], [], [], [], []
+        for t in range(T):
+            out = self.policy.act(self.obs, self.rng)
+            obs_buf[t] = self.obs
+            next_obs, r, term, trunc, info = self.envs.step(out.action)
+            actions.append(out.action)
+            if out.log_prob is not None:
+                log_prob[t] = out.log_prob
+            reward[t], terminated[t], truncated[t] = r, term, trunc
+            self.ep_return += r
+            self.ep_length += 1
+            done = term | trunc
+            if done.any():
+                for i in np.flatnonzero(done):
+                    ep_returns.append(self.ep_return[i])
+                    ep_lengths.append(self.ep_length[i])
+                    if trunc[i] and not term[i]:
+                        final_obs.append(info["final_obs"][i])
+                        final_idx.append((t, i))
+                self.ep_return[done] = 0.0
+                self.ep_length[done] = 0
+            self.obs = next_obs
+        self.total_steps += T * N
+        frag = Fragment(
+            obs=obs_buf, action=np.stack(actions), reward=reward, terminated=terminated,
+            truncated=truncated & ~terminated, bootstrap_obs=self.obs.copy(),
+            final_obs=(np.stack(final_obs) if final_obs
+                       else np.empty((0, *self.obs.shape[1:]), self.obs.dtype)),
+            final_idx=np.asarray(final_idx, np.int64).reshape(-1, 2),
+            log_prob=log_prob if self.plugin.data_spec.needs_log_prob else None,
+            policy_version=self.policy_version, actor_id=self.actor_id,
+            episode_returns=np.asarray(ep_returns, np.float64),
+            episode_lengths=np.asarray(ep_lengths, np.int64))
+        self._check_finite(frag)
+        if self.clip_rewards:
+            np.sign(frag.reward, out=frag.reward)
+        return frag
+
+    def _check_finite(self, frag: Fragment) -> None:
+        for name in ("reward", "obs"):
+            arr = getattr(frag, name)
+            if arr.dtype.kind == "f" and not np.isfinite(arr).all():
+                t, n = np.argwhere(~np.isfinite(arr.reshape(arr.shape[0], arr.shape[1], -1)).any(-1))[0]
+                raise EnvRuntimeError(
+                    f"non-finite {name} from actor {self.actor_id}, sub-env {n}, fragment step {t} "
+                    f"(actor step {self.total_steps - frag.num_steps + t * self.num_envs + n}), "
+                    f"last action {frag.action[t, n]!r}; fix the environment or wrap it to "
+                    "sanitize its outputs")
+
+    def close(self) -> None:
+        self.envs.close()
