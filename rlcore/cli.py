@@ -3,20 +3,21 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
+import os
 import re
 import sys
 import time
 import traceback
 from pathlib import Path
 
-from rlcore.errors import ConfigError, RLCoreError
+from rlcore.errors import ConfigError, IncompatibleEnvError, RLCoreError
 
 
 def _print_err(exc: Exception) -> None:
-    if isinstance(exc, ConfigError):
-        n = len(exc.problems)
-        print(f"error: {n} problem{'s' if n > 1 else ''} in the experiment:", file=sys.stderr)
+    if isinstance(exc, ConfigError) and len(exc.problems) > 1:
+        print(f"error: {len(exc.problems)} problems in the experiment:", file=sys.stderr)
         for p in exc.problems:
             print(f"  {p}", file=sys.stderr)
     else:
@@ -26,10 +27,12 @@ def _print_err(exc: Exception) -> None:
 def cmd_list(args) -> int:
     from rlcore import registry
 
+    broken = 0
     for title, group in (("algorithms", registry.ALGORITHM_GROUP), ("environments", registry.ENV_GROUP)):
         print(f"{title}:")
         for item in registry.list_plugins(group):
             if item.error:
+                broken += 1
                 print(f"  {item.name:<12} BROKEN ({item.target}): {item.error}")
             else:
                 extra = ""
@@ -38,16 +41,29 @@ def cmd_list(args) -> int:
                     extra = f" [{', '.join(plugin.ids[:4])}{', ...' if len(plugin.ids) > 4 else ''}]"
                 print(f"  {item.name:<12} {item.description}{extra}")
     print("  (and every Gymnasium id, e.g. CartPole-v1)")
+    if broken:
+        print(f"{broken} plugin{'s' if broken > 1 else ''} failed to load (BROKEN above): fix or "
+              "reinstall the package that provides each, or uninstall it")
     return 0
 
 
 def cmd_schema(args) -> int:
     from rlcore import config, registry
 
-    print("\n".join(config.schema_lines()))
     names = [args.algorithm] if args.algorithm else registry.algorithm_names()
+    plugins = {}
     for name in names:
-        plugin = registry.get_algorithm(name)
+        try:
+            plugins[name] = registry.get_algorithm(name)
+        except RLCoreError as exc:
+            if args.algorithm:
+                raise
+            plugins[name] = exc
+    print("\n".join(config.schema_lines()))
+    for name, plugin in plugins.items():
+        if isinstance(plugin, Exception):
+            print(f"algo:  # when algorithm: {name} -- not shown: {plugin}")
+            continue
         print(f"algo:  # when algorithm: {name}")
         print("\n".join(config.schema_lines(plugin.config_cls, "algo.")))
     return 0
@@ -60,18 +76,31 @@ def cmd_validate(args) -> int:
     if args.env:
         from rlcore.loops import check_spaces
 
-        check_spaces(exp)
+        with _env_errors_located(exp):
+            check_spaces(exp)
     print(f"{args.file}: ok ({exp.plugin.name} on {exp.config.env.id}, "
           f"{exp.config.stop.num_env_steps:,} env steps, batch {exp.config.batch_size})")
     return 0
 
 
+@contextlib.contextmanager
+def _env_errors_located(exp):
+    """Prefix env/algorithm mismatches with where ``env.id`` was given (file:line)."""
+    try:
+        yield
+    except IncompatibleEnvError as exc:
+        raise IncompatibleEnvError(f"{exp.where('env', 'id')}: {exc}") from exc
+
+
 def new_run_dir(exp, requested: str | None) -> Path:
     if requested:
         path = Path(requested)
+        if path.exists() and not path.is_dir():
+            raise ConfigError([f"--run-dir {path}: exists and is not a folder; give a new folder"])
         if path.exists() and any(path.iterdir()):
             raise ConfigError([f"--run-dir {path}: exists and is not empty; rlcore never overwrites "
                                f"a run. Choose a new folder, or continue it: rlcore resume {path}"])
+        _check_creatable(path, "--run-dir")
         return path
     cfg = exp.config
     env = re.sub(r"[^A-Za-z0-9_.-]+", "-", cfg.env.id)
@@ -79,7 +108,19 @@ def new_run_dir(exp, requested: str | None) -> Path:
     path, i = base, 1
     while path.exists():
         path, i = Path(f"{base}-{i}"), i + 1
+    _check_creatable(path, f"logging.root ({exp.where('logging', 'root')})")
     return path
+
+
+def _check_creatable(path: Path, knob: str) -> None:
+    """Refuse early (before the env and learner are built) a run folder that cannot be made."""
+    parent = path.absolute().parent
+    while not parent.exists():
+        parent = parent.parent
+    if not parent.is_dir() or not os.access(parent, os.W_OK | os.X_OK):
+        why = "is not a folder" if not parent.is_dir() else "is not writable"
+        raise ConfigError([f"cannot create the run folder {path}: {parent} {why}; "
+                           f"choose another with {knob}"])
 
 
 def _train(exp, run_dir: Path, resume: bool) -> int:
@@ -88,8 +129,13 @@ def _train(exp, run_dir: Path, resume: bool) -> int:
     from rlcore.logging import RunLogger
     from rlcore.loops import Trainer
 
-    trainer = Trainer(exp, run_dir, resume=resume)
-    run_dir.mkdir(parents=True, exist_ok=True)
+    with _env_errors_located(exp):
+        trainer = Trainer(exp, run_dir, resume=resume)
+    try:
+        run_dir.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise ConfigError([f"{run_dir}: cannot create the run folder ({exc.strerror or exc}); "
+                           "choose another with --run-dir or logging.root"]) from None
     if not resume:
         (run_dir / "config.yaml").write_text(yaml.safe_dump(exp.resolved(), sort_keys=False))
     where = "inline" if not exp.config.rollout.num_actors else f"{exp.config.rollout.num_actors} Ray actors"

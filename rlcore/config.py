@@ -8,9 +8,11 @@ extended so that ``3e-4`` and ``1e6`` are numbers, as in YAML 1.2.
 
 from __future__ import annotations
 
+import copy
 import difflib
 import re
-from dataclasses import dataclass
+import typing
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
@@ -21,7 +23,7 @@ from rlcore.errors import ConfigError, RegistryError
 
 
 class Section(BaseModel):
-    model_config = ConfigDict(extra="forbid", validate_assignment=True)
+    model_config = ConfigDict(extra="forbid", validate_assignment=True, allow_inf_nan=False)
 
 
 class EnvConfig(Section):
@@ -111,6 +113,11 @@ class Experiment:
     algo: Any
     plugin: Any
     source: str
+    marks: dict = field(default_factory=dict)  # key path -> line in ``source`` (or "--set key")
+
+    def where(self, *key: str) -> str:
+        """``file:line`` (or ``--set key``) where ``key`` was given, for messages."""
+        return _where(self.source, self.marks, tuple(key))
 
     @property
     def plugin_target(self) -> str:
@@ -128,38 +135,77 @@ class Experiment:
 
 
 class _Loader(yaml.SafeLoader):
-    """SafeLoader that reads 1e6 and 3e-4 as floats (YAML 1.2), not strings."""
+    """SafeLoader that reads 1e6, 3e-4 and .5e3 as floats (YAML 1.2), not strings."""
 
 
 _Loader.add_implicit_resolver(
     "tag:yaml.org,2002:float",
-    re.compile(r"^[-+]?(?:[0-9][0-9_]*)(?:\.[0-9_]*)?[eE][-+]?[0-9]+$"),
-    list("-+0123456789"),
+    re.compile(r"^[-+]?(?:[0-9][0-9_]*(?:\.[0-9_]*)?|\.[0-9_]+)[eE][-+]?[0-9]+$"),
+    list("-+.0123456789"),
 )
+
+# Fixes for PyYAML's most common complaints, keyed by a fragment of its message.
+_SYNTAX_HINTS = {
+    "mapping values are not allowed here":
+        "check this line's indentation, or quote a value that contains ': '",
+    "cannot start any token": "indent with spaces (YAML does not allow tabs)",
+    "found a tab character": "indent with spaces (YAML does not allow tabs)",
+    "unexpected end of stream": "close the quote or bracket opened there",
+    "expected <block end>": "check the indentation of this line against the lines above",
+    "could not find expected ':'": "each line of a section needs 'key: value'",
+}
+
+
+def _line_col(text: str, pos: int) -> tuple[int, int]:
+    line = text.count("\n", 0, pos) + 1
+    return line, pos - (text.rfind("\n", 0, pos) + 1) + 1
+
+
+def _syntax_problem(exc: yaml.YAMLError, text: str, source: str) -> str:
+    """``file:line:col: what (context) (fix)`` for a YAML syntax error, on one line."""
+    if isinstance(exc, yaml.reader.ReaderError):
+        line, col = _line_col(text, exc.position)
+        return (f"{source}:{line}:{col}: unacceptable character #x{exc.character:04x} "
+                "(control characters are not allowed in YAML; delete it)")
+    mark = getattr(exc, "problem_mark", None) or getattr(exc, "context_mark", None)
+    what = getattr(exc, "problem", None) or getattr(exc, "context", None) or str(exc).splitlines()[0]
+    ctx, ctx_mark = getattr(exc, "context", None), getattr(exc, "context_mark", None)
+    if ctx and ctx_mark is not None and ctx != what and (mark is None or ctx_mark.line != mark.line):
+        what += f" ({ctx} started at line {ctx_mark.line + 1}, column {ctx_mark.column + 1})"
+    hint = next((h for frag, h in _SYNTAX_HINTS.items() if frag in what), "")
+    if hint:
+        what += f"; {hint}"
+    where = f"{source}:{mark.line + 1}:{mark.column + 1}" if mark is not None else source
+    return f"{where}: {what}"
 
 
 def _walk(node, path: tuple, marks: dict, problems: list, source: str) -> None:
     if isinstance(node, yaml.MappingNode):
-        seen = set()
+        first: dict[str, int] = {}
         for key_node, value_node in node.value:
-            key = key_node.value
-            if key in seen:
-                problems.append(f"{source}:{key_node.start_mark.line + 1}: duplicate key "
-                                f"'{'.'.join(path + (key,))}'; keep one")
-            seen.add(key)
-            marks[path + (key,)] = key_node.start_mark.line + 1
+            if not isinstance(key_node, yaml.ScalarNode):
+                continue  # the constructor has already refused non-scalar keys
+            key, line = key_node.value, key_node.start_mark.line + 1
+            if key in first:
+                problems.append(f"{source}:{line}: duplicate key '{'.'.join(path + (key,))}' "
+                                f"(first given at line {first[key]}); keep one")
+            else:
+                first[key] = line
+            marks[path + (key,)] = line
             _walk(value_node, path + (key,), marks, problems, source)
+    elif isinstance(node, yaml.SequenceNode):
+        for i, item in enumerate(node.value):
+            marks[path + (str(i),)] = item.start_mark.line + 1
+            _walk(item, path + (str(i),), marks, problems, source)
 
 
-def parse_yaml(text: str, source: str) -> tuple[dict, dict]:
-    """Parse ``text``; returns (data, {key path: line}). Raises ConfigError on bad syntax."""
+def _parse(text: str, source: str) -> tuple[dict, dict, list[str]]:
+    """(data, {key path: line}, duplicate-key problems); raises ConfigError on bad syntax."""
     try:
         node = yaml.compose(text, Loader=_Loader)
         data = yaml.load(text, Loader=_Loader)
-    except yaml.MarkedYAMLError as exc:
-        mark = exc.problem_mark
-        where = f"{source}:{mark.line + 1}:{mark.column + 1}" if mark else source
-        raise ConfigError([f"{where}: {exc.problem or exc}"]) from None
+    except yaml.YAMLError as exc:
+        raise ConfigError([_syntax_problem(exc, text, source)]) from None
     if data is None:
         data = {}
     if not isinstance(data, dict):
@@ -168,35 +214,57 @@ def parse_yaml(text: str, source: str) -> tuple[dict, dict]:
     marks: dict = {}
     problems: list = []
     _walk(node, (), marks, problems, source)
+    return data, marks, problems
+
+
+def parse_yaml(text: str, source: str) -> tuple[dict, dict]:
+    """Parse ``text``; returns (data, {key path: line}). Raises ConfigError on bad syntax or
+    duplicate keys."""
+    data, marks, problems = _parse(text, source)
     if problems:
         raise ConfigError(problems)
     return data, marks
 
 
 def apply_override(data: dict, marks: dict, item: str) -> None:
-    """Apply one ``--set a.b.c=value`` (value parsed as a YAML scalar)."""
+    """Apply one ``--set a.b.c=value`` (value parsed as a YAML scalar or flow collection)."""
     key, sep, raw = item.partition("=")
-    if not sep or not key.strip():
+    path = tuple(part.strip() for part in key.split("."))
+    if not sep or not all(path):
         raise ConfigError([f"--set {item}: expected key.path=value, e.g. --set learner.lr=1e-3"])
-    path = tuple(key.strip().split("."))
+    key = ".".join(path)
     try:
         value = yaml.load(raw, Loader=_Loader) if raw.strip() else None
     except yaml.YAMLError as exc:
-        raise ConfigError([f"--set {item}: cannot parse value: {exc}"]) from None
+        why = getattr(exc, "problem", None) or str(exc).splitlines()[0]
+        raise ConfigError([f"--set {item}: cannot parse {raw!r} as a YAML value ({why}); "
+                           "write numbers as 3e-4, lists as [64, 64], text with quotes"]) from None
     node = data
     for i, part in enumerate(path[:-1]):
         child = node.get(part)
-        if not isinstance(child, dict):
-            child = {} if child is None else child
-            if not isinstance(child, dict):
-                raise ConfigError([f"--set {item}: '{'.'.join(path[:i + 1])}' is not a section"])
-            node[part] = child
+        if child is None:
+            child = node[part] = {}
+        elif not isinstance(child, dict):
+            parent = ".".join(path[:i + 1])
+            raise ConfigError([f"--set {item}: '{parent}' is {child!r}, not a section; "
+                               f"set it directly: --set {parent}=VALUE"])
         node = child
     node[path[-1]] = value
-    marks[path] = f"--set {key.strip()}"
+    for old in [k for k in marks if k[:len(path)] == path]:
+        del marks[old]  # lines of the file no longer hold these values
+    marks[path] = f"--set {key}"
 
 
 # ---------------------------------------------------------------- validation
+
+
+def _where(source: str, marks: dict, path: tuple) -> str:
+    """``file:line`` of ``path`` or of its nearest given parent; ``--set key`` for overrides."""
+    for n in range(len(path), 0, -1):
+        mark = marks.get(path[:n])
+        if mark is not None:
+            return mark if isinstance(mark, str) else f"{source}:{mark}"
+    return source
 
 
 def _field_info(model: type[BaseModel], loc: tuple):
@@ -233,11 +301,31 @@ def _bounds(info) -> str:
     return "in range"
 
 
+def _known_keys(plugin) -> dict[str, list[str]]:
+    """Leaf name -> every full key with that name (core sections and the plugin's algo)."""
+    known: dict[str, list[str]] = {}
+
+    def add(model, prefix):
+        for name, info in model.model_fields.items():
+            ann = info.annotation
+            if isinstance(ann, type) and issubclass(ann, BaseModel):
+                add(ann, f"{prefix}{name}.")
+            else:
+                known.setdefault(name, []).append(f"{prefix}{name}")
+
+    add(ExperimentConfig, "")
+    if plugin is not None:
+        add(plugin.config_cls, "algo.")
+    return known
+
+
 _TYPE_WORDS = {"int": "an integer", "float": "a number", "bool": "true or false",
-               "string": "a string", "dict": "a mapping", "model": "a mapping"}
+               "string": "a string", "dict": "a mapping", "model": "a mapping",
+               "finite_number": "a finite number", "tuple": "a list", "list": "a list"}
 
 
-def _describe_error(err: dict, model: type[BaseModel], prefix: tuple, owner: str) -> tuple[tuple, str]:
+def _describe_error(err: dict, model: type[BaseModel], prefix: tuple, owner: str,
+                    known: dict) -> tuple[tuple, str]:
     loc = tuple(str(p) for p in err["loc"])
     full = prefix + loc
     key = ".".join(full)
@@ -249,8 +337,14 @@ def _describe_error(err: dict, model: type[BaseModel], prefix: tuple, owner: str
         if parent is not None:
             parent_model = parent.annotation
         candidates = list(getattr(parent_model, "model_fields", {}))
+        elsewhere = [k for k in known.get(loc[-1], []) if k != key]
         close = difflib.get_close_matches(loc[-1], candidates, n=1, cutoff=0.6)
-        hint = f"; did you mean '{close[0]}'?" if close else f"; known keys: {', '.join(candidates)}"
+        if elsewhere:
+            hint = f"; did you mean '{elsewhere[0]}'?"
+        elif close:
+            hint = f"; did you mean '{close[0]}'?"
+        else:
+            hint = f"; known keys: {', '.join(candidates)}"
         return full, f"unknown key '{key}'{owner}{hint}"
     if etype == "missing":
         return full, f"missing required key '{key}'"
@@ -265,32 +359,59 @@ def _describe_error(err: dict, model: type[BaseModel], prefix: tuple, owner: str
 
 
 def _validate(model: type[BaseModel], data: dict, prefix: tuple, marks: dict, source: str,
-              problems: list, owner: str = ""):
+              problems: list, owner: str = "", known: dict | None = None):
     try:
         return model.model_validate(data)
     except ValidationError as exc:
         for err in exc.errors():
-            full, msg = _describe_error(err, model, prefix, owner)
-            line = marks.get(full) or marks.get(full[:-1]) or marks.get(full[:1])
-            where = (line if isinstance(line, str) else f"{source}:{line}") if line else f"{source}"
-            problems.append(f"{where}: {msg}")
+            full, msg = _describe_error(err, model, prefix, owner, known or {})
+            problems.append(f"{_where(source, marks, full)}: {msg}")
         return None
 
 
 def _cross_checks(cfg: ExperimentConfig, source: str, marks: dict) -> list[str]:
     problems = []
-    batch = cfg.batch_size
-    if cfg.learner.minibatch_size > batch:
-        line = marks.get(("learner", "minibatch_size"), "")
+    batch, learner = cfg.batch_size, cfg.learner
+    if learner.minibatch_size > batch:
         problems.append(
-            f"{source}:{line}: learner.minibatch_size ({cfg.learner.minibatch_size}) is larger than "
-            f"the batch of one update: max(1, rollout.num_actors={cfg.rollout.num_actors}) x "
-            f"env.num_envs={cfg.env.num_envs} x rollout.fragment_length="
-            f"{cfg.rollout.fragment_length} = {batch}; lower it or collect more per update")
-    if cfg.learner.gns_microbatches > (cfg.learner.minibatch_size or batch):
-        problems.append(f"{source}: learner.gns_microbatches ({cfg.learner.gns_microbatches}) "
-                        f"exceeds the minibatch ({cfg.learner.minibatch_size or batch} samples)")
+            f"{_where(source, marks, ('learner', 'minibatch_size'))}: learner.minibatch_size "
+            f"({learner.minibatch_size}) is larger than the batch of one update: max(1, "
+            f"rollout.num_actors={cfg.rollout.num_actors}) x env.num_envs={cfg.env.num_envs} x "
+            f"rollout.fragment_length={cfg.rollout.fragment_length} = {batch}; lower it to at most "
+            f"{batch} (0 = whole batch) or collect more per update")
+    minibatch = learner.minibatch_size or batch
+    if learner.gns_microbatches > minibatch:
+        problems.append(
+            f"{_where(source, marks, ('learner', 'gns_microbatches'))}: learner.gns_microbatches "
+            f"({learner.gns_microbatches}) is larger than the minibatch it splits "
+            f"(learner.minibatch_size={learner.minibatch_size}: {minibatch} samples); "
+            f"lower it to at most {minibatch}")
     return problems
+
+
+_SECTIONS = [name for name, info in ExperimentConfig.model_fields.items()
+             if isinstance(info.annotation, type) and issubclass(info.annotation, BaseModel)]
+
+
+def _problem_order(source: str):
+    at_line = re.compile(re.escape(source) + r":(\d+)")
+
+    def order(problem: str) -> tuple[int, int]:
+        m = at_line.match(problem)
+        return (1, 0) if problem.startswith("--set ") else (0, int(m.group(1)) if m else 0)
+
+    return order
+
+
+def _read(path: str | Path, source: str) -> str:
+    try:
+        return Path(path).read_text(encoding="utf-8")
+    except UnicodeDecodeError as exc:
+        raise ConfigError([f"{source}: not UTF-8 text (byte {exc.object[exc.start]:#04x} at offset "
+                           f"{exc.start}); is this the experiment file? Save it as UTF-8"]) from None
+    except OSError as exc:
+        raise ConfigError([f"{source}: cannot read the experiment file "
+                           f"({exc.strerror or exc})"]) from None
 
 
 def load_experiment(path: str | Path | None = None, overrides: list[str] = (), *,
@@ -300,53 +421,65 @@ def load_experiment(path: str | Path | None = None, overrides: list[str] = (), *
 
     source = str(path) if path is not None else "<config>"
     marks: dict = {}
-    if data is None:
-        try:
-            text = Path(path).read_text()
-        except OSError as exc:
-            raise ConfigError([f"{source}: cannot read the experiment file ({exc.strerror})"]) from None
-        data, marks = parse_yaml(text, source)
-    for item in overrides:
-        apply_override(data, marks, item)
     problems: list[str] = []
-    algo_data = data.get("algo") if isinstance(data.get("algo"), dict) else {}
-    cfg = _validate(ExperimentConfig, data, (), marks, source, problems)
+    if data is None:
+        data, marks, problems = _parse(_read(path, source), source)
+    else:
+        data = copy.deepcopy(data)
+    for item in overrides:
+        try:
+            apply_override(data, marks, item)
+        except ConfigError as exc:
+            problems += exc.problems
+    for name in _SECTIONS + ["algo"]:
+        if name in data and data[name] is None:  # an empty section means "all defaults"
+            data[name] = {}
     plugin = algo = None
     name = data.get("algorithm")
     if isinstance(name, str):
         try:
             plugin = registry.get_algorithm(name)
         except RegistryError as exc:
-            problems.append(f"{source}:{marks.get(('algorithm',), 1)}: {exc}")
+            problems.append(f"{_where(source, marks, ('algorithm',))}: {exc}")
+    known = _known_keys(plugin)
+    cfg = _validate(ExperimentConfig, data, (), marks, source, problems, known=known)
     if plugin is not None:
         if cfg is not None:  # the plugin's learner defaults apply where the file is silent
             given = data.get("learner") if isinstance(data.get("learner"), dict) else {}
             for key, value in plugin.learner_defaults.items():
                 if key not in given:
                     setattr(cfg.learner, key, value)
-        algo = _validate(plugin.config_cls, algo_data or {}, ("algo",), marks, source, problems,
-                         owner=f" for {plugin.name}")
+        algo_data = data.get("algo") if isinstance(data.get("algo"), dict) else {}
+        algo = _validate(plugin.config_cls, algo_data, ("algo",), marks, source, problems,
+                         owner=f" for {plugin.name}", known=known)
     if cfg is not None:
         problems += _cross_checks(cfg, source, marks)
     if problems:
-        raise ConfigError(problems)
-    return Experiment(cfg, algo, plugin, source)
+        raise ConfigError(sorted(problems, key=_problem_order(source)))
+    return Experiment(cfg, algo, plugin, source, marks)
+
+
+def _type_name(ann) -> str:
+    if typing.get_origin(ann) is Literal:
+        return " | ".join(repr(a) for a in typing.get_args(ann))
+    if not typing.get_args(ann) and hasattr(ann, "__name__"):
+        return ann.__name__
+    return str(ann).replace("typing.", "")
 
 
 def schema_lines(model: type[BaseModel] = ExperimentConfig, prefix: str = "") -> list[str]:
-    """One line per key: name, type, default, bounds, description (for ``rlcore schema``)."""
-    lines = []
+    """One line per key: name, type, default, bounds, description (for ``rlcore schema``).
+    A model's plain keys come first, then its sections."""
+    lines, sections = [], []
     for name, info in model.model_fields.items():
         ann = info.annotation
         key = f"{prefix}{name}"
         if isinstance(ann, type) and issubclass(ann, BaseModel):
-            lines.append(f"{key}:")
-            lines += schema_lines(ann, key + ".")
+            sections += [f"{key}:"] + schema_lines(ann, key + ".")
             continue
         default = "required" if info.is_required() else (
             info.default_factory() if info.default_factory else info.default)
         bounds = _bounds(info)
         bounds = "" if bounds == "in range" else f"  {bounds}"
-        tname = getattr(ann, "__name__", str(ann)).replace("typing.", "")
-        lines.append(f"  {key}: {tname} = {default!r}{bounds}  # {info.description or ''}")
-    return lines
+        lines.append(f"  {key}: {_type_name(ann)} = {default!r}{bounds}  # {info.description or ''}")
+    return lines + sections

@@ -23,14 +23,18 @@ class RunLogger:
                 self.writer.add_scalar(f"{prefix}/{k}", float(v), step)
 
     def progress(self, wall_s: float, steps: int, total: int, sps: float, ret: float | None,
-                 extra: str = "", force: bool = False) -> None:
+                 extra: str = "") -> None:
         now = time.monotonic()
-        if not force and (self.every <= 0 or now - self._last < self.every):
+        if self.every <= 0 or now - self._last < self.every:
             return
         self._last = now
         ret_s = f"{ret:8.1f}" if ret is not None else "       -"
         print(f"[{wall_s:7.1f}s] steps {steps:>10,}/{total:,}  {sps:8,.0f} steps/s  "
               f"return {ret_s}  {extra}", file=self.stream, flush=True)
+
+    def event(self, wall_s: float, steps: int, text: str) -> None:
+        """A line that is always printed (evaluations, checkpoints)."""
+        print(f"[{wall_s:7.1f}s] steps {steps:>10,}  {text}", file=self.stream, flush=True)
 
     def close(self) -> None:
         self.writer.flush()

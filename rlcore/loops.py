@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import collections
 import json
+import threading
 import time
 from pathlib import Path
 
@@ -48,6 +49,27 @@ def versions() -> dict:
     return out
 
 
+class Background:
+    """Runs ``fn(*args)`` in a thread; ``result()`` waits and re-raises its exception."""
+
+    def __init__(self, fn, *args):
+        self._value, self._error = None, None
+        self._thread = threading.Thread(target=self._run, args=(fn, args), daemon=True)
+        self._thread.start()
+
+    def _run(self, fn, args) -> None:
+        try:
+            self._value = fn(*args)
+        except BaseException as exc:  # re-raised in the caller's thread
+            self._error = exc
+
+    def result(self):
+        self._thread.join()
+        if self._error is not None:
+            raise self._error
+        return self._value
+
+
 class Trainer:
     def __init__(self, exp, run_dir: Path, resume: bool = False, clock=time.monotonic):
         import torch
@@ -58,7 +80,15 @@ class Trainer:
             torch.set_num_threads(self.cfg.learner.torch_threads)
         self.spaces = check_spaces(exp)
         self.device = pick_device(self.cfg.learner.device)
-        self.learner = Learner(exp, self.spaces, self.device)
+        # Building the learner overlaps with Ray's start-up and actor creation (seconds). Ray
+        # must start in the main thread: its daemons die with the thread that started them.
+        builder = Background(Learner, exp, self.spaces, self.device)
+        self.pool = make_pool(exp, self.spaces)
+        try:
+            self.learner = builder.result()
+        except BaseException:
+            self.pool.close()
+            raise
         self.env_steps, self.wall_offset, self.evals = 0, 0.0, []
         self.returns = collections.deque(maxlen=100)
         self.resumed_from = None
@@ -92,7 +122,7 @@ class Trainer:
 
     def run(self, logger, on_eval=None) -> dict:
         cfg, learner = self.cfg, self.learner
-        pool = make_pool(self.exp, self.spaces)
+        pool = self.pool
         next_eval = self._next_multiple(cfg.eval.every_env_steps)
         next_ckpt = self._next_multiple(cfg.checkpoint.every_env_steps)
         published, stop_reason = None, "num_env_steps"
@@ -184,9 +214,8 @@ class Trainer:
         self.evals.append(rec)
         logger.scalars("eval", {"return_mean": rec["mean"], "return_std": rec["std"]},
                        self.env_steps)
-        logger.progress(self.wall_s(), self.env_steps, cfg.stop.num_env_steps, 0.0, rec["mean"],
-                        f"eval over {rec['episodes']} episodes: {rec['mean']:.1f} ± {rec['std']:.1f}",
-                        force=True)
+        logger.event(self.wall_s(), self.env_steps, f"eval return {rec['mean']:.1f} ± "
+                     f"{rec['std']:.1f} over {rec['episodes']} episodes")
         if on_eval is not None:
             on_eval(rec)
         return rec["mean"]

@@ -62,10 +62,14 @@ def _load_target(target: str) -> object:
 
 
 def _unknown(kind: str, name: str, known: list[str]) -> RegistryError:
-    close = difflib.get_close_matches(name, known, n=3, cutoff=0.5)
-    close += [k for k in known if k.lower() == name.lower() and k not in close]
-    hint = f"; did you mean {', '.join(repr(c) for c in close)}?" if close else ""
-    return RegistryError(f"unknown {kind} '{name}'{hint} installed: {', '.join(sorted(known))}")
+    lower = {k.lower(): k for k in known}
+    close = [lower[c] for c in difflib.get_close_matches(name.lower(), list(lower), n=3, cutoff=0.5)]
+    installed = ", ".join(sorted(known))
+    if close:
+        return RegistryError(f"unknown {kind} '{name}'; did you mean "
+                             f"{' or '.join(repr(c) for c in close)}? installed: {installed}")
+    return RegistryError(f"unknown {kind} '{name}'; installed: {installed} "
+                         "(or give a plugin's 'module:ATTR')")
 
 
 def algorithm_target(name: str) -> str:
@@ -86,10 +90,12 @@ def get_algorithm(name: str):
         plugin = _load_target(target)
     except Exception as exc:  # a broken plugin must not look like an unknown one
         raise RegistryError(f"algorithm '{name}' ({target}) failed to import: "
-                            f"{type(exc).__name__}: {exc}") from exc
+                            f"{type(exc).__name__}: {exc}; fix or reinstall the package that "
+                            "provides it (`rlcore list` shows every plugin; --debug shows the "
+                            "traceback)") from exc
     if not isinstance(plugin, AlgorithmPlugin):
         raise RegistryError(f"algorithm '{name}' ({target}) is a {type(plugin).__name__}, "
-                            "not an rlcore.plugin.AlgorithmPlugin")
+                            "not an rlcore.plugin.AlgorithmPlugin; point its entry at one")
     return plugin
 
 
@@ -99,24 +105,41 @@ def algorithm_names() -> list[str]:
 
 def list_plugins(group: str) -> list[Listing]:
     """Import every plugin of ``group``; broken ones are listed with their error."""
+    from rlcore.plugin import AlgorithmPlugin, EnvPlugin
+
+    expected = AlgorithmPlugin if group == ALGORITHM_GROUP else EnvPlugin
     out = []
     for name, target in sorted(_table(group).items()):
         try:
             obj = _load_target(target)
-            out.append(Listing(name, target, getattr(obj, "description", "")))
-        except Exception as exc:
+        except Exception as exc:  # a broken plugin is listed, not fatal
             out.append(Listing(name, target, error=f"{type(exc).__name__}: {exc}"))
+            continue
+        if not isinstance(obj, expected):
+            out.append(Listing(name, target, error=f"is a {type(obj).__name__}, not an "
+                                                   f"rlcore.plugin.{expected.__name__}"))
+        else:
+            out.append(Listing(name, target, obj.description))
     return out
 
 
 def ensure_env_registered(env_id: str) -> None:
-    """Register the ``rlcore/`` namespace with Gymnasium before ``env_id`` is made."""
+    """Register the ``rlcore/`` namespace with Gymnasium before ``env_id`` is made.
+
+    A broken environment plugin only matters when ``env_id`` is not registered without it."""
     if not env_id.startswith("rlcore/"):
         return
-    for name, target in _table(ENV_GROUP).items():
+    import gymnasium as gym
+
+    failures = []
+    for name, target in sorted(_table(ENV_GROUP).items()):
         try:
             _load_target(target).register()
-        except ImportError as exc:
-            plugin_name = name
-            raise RegistryError(f"environment plugin '{plugin_name}' failed to import "
-                                f"({exc}); install its extra: pip install 'rlcore[{name}]'") from exc
+        except Exception as exc:
+            failures.append((name, target, exc))
+    if failures and env_id not in gym.registry:
+        name, target, exc = failures[0]
+        fix = (f"install its extra: pip install 'rlcore[{name}]'" if isinstance(exc, ImportError)
+               else "fix or reinstall the package that provides it")
+        raise RegistryError(f"env.id '{env_id}': environment plugin '{name}' ({target}) failed to "
+                            f"load ({type(exc).__name__}: {exc}); {fix}") from exc

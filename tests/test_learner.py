@@ -1,0 +1,82 @@
+"""The learner's update step: gradient noise scale from accumulated microbatches, non-finite guard,
+device choice."""
+
+from types import SimpleNamespace
+
+import numpy as np
+import pytest
+import torch
+from torch import nn
+
+from rlcore.config import ExperimentConfig
+from rlcore.errors import ConfigError, TrainingError
+from rlcore.learner import Batch, Learner, pick_device
+from rlcore.plugin import AlgorithmPlugin, DataSpec
+
+
+def linear_plugin():
+    """loss = mean_i w . x_i: the per-sample gradient is x_i whatever w is, so with
+    x ~ N(mu, s^2 I) the true B_simple is d s^2 / |mu|^2 at every step."""
+
+    def loss(modules, batch, cfg, state):
+        return {"linear": modules["lin"](batch.x).mean()}, {}
+
+    return AlgorithmPlugin(
+        name="linear", description="test", config_cls=dict, data_spec=DataSpec(),
+        make_modules=lambda cfg, spaces: {"lin": nn.Linear(8, 1, bias=False)},
+        make_policy=None, loss=loss, prepare_batch=lambda modules, frags, cfg, state: frags)
+
+
+def make_learner(plugin, **learner):
+    cfg = ExperimentConfig.model_validate({"algorithm": plugin.name, "env": {"id": "x"},
+                                           "learner": learner})
+    return Learner(SimpleNamespace(plugin=plugin, algo=None, config=cfg), None, torch.device("cpu"))
+
+
+def test_noise_scale_from_microbatches_matches_known_variance():
+    d, s = 8, 3.0
+    mu = torch.full((d,), 0.75)  # |mu|^2 = 4.5, tr(Sigma) = 72 -> B_simple = 16
+    learner = make_learner(linear_plugin(), minibatch_size=64, num_epochs=1, gns_microbatches=4,
+                           gns_ema=0.99, lr=1e-3)
+    g = torch.Generator().manual_seed(0)
+    for _ in range(1500):
+        x = mu + s * torch.randn(64, d, generator=g)
+        learner.update(Batch(x=x), progress=0.0)
+    assert learner.gns.value == pytest.approx(16.0, rel=0.15)
+
+
+def test_nonfinite_losses_are_skipped_then_stop_the_run():
+    learner = make_learner(linear_plugin(), minibatch_size=4, num_epochs=1, gns_microbatches=2)
+    w_before = learner.modules["lin"].weight.detach().clone()
+    bad = Batch(x=torch.full((4, 8), float("nan")))
+    for _ in range(Learner.MAX_NONFINITE_IN_A_ROW - 1):
+        metrics = learner.update(bad, 0.0)
+        assert metrics["skipped_steps"] == 1.0
+    assert torch.equal(learner.modules["lin"].weight, w_before)
+    assert learner.skipped_updates == Learner.MAX_NONFINITE_IN_A_ROW - 1
+    with pytest.raises(TrainingError, match="non-finite in 10 optimizer steps in a row"):
+        learner.update(bad, 0.0)
+
+
+def test_linear_lr_schedule_reaches_zero():
+    learner = make_learner(linear_plugin(), minibatch_size=4, lr=1e-2, lr_schedule="linear",
+                           gns_microbatches=2)
+    m = learner.update(Batch(x=torch.ones(4, 8)), progress=0.75)
+    assert m["lr"] == pytest.approx(2.5e-3)
+    assert learner.opt.param_groups[0]["lr"] == pytest.approx(2.5e-3)
+
+
+def test_device_choice():
+    assert pick_device("cpu") == torch.device("cpu")
+    expected = "cuda" if torch.cuda.is_available() else "cpu"
+    assert pick_device("auto").type == expected
+    if not torch.cuda.is_available():
+        with pytest.raises(ConfigError, match="no CUDA device is visible; use device: auto or cpu"):
+            pick_device("cuda")
+
+
+def test_batch_indexing_and_unknown_field():
+    b = Batch(x=torch.arange(6).reshape(3, 2), y=torch.arange(3))
+    assert len(b) == 3 and b[1:].y.tolist() == [1, 2]
+    with pytest.raises(AttributeError, match="no field 'z' \\(fields: x, y\\)"):
+        b.z
