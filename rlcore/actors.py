@@ -61,6 +61,12 @@ def init_ray(ray_cfg, num_cpus_needed: float) -> None:
 
     if not ray.is_initialized():
         if ray_cfg.address is None:
+            # Ray reads the variable above when it is first imported; if something imported ray
+            # earlier, the constant says "cluster" and 127.0.0.1 would be replaced by the
+            # machine's outward address. A local run must stay on loopback, so say it directly.
+            from ray._private import ray_constants
+
+            ray_constants.ENABLE_RAY_CLUSTER = False
             old_home = os.environ.get("HOME")
             os.environ["HOME"] = private_ray_home()  # inherited by the daemons ray.init starts
             try:

@@ -1,0 +1,51 @@
+"""Learning tests with fixed seeds: thresholds from the issue, budgets in env steps."""
+
+import pytest
+
+from rlcore.config import load_experiment
+from rlcore.logging import RunLogger
+from rlcore.loops import Trainer
+
+pytestmark = [pytest.mark.slow, pytest.mark.timeout(900)]
+
+
+def train(tmp_path, file, *overrides):
+    exp = load_experiment(file, ["logging.progress_every_s=0", *overrides])
+    trainer = Trainer(exp, tmp_path)
+    logger = RunLogger(tmp_path, 0, 0)
+    try:
+        return trainer.run(logger)
+    finally:
+        logger.close()
+
+
+def test_ppo_cartpole_reaches_475_within_100k_steps_inline(tmp_path):
+    s = train(tmp_path, "experiments/ppo_cartpole.yaml", "rollout.num_actors=0", "env.num_envs=8",
+              "stop.eval_return=475", "stop.num_env_steps=100000")
+    assert s["stop_reason"] == "eval_return", s["evals"]
+    assert s["eval_return_mean"] >= 475 and s["env_steps"] <= 100_000
+
+
+@pytest.mark.ray
+def test_ppo_cartpole_demo_config_with_two_ray_actors(tmp_path):
+    import ray
+
+    try:
+        s = train(tmp_path, "experiments/ppo_cartpole.yaml", "stop.eval_return=475")
+    finally:
+        ray.shutdown()
+    assert s["num_actors"] == 2
+    assert s["stop_reason"] == "eval_return", s["evals"]
+    assert s["eval_return_mean"] >= 475 and s["env_steps"] <= 100_000
+
+
+def test_ppo_adaptive_kl_variant_learns_cartpole(tmp_path):
+    s = train(tmp_path, "experiments/ppo_cartpole.yaml", "rollout.num_actors=0", "env.num_envs=8",
+              "algo.variant=kl", "stop.eval_return=475", "stop.num_env_steps=150000")
+    assert s["eval_return_mean"] >= 475 and s["env_steps"] <= 150_000, s["evals"]
+
+
+def test_pg_cartpole_reaches_400_within_300k_steps(tmp_path):
+    s = train(tmp_path, "experiments/pg_cartpole.yaml", "stop.eval_return=400")
+    assert s["stop_reason"] == "eval_return", s["evals"]
+    assert s["eval_return_mean"] >= 400 and s["env_steps"] <= 300_000
