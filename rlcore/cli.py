@@ -123,14 +123,12 @@ def _check_creatable(path: Path, knob: str) -> None:
                            f"choose another with {knob}"])
 
 
-def _train(exp, run_dir: Path, resume: bool) -> int:
+def _open_run(trainer, exp, run_dir: Path, resume: bool):
+    """Create the run folder, record the config, announce the run; returns its logger."""
     import yaml
 
     from rlcore.logging import RunLogger
-    from rlcore.loops import Trainer
 
-    with _env_errors_located(exp):
-        trainer = Trainer(exp, run_dir, resume=resume)
     try:
         run_dir.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
@@ -138,15 +136,29 @@ def _train(exp, run_dir: Path, resume: bool) -> int:
                            "choose another with --run-dir or logging.root"]) from None
     if not resume:
         (run_dir / "config.yaml").write_text(yaml.safe_dump(exp.resolved(), sort_keys=False))
-    where = "inline" if not exp.config.rollout.num_actors else f"{exp.config.rollout.num_actors} Ray actors"
-    print(f"rlcore: {exp.plugin.name} on {exp.config.env.id}, rollouts {where}, learner on "
-          f"{trainer.device} (learner.device={exp.config.learner.device}), run dir {run_dir}",
-          flush=True)
+    n = exp.config.rollout.num_actors
+    print(f"rlcore: {exp.plugin.name} on {exp.config.env.id}, rollouts "
+          f"{f'{n} Ray actors' if n else 'inline'}, learner on {trainer.device} "
+          f"(learner.device={exp.config.learner.device}), run dir {run_dir}", flush=True)
     if trainer.resumed_from:
-        print(f"resuming from {trainer.resumed_from['checkpoint']} at {trainer.env_steps:,} env steps"
-              + (f" (skipped unreadable: {trainer.resumed_from['skipped']})"
-                 if trainer.resumed_from["skipped"] else ""), flush=True)
-    logger = RunLogger(run_dir, trainer.env_steps, exp.config.logging.progress_every_s)
+        skipped = trainer.resumed_from["skipped"]
+        print(f"resuming from {trainer.resumed_from['checkpoint']} at {trainer.env_steps:,} "
+              f"env steps" + (f" (skipped unreadable: {skipped})" if skipped else ""), flush=True)
+    return RunLogger(run_dir, trainer.env_steps, exp.config.logging.progress_every_s)
+
+
+def _train(exp, run_dir: Path, resume: bool) -> int:
+    from rlcore.loops import Trainer
+
+    with _env_errors_located(exp):
+        trainer = Trainer(exp, run_dir, resume=resume)
+    try:
+        logger = _open_run(trainer, exp, run_dir, resume)
+    except BaseException:  # trainer.run() has not taken over the rollout pool yet
+        pool = getattr(trainer, "pool", None)
+        if pool is not None:
+            pool.close()
+        raise
     try:
         summary = trainer.run(logger)
     except KeyboardInterrupt:

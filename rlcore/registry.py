@@ -43,6 +43,11 @@ def register_algorithm(name: str, target: str) -> None:
     _extra[ALGORITHM_GROUP][name] = target
 
 
+def register_env_plugin(name: str, target: str) -> None:
+    """Register an environment plugin ``name`` -> ``"module:attr"`` for this process."""
+    _extra[ENV_GROUP][name] = target
+
+
 def _table(group: str) -> dict[str, str]:
     table = dict(BUILTIN_ALGORITHMS if group == ALGORITHM_GROUP else BUILTIN_ENVS)
     for ep in entry_points(group=group):
@@ -139,7 +144,8 @@ def ensure_env_registered(env_id: str) -> None:
             failures.append((name, target, exc))
     if failures and env_id not in gym.registry:
         name, target, exc = failures[0]
-        fix = (f"install its extra: pip install 'rlcore[{name}]'" if isinstance(exc, ImportError)
-               else "fix or reinstall the package that provides it")
+        fix = (f"install its extra: pip install 'rlcore[{name}]'"
+               if isinstance(exc, ImportError) and name in BUILTIN_ENVS
+               else "fix or reinstall the package that provides it, or uninstall it")
         raise RegistryError(f"env.id '{env_id}': environment plugin '{name}' ({target}) failed to "
                             f"load ({type(exc).__name__}: {exc}); {fix}") from exc
