@@ -17,13 +17,24 @@ from pathlib import Path
 from typing import Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic_core import PydanticCustomError
 
 from rlcore.errors import ConfigError, RegistryError
 
 
 class Section(BaseModel):
     model_config = ConfigDict(extra="forbid", validate_assignment=True, allow_inf_nan=False)
+
+    @field_validator("*", mode="before")
+    @classmethod
+    def _no_bools_as_numbers(cls, value, info):
+        """Pydantic reads true/yes as 1 for an int; in a config that is always a mistake."""
+        ann = cls.model_fields[info.field_name].annotation
+        if isinstance(value, bool) and ann in (int, float, int | None, float | None):
+            kind = "int" if ann in (int, int | None) else "float"
+            raise PydanticCustomError(f"{kind}_type", "expected a number")
+        return value
 
 
 class EnvConfig(Section):
