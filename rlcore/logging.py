@@ -10,9 +10,9 @@ class RunLogger:
     def __init__(self, run_dir, start_step: int = 0, progress_every_s: float = 1.0, stream=None):
         from torch.utils.tensorboard import SummaryWriter
 
-        # purge_step drops events a crashed run wrote after its last checkpoint, so a resumed
-        # run's curves continue without duplicated steps.
-        self.writer = SummaryWriter(str(run_dir), purge_step=start_step or None)
+        # purge_step drops events a crashed run wrote after its last checkpoint (at start_step),
+        # so a resumed run's curves continue without duplicated steps.
+        self.writer = SummaryWriter(str(run_dir), purge_step=start_step + 1 if start_step else None)
         self.every = progress_every_s
         self.stream = stream or sys.stdout
         self._last = 0.0

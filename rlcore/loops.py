@@ -84,16 +84,16 @@ class Trainer:
         # must start in the main thread: its daemons die with the thread that started them.
         builder = Background(Learner, exp, self.spaces, self.device)
         self.pool = make_pool(exp, self.spaces)
-        try:
-            self.learner = builder.result()
-        except BaseException:
-            self.pool.close()
-            raise
         self.env_steps, self.wall_offset, self.evals = 0, 0.0, []
         self.returns = collections.deque(maxlen=100)
         self.resumed_from = None
-        if resume:
-            self._restore()
+        try:
+            self.learner = builder.result()
+            if resume:
+                self._restore()
+        except BaseException:
+            self.pool.close()
+            raise
         self.eval_modules = exp.plugin.make_modules(exp.algo, self.spaces)  # CPU copy
 
     # ------------------------------------------------------------------ state
