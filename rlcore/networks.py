@@ -67,7 +67,7 @@ class ActorCritic(nn.Module):
             self.v = layer_init(nn.Linear(self.torso.out_dim, 1), 1.0)
         else:
             obs_dim = int(np.prod(spaces.obs_shape))
-            self.torso = nn.Flatten()
+            self.torso = nn.Flatten() if len(spaces.obs_shape) > 1 else nn.Identity()
             self.pi = mlp([obs_dim, *hidden, n_act], activation, out_gain=0.01)
             self.v = mlp([obs_dim, *hidden, 1], activation, out_gain=1.0)
 
@@ -96,6 +96,7 @@ class CategoricalPolicy:
     def __init__(self, net: ActorCritic, explore: bool):
         self.net = net
         self.explore = explore
+        self._rows = np.arange(0)
 
     def act(self, obs: np.ndarray, rng: np.random.Generator) -> ActionOut:
         with torch.inference_mode():
@@ -104,4 +105,6 @@ class CategoricalPolicy:
             action = np.argmax(logp + rng.gumbel(size=logp.shape), axis=-1)
         else:
             action = np.argmax(logp, axis=-1)
-        return ActionOut(action, np.take_along_axis(logp, action[:, None], -1)[:, 0])
+        if len(self._rows) != len(action):
+            self._rows = np.arange(len(action))
+        return ActionOut(action, logp[self._rows, action])

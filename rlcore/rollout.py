@@ -97,7 +97,7 @@ class RolloutWorker:
         terminated = np.empty((T, N), bool)
         truncated = np.empty((T, N), bool)
         log_prob = np.empty((T, N), np.float32)
-        actions, final_obs, final_idx, ep_returns, ep_lengths = [], [], [], [], []
+        actions, final_obs, final_idx = [], [], []
         for t in range(T):
             out = self.policy.act(self.obs, self.rng)
             obs_buf[t] = self.obs
@@ -106,19 +106,12 @@ class RolloutWorker:
             if out.log_prob is not None:
                 log_prob[t] = out.log_prob
             reward[t], terminated[t], truncated[t] = r, term, trunc
-            self.ep_return += r
-            self.ep_length += 1
-            done = term | trunc
-            if done.any():
-                for i in np.flatnonzero(done):
-                    ep_returns.append(self.ep_return[i])
-                    ep_lengths.append(self.ep_length[i])
-                    if trunc[i] and not term[i]:
-                        final_obs.append(info["final_obs"][i])
-                        final_idx.append((t, i))
-                self.ep_return[done] = 0.0
-                self.ep_length[done] = 0
+            if trunc.any():  # keep the true last observation: the env has already reset
+                for i in np.flatnonzero(trunc & ~term):
+                    final_obs.append(info["final_obs"][i])
+                    final_idx.append((t, i))
             self.obs = next_obs
+        ep_returns, ep_lengths = self._finished_episodes(reward, terminated | truncated)
         self.total_steps += T * N
         frag = Fragment(
             obs=obs_buf, action=np.stack(actions), reward=reward, terminated=terminated,
@@ -134,6 +127,26 @@ class RolloutWorker:
         if self.clip_rewards:
             np.sign(frag.reward, out=frag.reward)
         return frag
+
+    def _finished_episodes(self, reward: np.ndarray, done: np.ndarray):
+        """Returns and lengths of the episodes that ended in this fragment (raw rewards),
+        carrying unfinished episodes over to the next fragment. Done once per fragment, not
+        per step: the per-step loop is the rollout's hot path."""
+        T = reward.shape[0]
+        csum = np.cumsum(reward, axis=0, dtype=np.float64)
+        returns, lengths = [], []
+        for n in np.flatnonzero(done.any(axis=0)):
+            prev_sum, prev_t = 0.0, -1
+            for t in np.flatnonzero(done[:, n]):
+                returns.append(self.ep_return[n] + csum[t, n] - prev_sum)
+                lengths.append(self.ep_length[n] + t - prev_t)
+                self.ep_return[n], self.ep_length[n] = 0.0, 0
+                prev_sum, prev_t = csum[t, n], t
+            self.ep_return[n] -= prev_sum
+            self.ep_length[n] -= prev_t + 1
+        self.ep_return += csum[-1]
+        self.ep_length += T
+        return returns, lengths
 
     def _check_finite(self, frag: Fragment) -> None:
         for name in ("reward", "obs"):

@@ -110,3 +110,21 @@ def test_truncated_final_obs_is_recorded_for_bootstrapping(tmp_path):
             # the episode's true last observation, not the reset observation that follows it
             if t + 1 < frag.obs.shape[0]:
                 assert not np.array_equal(frag.obs[t + 1, n], frag.final_obs[i])
+
+
+def test_episode_returns_and_lengths_span_fragments(tmp_path):
+    exp, spaces = build(tmp_path, "pg")
+    pool = InlinePool(exp, spaces)
+    frags = [pool.sample(None, 0)[0] for _ in range(6)]
+    reward = np.concatenate([f.reward for f in frags])
+    done = np.concatenate([f.terminated | f.truncated for f in frags])
+    expected = []
+    for n in range(reward.shape[1]):
+        ret, length = 0.0, 0
+        for t in range(reward.shape[0]):
+            ret, length = ret + reward[t, n], length + 1
+            if done[t, n]:
+                expected.append((ret, length))
+                ret, length = 0.0, 0
+    got = [(r, l) for f in frags for r, l in zip(f.episode_returns, f.episode_lengths)]
+    assert len(got) > 10 and sorted(got) == sorted(expected)

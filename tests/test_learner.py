@@ -3,7 +3,6 @@ device choice."""
 
 from types import SimpleNamespace
 
-import numpy as np
 import pytest
 import torch
 from torch import nn
