@@ -5,7 +5,7 @@ PY := $(VENV)/bin/python
 PIP := $(PY) -m pip
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test test-slow test-ray test-all bench install clean
+.PHONY: demo test test-slow test-ray test-gpu test-all bench install clean
 
 $(PY):
 	$(PYTHON) -m venv $(VENV)
@@ -29,6 +29,9 @@ test-slow: $(STAMP)
 
 test-ray: $(STAMP)
 	$(PY) -m pytest -q -m ray
+
+test-gpu: $(STAMP)
+	$(PY) -m pytest -q -m gpu
 
 test-all: $(STAMP)
 	$(PY) -m pytest -q -m "slow or ray or not slow"

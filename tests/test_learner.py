@@ -29,7 +29,8 @@ def linear_plugin():
 def make_learner(plugin, **learner):
     cfg = ExperimentConfig.model_validate({"algorithm": plugin.name, "env": {"id": "x"},
                                            "learner": learner})
-    return Learner(SimpleNamespace(plugin=plugin, algo=None, config=cfg), None, torch.device("cpu"))
+    return Learner(SimpleNamespace(plugin=plugin, algo=None, config=cfg), None,
+                   pick_device(cfg.learner.device if cfg.learner.device != "auto" else "cpu"))
 
 
 def test_noise_scale_from_microbatches_matches_known_variance():
@@ -79,3 +80,17 @@ def test_batch_indexing_and_unknown_field():
     assert len(b) == 3 and b[1:].y.tolist() == [1, 2]
     with pytest.raises(AttributeError, match="no field 'z' \\(fields: x, y\\)"):
         b.z
+
+
+@pytest.mark.gpu
+def test_update_on_cuda_matches_cpu():
+    plugin = linear_plugin()
+    torch.manual_seed(0)
+    cpu = make_learner(plugin, minibatch_size=16, gns_microbatches=2)
+    torch.manual_seed(0)
+    gpu = make_learner(plugin, minibatch_size=16, gns_microbatches=2, device="cuda")
+    assert gpu.device.type == "cuda"
+    x = torch.randn(16, 8)
+    cpu.update(Batch(x=x), 0.0)
+    gpu.update(Batch(x=x.cuda()), 0.0)
+    torch.testing.assert_close(gpu.modules["lin"].weight.cpu(), cpu.modules["lin"].weight)
