@@ -11,4 +11,4 @@ def derive(seed: int, *keys: int) -> int:
 
 
 # Stream names used with ``derive``.
-ENV_STREAM, POLICY_STREAM, LEARNER_STREAM, EVAL_STREAM = 1, 2, 3, 4
+ENV_STREAM, POLICY_STREAM, LEARNER_STREAM, EVAL_STREAM, INIT_STREAM = 1, 2, 3, 4, 5

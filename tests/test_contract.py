@@ -70,20 +70,26 @@ def test_two_updates_then_save_restore_gives_identical_next_update(tmp_path, alg
 
 
 @pytest.mark.parametrize("algorithm", ALGORITHMS)
-def test_same_seed_same_actions_other_seed_other_actions(tmp_path, algorithm):
-    def actions(seed):
+def test_same_seed_same_run_other_seed_other_run(tmp_path, algorithm):
+    def run(seed):
         exp, spaces = build(tmp_path, algorithm, seed=seed)
         pool = InlinePool(exp, spaces)
         learner = Learner(exp, spaces, torch.device("cpu"))
-        frag = pool.sample(learner.weights(), 0)[0]
-        return frag.action, frag.obs
+        init = params(learner)
+        frags = [pool.sample(learner.weights(), learner.version)[0] for _ in range(2)]
+        learner.update(frags[:1], 0.0)
+        return init, frags, params(learner)
 
-    a0, o0 = actions(0)
-    a0b, o0b = actions(0)
-    a1, _ = actions(1)
-    np.testing.assert_array_equal(a0, a0b)
-    np.testing.assert_array_equal(o0, o0b)
-    assert not np.array_equal(a0, a1)
+    init0, frags0, after0 = run(0)
+    init0b, frags0b, after0b = run(0)
+    init1, frags1, _ = run(1)
+    assert all(torch.equal(init0[k], init0b[k]) for k in init0)
+    assert all(torch.equal(after0[k], after0b[k]) for k in after0)
+    for a, b in zip(frags0, frags0b):
+        np.testing.assert_array_equal(a.action, b.action)
+        np.testing.assert_array_equal(a.obs, b.obs)
+    assert not all(torch.equal(init0[k], init1[k]) for k in init0)
+    assert not np.array_equal(frags0[0].action, frags1[0].action)
 
 
 @pytest.mark.parametrize("algorithm", ALGORITHMS)
