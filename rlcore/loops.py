@@ -94,20 +94,23 @@ class Trainer:
         torch.set_num_threads(learner_threads(self.cfg))
         self.spaces = check_spaces(exp)
         self.device = pick_device(self.cfg.learner.device)
-        # Building the learner overlaps with Ray's start-up and actor creation (seconds). Ray
-        # must start in the main thread: its daemons die with the thread that started them.
-        builder = Background(Learner, exp, self.spaces, self.device)
-        self.pool = make_pool(exp, self.spaces)
         self.env_steps, self.wall_offset, self.evals = 0, 0.0, []
         self.returns = collections.deque(maxlen=100)
         self.resumed_from = None
-        try:
-            self.learner = builder.result()
-            if resume:
-                self._restore()
-        except BaseException:
-            self.pool.close()
-            raise
+        if resume:  # the checkpoint is checked before any actor starts
+            self.learner = Learner(exp, self.spaces, self.device)
+            self._restore()
+            self.pool = make_pool(exp, self.spaces)
+        else:
+            # Building the learner overlaps with Ray's start-up and actor creation (seconds).
+            # Ray must start in the main thread: its daemons die with the thread that started them.
+            builder = Background(Learner, exp, self.spaces, self.device)
+            self.pool = make_pool(exp, self.spaces)
+            try:
+                self.learner = builder.result()
+            except BaseException:
+                self.pool.close()
+                raise
         self.eval_modules = exp.plugin.make_modules(exp.algo, self.spaces)  # CPU copy
 
     # ------------------------------------------------------------------ state
