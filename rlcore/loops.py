@@ -176,7 +176,8 @@ class Trainer:
             stop_reason = "interrupted"
         finally:
             pool.close()
-        if stop_reason != "eval_return" and stop_reason != "interrupted":
+        evaluated_now = bool(self.evals) and self.evals[-1]["env_steps"] == self.env_steps
+        if stop_reason != "interrupted" and not evaluated_now:
             self.evaluate(logger, on_eval)
         path = self.save_checkpoint()
         summary = self.summary(stop_reason, path)

@@ -85,22 +85,82 @@ class ActorCritic(nn.Module):
         return torch.distributions.Categorical(logits=logits, validate_args=False)
 
 
+class NumpyMLP:
+    """Numpy forward pass of an ``nn.Sequential`` of Linear / Tanh / ReLU layers, reading the
+    module's own CPU parameters through shared-memory views (in-place weight loads stay visible).
+
+    Why: measured on CartPole with 4-8 envs per worker, torch's per-call overhead made policy
+    inference (about 22 us for a 64-64 MLP) cost as much as stepping the envs; this forward
+    takes about 12 us. ``build`` returns None for any other module, which then runs in torch.
+    """
+
+    def __init__(self, module: nn.Module, layers: list):
+        self.module, self.layers = module, layers
+        self._ptrs = self._pointers()
+
+    def _pointers(self) -> list[int]:
+        return [layer.weight.data_ptr() for layer in self.module if isinstance(layer, nn.Linear)]
+
+    @classmethod
+    def build(cls, module: nn.Module) -> "NumpyMLP | None":
+        if not isinstance(module, nn.Sequential):
+            return None
+        layers = []
+        for layer in module:
+            if isinstance(layer, nn.Linear) and layer.weight.device.type == "cpu":
+                b = layer.bias.detach().numpy() if layer.bias is not None else None
+                layers.append((layer.weight.detach().numpy().T, b))
+            elif isinstance(layer, (nn.Tanh, nn.ReLU)):
+                layers.append(np.tanh if isinstance(layer, nn.Tanh) else _relu)
+            else:
+                return None
+        return cls(module, layers)
+
+    def valid(self) -> bool:
+        """False once the module's parameters were replaced rather than copied into."""
+        return self._pointers() == self._ptrs
+
+    def __call__(self, x: np.ndarray) -> np.ndarray:
+        for layer in self.layers:
+            if isinstance(layer, tuple):
+                x = x @ layer[0] if layer[1] is None else x @ layer[0] + layer[1]
+            else:
+                x = layer(x)
+        return x
+
+
+def _relu(x: np.ndarray) -> np.ndarray:
+    return np.maximum(x, 0.0, out=x)
+
+
+def log_softmax(logits: np.ndarray) -> np.ndarray:
+    z = logits - logits.max(axis=-1, keepdims=True)
+    return z - np.log(np.exp(z).sum(axis=-1, keepdims=True))
+
+
 class CategoricalPolicy:
     """Inference copy of an ``ActorCritic`` run by rollout actors (numpy in, numpy out).
 
     Sampling uses the worker's own ``numpy`` generator (Gumbel-max, exact for a categorical) so
     that actions depend only on the seed, never on how many other users share torch's global
-    generator in the process; torch.distributions has no per-call generator.
+    generator in the process; torch.distributions has no per-call generator. Vector
+    observations go through a numpy copy of the policy MLP (``NumpyMLP``) when it has one.
     """
 
     def __init__(self, net: ActorCritic, explore: bool):
         self.net = net
         self.explore = explore
         self._rows = np.arange(0)
+        self._np_pi = NumpyMLP.build(net.pi) if isinstance(net.torso, nn.Identity) else None
+
+    def log_probs(self, obs: np.ndarray) -> np.ndarray:
+        if self._np_pi is not None and obs.dtype == np.float32 and self._np_pi.valid():
+            return log_softmax(self._np_pi(obs))
+        with torch.inference_mode():
+            return torch.log_softmax(self.net.logits(torch.as_tensor(obs)), -1).numpy()
 
     def act(self, obs: np.ndarray, rng: np.random.Generator) -> ActionOut:
-        with torch.inference_mode():
-            logp = torch.log_softmax(self.net.logits(torch.as_tensor(obs)), -1).numpy()
+        logp = self.log_probs(obs)
         if self.explore:
             action = np.argmax(logp + rng.gumbel(size=logp.shape), axis=-1)
         else:
