@@ -73,7 +73,7 @@ def cmd_validate(args) -> int:
     from rlcore.config import load_experiment
 
     exp = load_experiment(args.file, args.set)
-    if args.env:
+    if not args.no_env:
         from rlcore.loops import check_spaces
 
         with _env_errors_located(exp):
@@ -233,7 +233,8 @@ def build_parser() -> argparse.ArgumentParser:
     s = sub.add_parser("validate", help="check an experiment file; starts nothing")
     s.add_argument("file")
     s.add_argument("--set", **sets)
-    s.add_argument("--env", action="store_true", help="also make the env and check its spaces")
+    s.add_argument("--no-env", action="store_true",
+                   help="check only the file, do not make the env to check its spaces")
     s.set_defaults(fn=cmd_validate)
     s = sub.add_parser("run", help="run an experiment")
     s.add_argument("file")

@@ -83,12 +83,12 @@ def test_shipped_experiments_validate(capsys, path, nothing_starts):
 def test_validate_a_good_file_exits_0_and_starts_nothing(workdir, capsys, nothing_starts,
                                                          monkeypatch):
     def no_env(*args, **kwargs):
-        raise AssertionError("validate without --env must not make the env")
+        raise AssertionError("validate --no-env must not make the env")
 
     monkeypatch.setattr(loops, "check_spaces", no_env)
     path = write(workdir, BASE)
     before = snapshot(workdir)
-    code, out, err = rlcore(capsys, "validate", path)
+    code, out, err = rlcore(capsys, "validate", path, "--no-env")
     assert code == 0, err
     assert out == f"{path}: ok (ppo on CartPole-v1, 100,000 env steps, batch 256)\n"
     assert err == ""
@@ -96,7 +96,7 @@ def test_validate_a_good_file_exits_0_and_starts_nothing(workdir, capsys, nothin
 
 
 def test_validate_env_on_a_good_file_checks_the_spaces(workdir, capsys, nothing_starts):
-    code, out, err = rlcore(capsys, "validate", write(workdir, BASE), "--env")
+    code, out, err = rlcore(capsys, "validate", write(workdir, BASE))
     assert code == 0, err
     assert "ok (ppo on CartPole-v1" in out
     assert not (workdir / "runs").exists()
@@ -214,7 +214,7 @@ def test_validate_env_with_a_misspelled_id_gives_gymnasiums_suggestion(workdir, 
                                                                        nothing_starts):
     text = edit(BASE, "  id: CartPole-v1", "  id: CartPol-v1")
     path = write(workdir, text)
-    code, out, err = rlcore(capsys, "validate", path, "--env")
+    code, out, err = rlcore(capsys, "validate", path)
     assert code == 2
     assert out == ""
     assert err == (f"error: {path}:{line_of(text, 'CartPol-v1')}: env.id 'CartPol-v1': "
@@ -226,7 +226,7 @@ def test_the_env_error_class_is_incompatible_env(workdir, capsys, monkeypatch):
     seen = []
     original = cli._print_err
     monkeypatch.setattr(cli, "_print_err", lambda exc: (seen.append(exc), original(exc)))
-    rlcore(capsys, "validate", write(workdir, BASE), "--env", "--set", "env.id=CartPol-v1")
+    rlcore(capsys, "validate", write(workdir, BASE), "--set", "env.id=CartPol-v1")
     assert [type(e) for e in seen] == [IncompatibleEnvError]
     assert isinstance(seen[0].__cause__, IncompatibleEnvError)
 
