@@ -1,0 +1,134 @@
+"""What every benchmark line carries: the process clock, host, versions, commit; JSON output.
+
+Lines follow the peers' format (bench/peers/_common.py: ``{"bench", "task", "lib", "seed",
+"metrics", "config", "details", ...}``), so that bench/peers/summarize.py tabulates rlcore
+beside the other libraries.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import platform
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+_IMPORT_WALL = time.time()
+ROOT = Path(__file__).resolve().parent.parent
+TASK, LIB = "ppo_cartpole", "rlcore"
+
+# Ray reads these when it is imported: keep it on loopback and silent.
+os.environ.setdefault("RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER", "0")
+os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
+
+
+def _process_start_wall() -> float:
+    """Wall-clock time at which this process started (from /proc), else import time."""
+    try:
+        with open("/proc/self/stat") as f:
+            stat = f.read()
+        # Field 22 (starttime, clock ticks after boot); the command name may hold spaces.
+        fields = stat[stat.rindex(")") + 2:].split()
+        age = time.clock_gettime(time.CLOCK_BOOTTIME) - int(fields[19]) / os.sysconf("SC_CLK_TCK")
+        start = time.time() - age
+        if 0.0 <= _IMPORT_WALL - start < 60.0:
+            return start
+    except (OSError, ValueError, IndexError, AttributeError):
+        pass
+    return _IMPORT_WALL
+
+
+PROCESS_START_WALL = _process_start_wall()
+
+
+def elapsed() -> float:
+    """Seconds of wall-clock time since this process started (interpreter start-up included)."""
+    return time.time() - PROCESS_START_WALL
+
+
+def host_info() -> dict:
+    def first(path: str, key: str) -> str | None:
+        try:
+            with open(path) as f:
+                return next((ln.split(":", 1)[1].strip() for ln in f if ln.startswith(key)), None)
+        except OSError:
+            return None
+
+    mem = first("/proc/meminfo", "MemTotal")
+    return {"cpus": len(os.sched_getaffinity(0)), "cpu_model": first("/proc/cpuinfo", "model name"),
+            "mem_gib": round(int(mem.split()[0]) / 2**20, 1) if mem else None,
+            "python": platform.python_version(), "platform": platform.platform()}
+
+
+def lib_versions() -> dict:
+    from importlib import metadata
+
+    out = {}
+    for name in ("rlcore", "torch", "gymnasium", "ray", "numpy"):
+        try:
+            out[name] = metadata.version(name)
+        except metadata.PackageNotFoundError:
+            pass
+    return out
+
+
+def git_state() -> dict:
+    """The commit measured, and whether the library's sources differed from it."""
+    def git(*a: str) -> str:
+        try:
+            return subprocess.run(["git", "-C", str(ROOT), *a], capture_output=True, text=True,
+                                  timeout=10).stdout.strip()
+        except (OSError, subprocess.SubprocessError):
+            return ""
+
+    dirty = git("status", "--porcelain", "--", "rlcore", "plugins", "envs", "experiments")
+    return {"commit": git("rev-parse", "--short", "HEAD") or None,
+            "library_sources_modified": bool(dirty)}
+
+
+def load_avg() -> list[float]:
+    return [round(x, 2) for x in os.getloadavg()]
+
+
+def round_floats(obj, ndigits: int = 4):
+    if isinstance(obj, float):
+        return round(obj, ndigits)
+    if isinstance(obj, dict):
+        return {k: round_floats(v, ndigits) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [round_floats(v, ndigits) for v in obj]
+    return obj
+
+
+def make_line(bench: str, seed, metrics: dict, config: dict, details: dict) -> dict:
+    return {"bench": bench, "task": TASK, "lib": LIB, "seed": seed,
+            "metrics": round_floats(metrics), "config": config, "details": round_floats(details),
+            "versions": lib_versions(), "git": git_state(), "host": host_info(),
+            "process_wall_s": round(elapsed(), 3),
+            "finished_at": time.strftime("%Y-%m-%dT%H:%M:%S%z")}
+
+
+def emit(line: dict, out: str | None) -> None:
+    """Print the line on stdout (where run_all.sh and the parent look for it), and append it
+    to ``out`` if given."""
+    text = json.dumps(line)
+    print(text, flush=True)
+    if out:
+        with open(out, "a") as f:
+            f.write(text + "\n")
+
+
+def shutdown_ray() -> None:
+    if "ray" in sys.modules:
+        import ray
+
+        if ray.is_initialized():
+            ray.shutdown()
+
+
+def fmt(x, digits: int = 2) -> str:
+    if x is None:
+        return "-"
+    return f"{x:,}" if isinstance(x, int) else f"{x:,.0f}" if abs(x) >= 1000 else f"{x:.{digits}f}"
