@@ -58,9 +58,8 @@ class Learner:
         self.plugin, self.cfg, self.lcfg = exp.plugin, exp.algo, exp.config.learner
         self.device = device
         self.total_steps = exp.config.stop.num_env_steps
-        with torch.random.fork_rng(devices=[]):  # initial weights depend on the seed only
-            torch.manual_seed(seeding.derive(exp.config.seed, seeding.INIT_STREAM))
-            modules = self.plugin.make_modules(self.cfg, spaces)
+        with seeding.seeded_torch(seeding.derive(exp.config.seed, seeding.INIT_STREAM)):
+            modules = self.plugin.make_modules(self.cfg, spaces)  # initial weights: seed only
         self.modules = {k: m.to(device) for k, m in modules.items()}
         params = list({id(p): p for m in self.modules.values() for p in m.parameters()}.values())
         self.params = params

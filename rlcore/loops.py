@@ -12,7 +12,7 @@ from pathlib import Path
 
 import numpy as np
 
-from rlcore import checkpoint
+from rlcore import checkpoint, seeding
 from rlcore.actors import make_pool
 from rlcore.errors import IncompatibleEnvError
 from rlcore.evaluation import evaluate
@@ -111,7 +111,8 @@ class Trainer:
             except BaseException:
                 self.pool.close()
                 raise
-        self.eval_modules = exp.plugin.make_modules(exp.algo, self.spaces)  # CPU copy
+        with seeding.seeded_torch(0):  # a CPU copy; its weights are loaded before each eval
+            self.eval_modules = exp.plugin.make_modules(exp.algo, self.spaces)
 
     # ------------------------------------------------------------------ state
 

@@ -151,7 +151,8 @@ class CategoricalPolicy:
         self.net = net
         self.explore = explore
         self._rows = np.arange(0)
-        self._np_pi = NumpyMLP.build(net.pi) if isinstance(net.torso, nn.Identity) else None
+        vector_mlp = isinstance(getattr(net, "torso", None), nn.Identity) and hasattr(net, "pi")
+        self._np_pi = NumpyMLP.build(net.pi) if vector_mlp else None
 
     def log_probs(self, obs: np.ndarray) -> np.ndarray:
         if self._np_pi is not None and obs.dtype == np.float32 and self._np_pi.valid():

@@ -67,7 +67,8 @@ class RolloutWorker:
                  clip_rewards: bool = False):
         self.plugin, self.algo_cfg = plugin, algo_cfg
         self.actor_id, self.fragment_length, self.clip_rewards = actor_id, fragment_length, clip_rewards
-        self.modules = plugin.make_modules(algo_cfg, spaces)
+        with seeding.seeded_torch(seeding.derive(seed, seeding.INIT_STREAM, actor_id)):
+            self.modules = plugin.make_modules(algo_cfg, spaces)  # weights come from the learner
         for m in self.modules.values():
             m.eval()
         self.policy = plugin.make_policy(self.modules, algo_cfg, explore=True)

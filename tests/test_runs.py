@@ -98,3 +98,26 @@ def test_checkpoints_load_without_pickle(tmp_path):
     shutil.rmtree(run_dir / "checkpoints")
     with pytest.raises(CheckpointError, match="no loadable checkpoint"):
         checkpoint.load_latest(run_dir, "ppo", {}, torch.device("cpu"))
+
+
+def test_trainer_is_reproducible_inline(tmp_path):
+    """The learner is built in a thread beside the rollout pool: both draw initial weights from
+    torch's generator, and the same seed must still give the same run."""
+    from rlcore.config import load_experiment
+    from rlcore.logging import RunLogger
+    from rlcore.loops import Trainer
+
+    def first_updates(i):
+        exp = load_experiment("experiments/ppo_cartpole.yaml", [
+            "rollout.num_actors=0", "env.num_envs=8", "stop.num_env_steps=768",
+            "eval.every_env_steps=0", "eval.episodes=1", "logging.progress_every_s=0"])
+        trainer = Trainer(exp, tmp_path / f"r{i}")
+        init = {k: v.clone() for k, v in trainer.learner.modules["ac"].state_dict().items()}
+        logger = RunLogger(tmp_path / f"r{i}", 0, 0)
+        trainer.run(logger)
+        logger.close()
+        return init, trainer.learner.modules["ac"].state_dict()
+
+    (init_a, end_a), (init_b, end_b) = first_updates(0), first_updates(1)
+    assert all(torch.equal(init_a[k], init_b[k]) for k in init_a)
+    assert all(torch.equal(end_a[k], end_b[k]) for k in end_a)
