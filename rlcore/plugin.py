@@ -38,6 +38,9 @@ class DataSpec:
 
     regime: Regime = "trajectory"
     needs_log_prob: bool = True  # actors record the behaviour policy's log-probability
+    # env ``info`` keys the actors record per step into ``Fragment.info`` (e.g. ("label",) for
+    # the supervised learner on a dataset env); RL plugins leave it empty and never see them
+    info_keys: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)

@@ -80,6 +80,7 @@ class RolloutWorker:
         self.ep_return = np.zeros(num_envs)
         self.ep_length = np.zeros(num_envs, np.int64)
         self.total_steps = 0
+        self.info_keys = tuple(plugin.data_spec.info_keys)
 
     def set_weights(self, weights: dict, version: int) -> None:
         """Load a numpy state dict ``{module: {param: array}}`` published as ``version``."""
@@ -99,6 +100,7 @@ class RolloutWorker:
         truncated = np.empty((T, N), bool)
         log_prob = np.empty((T, N), np.float32)
         actions, final_obs, final_idx = [], [], []
+        infos: dict[str, np.ndarray] = {}
         for t in range(T):
             out = self.policy.act(self.obs, self.rng)
             obs_buf[t] = self.obs
@@ -107,6 +109,8 @@ class RolloutWorker:
             if out.log_prob is not None:
                 log_prob[t] = out.log_prob
             reward[t], terminated[t], truncated[t] = r, term, trunc
+            if self.info_keys:  # skipped entirely when the plugin declares none
+                self._record_info(infos, info, term | trunc, t)
             if trunc.any():  # keep the true last observation: the env has already reset
                 for i in np.flatnonzero(trunc & ~term):
                     final_obs.append(info["final_obs"][i])
@@ -123,11 +127,36 @@ class RolloutWorker:
             log_prob=log_prob if self.plugin.data_spec.needs_log_prob else None,
             policy_version=self.policy_version, actor_id=self.actor_id,
             episode_returns=np.asarray(ep_returns, np.float64),
-            episode_lengths=np.asarray(ep_lengths, np.int64))
+            episode_lengths=np.asarray(ep_lengths, np.int64), info=infos)
         self._check_finite(frag)
         if self.clip_rewards:
             np.sign(frag.reward, out=frag.reward)
         return frag
+
+    def _record_info(self, out: dict, info: dict, done: np.ndarray, t: int) -> None:
+        """Copy the declared info keys of step ``t`` into ``out[key][t]``. With same-step
+        autoreset a finished sub-env's step info is in ``info['final_info']`` (the top level
+        then holds its reset info), so done sub-envs read from there and the others from the
+        top level; a declared key missing from a step is an error, not a silent zero."""
+        final = info.get("final_info", {})
+        for key in self.info_keys:
+            have = np.zeros(self.num_envs, bool)
+            for source, rows in ((info, ~done), (final, done)):
+                if key not in source:
+                    continue
+                mask = source.get("_" + key, np.ones(self.num_envs, bool)) & rows
+                values = np.asarray(source[key])
+                if key not in out:
+                    out[key] = np.zeros((self.fragment_length, *values.shape), values.dtype)
+                out[key][t][mask] = values[mask]
+                have |= mask
+            if not have.all():
+                n = int(np.flatnonzero(~have)[0])
+                raise EnvRuntimeError(
+                    f"the {self.plugin.name} plugin needs info['{key}'] at every step, but "
+                    f"sub-env {n} of actor {self.actor_id} did not return it at fragment step "
+                    f"{t}{' (a final step: looked in final_info)' if done[n] else ''}; use an env "
+                    "that reports it (e.g. a rlcore/ dataset env) or another algorithm")
 
     def _finished_episodes(self, reward: np.ndarray, done: np.ndarray):
         """Returns and lengths of the episodes that ended in this fragment (raw rewards),

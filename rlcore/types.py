@@ -75,6 +75,9 @@ class Fragment:
     actor_id: int
     episode_returns: np.ndarray = field(default_factory=lambda: np.zeros(0, np.float64))
     episode_lengths: np.ndarray = field(default_factory=lambda: np.zeros(0, np.int64))
+    # the step infos a plugin declared in ``DataSpec.info_keys``: key -> [T, N, *shape], the
+    # info of the step itself (for a finished episode its final info, not the reset's)
+    info: dict[str, np.ndarray] = field(default_factory=dict)
 
     @property
     def num_steps(self) -> int:

@@ -22,6 +22,8 @@ def concat_fragments(fragments: list) -> dict:
     out["bootstrap_obs"] = np.concatenate([f.bootstrap_obs for f in fragments])
     out["final_obs"] = np.concatenate([f.final_obs for f in fragments])
     out["final_idx"] = np.concatenate([f.final_idx + [0, off] for f, off in zip(fragments, offsets)])
+    out["info"] = {k: np.concatenate([f.info[k] for f in fragments], axis=1)
+                   for k in fragments[0].info}
     return out
 
 
