@@ -21,9 +21,11 @@ ENV_GROUP = "rlcore.envs"
 BUILTIN_ALGORITHMS = {
     "pg": "rlcore.plugins.pg.plugin:PLUGIN",
     "ppo": "rlcore.plugins.ppo.plugin:PLUGIN",
+    "supervised": "rlcore.plugins.supervised.plugin:PLUGIN",
 }
 BUILTIN_ENVS = {
     "atari": "rlcore.envs.atari:PLUGIN",
+    "datasets": "rlcore.envs.datasets:PLUGIN",
 }
 
 _extra: dict[str, dict[str, str]] = {ALGORITHM_GROUP: {}, ENV_GROUP: {}}

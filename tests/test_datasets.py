@@ -1,0 +1,177 @@
+"""Datasets as one-step environments, the info keys the rollout carries to a plugin, and the
+supervised plugin (DESIGN.md, "Degenerate environments")."""
+
+import gymnasium as gym
+import numpy as np
+import pytest
+import torch
+from gymnasium.utils.env_checker import check_env
+
+from fake_env import register
+from rlcore.envs import datasets
+from rlcore.ops.trajectory import concat_fragments
+from rlcore.plugin import DataSpec
+from rlcore.registry import ensure_env_registered, get_algorithm
+from rlcore.rollout import RolloutWorker, probe_spaces
+
+X_TINY = np.array([[0.0, 1.0], [2.0, 3.0], [4.0, 5.0], [6.0, 7.0]])
+Y_TINY = np.array([0, 1, 2, 1])
+
+
+@pytest.mark.parametrize("env_id", list(datasets.IDS))
+@pytest.mark.parametrize("split", ["train", "test"])
+def test_every_dataset_env_passes_gymnasiums_checker(env_id, split):
+    ensure_env_registered(env_id)
+    check_env(gym.make(env_id, split=split).unwrapped, skip_render_check=True)
+
+
+def test_tiny_array_dataset_rewards_terminations_and_info_by_hand():
+    env = datasets.classification_env(X_TINY, Y_TINY, test_fraction=0.25, split_seed=0)
+    test = datasets.classification_env(X_TINY, Y_TINY, split="test", test_fraction=0.25)
+    train_rows = datasets.split_indices(4, 0.25, 0, "train")
+    assert len(env.X) == 3 and len(test.X) == 1
+    assert sorted(np.concatenate([train_rows, datasets.split_indices(4, 0.25, 0, "test")])) == [0, 1, 2, 3]
+    mean, std = X_TINY[train_rows].mean(0), X_TINY[train_rows].std(0)  # train statistics only
+    np.testing.assert_allclose(test.X, ((X_TINY[~np.isin(range(4), train_rows)] - mean) / std),
+                               rtol=1e-6)
+    obs, info = env.reset(seed=3)
+    assert obs.dtype == np.float32 and info == {}
+    row = train_rows[env._i]
+    np.testing.assert_allclose(obs, (X_TINY[row] - mean) / std, rtol=1e-6)
+    label = int(Y_TINY[row])
+    _, r, term, trunc, info = env.step(label)
+    assert (r, term, trunc, info) == (1.0, True, False, {"label": label})
+    env.reset(seed=3)
+    _, r, term, _, info = env.step((label + 1) % 3)
+    assert (r, term, info["label"]) == (0.0, True, label)
+    costly = datasets.classification_env(X_TINY, Y_TINY, score=[[1, -1, -5], [0, 2, 0], [0, 0, 3]])
+    costly.reset(seed=3)
+    assert costly.step(2)[1] == [[1, -1, -5], [0, 2, 0], [0, 0, 3]][label][2]
+
+
+def test_samples_follow_the_reset_seed_and_the_split_follows_split_seed():
+    ensure_env_registered("rlcore/IrisClassification-v0")
+    env = gym.make("rlcore/IrisClassification-v0")
+    a = [env.reset(seed=7)[0]] + [env.reset()[0] for _ in range(5)]
+    b = [env.reset(seed=7)[0]] + [env.reset()[0] for _ in range(5)]
+    np.testing.assert_array_equal(a, b)
+    c = [env.reset(seed=8)[0]] + [env.reset()[0] for _ in range(5)]
+    assert not np.array_equal(a, c)
+    s0 = datasets.split_indices(150, 0.25, 0, "test")
+    assert np.array_equal(s0, datasets.split_indices(150, 0.25, 0, "test"))
+    assert not np.array_equal(s0, datasets.split_indices(150, 0.25, 1, "test"))
+
+
+def test_regression_reward_is_minus_squared_error_of_standardized_target():
+    X = np.arange(20.0).reshape(10, 2)
+    y = 3.0 * np.arange(10.0) + 1.0
+    env = datasets.regression_env(X, y, test_fraction=0.2)
+    env.reset(seed=0)
+    target = env.y[env._i]
+    _, r, term, _, info = env.step(target + np.float32(0.5))
+    assert term and r == pytest.approx(-0.25) and info["label"] == pytest.approx(target)
+
+
+def test_torch_dataset_becomes_a_classification_env():
+    ds = torch.utils.data.TensorDataset(torch.tensor(X_TINY, dtype=torch.float32),
+                                        torch.tensor(Y_TINY))
+    env = datasets.torch_dataset_env(ds, test_fraction=0.25)
+    ref = datasets.classification_env(X_TINY, Y_TINY, test_fraction=0.25)
+    np.testing.assert_allclose(env.X, ref.X, rtol=1e-6)
+    assert env.action_space.n == 3
+
+
+def test_autoencoder_enforces_the_bottleneck_and_scores_reconstruction():
+    ensure_env_registered("rlcore/DigitsAutoencoder-v0")
+    env = gym.make("rlcore/DigitsAutoencoder-v0", code_size=4).unwrapped
+    obs, _ = env.reset(seed=0)
+    x = obs[1:].copy()
+    assert obs[0] == 0.0
+    code = np.zeros(64, np.float32)
+    code[:4] = [1, 2, 3, 4]
+    code[4:] = 9.0  # beyond the code size: must not reach the decoder
+    obs2, r, term, _, _ = env.step(code)
+    assert (r, term, obs2[0]) == (0.0, False, 1.0)
+    np.testing.assert_array_equal(obs2[1:5], [1, 2, 3, 4])
+    assert not obs2[5:].any()
+    _, r, term, _, _ = env.step(x + 1.0)
+    assert term and r == pytest.approx(-1.0)
+    assert -1.0 < env.pca_reward() < 0.0
+
+
+class _Recorder:
+    """A stand-in plugin: uniform random actions, asks for the given info keys."""
+
+    def __init__(self, keys):
+        self.name = "recorder"
+        self.data_spec = DataSpec(needs_log_prob=False, info_keys=keys)
+
+    def make_modules(self, cfg, spaces):
+        return {}
+
+    def make_policy(self, modules, cfg, explore):
+        class Uniform:
+            def act(self, obs, rng):
+                from rlcore.types import ActionOut
+                return ActionOut(rng.integers(0, 2, len(obs)))
+        return Uniform()
+
+
+def test_rollout_records_the_steps_info_not_the_resets_under_same_step_autoreset():
+    env_id = register()
+    plugin = _Recorder(("label", "step_left"))
+    spaces = probe_spaces(env_id)
+    w = RolloutWorker(plugin, None, spaces, env_id, 4, {}, 16, seed=0, actor_id=0)
+    frag = w.sample()
+    label, left = frag.info["label"], frag.info["step_left"]
+    assert label.shape == left.shape == (16, 4)
+    np.testing.assert_array_equal(label, (frag.obs[..., 0] > 0).astype(label.dtype))
+    assert frag.terminated.any() and frag.truncated.any()
+    assert (left[frag.terminated] == 0).all()  # final_info; the reset info says 3..8
+    assert (left[~frag.terminated] > 0).all()
+    frag2 = w.sample()
+    joined = concat_fragments([frag, frag2])["info"]
+    np.testing.assert_array_equal(joined["label"], np.concatenate([label, frag2.info["label"]], 1))
+
+
+def test_one_step_episodes_carry_labels_and_a_missing_key_is_an_error():
+    env_id = "rlcore/DigitsClassification-v0"
+    spaces = probe_spaces(env_id)
+    w = RolloutWorker(_Recorder(("label",)), None, spaces, env_id, 8, {}, 4, seed=1, actor_id=0)
+    frag = w.sample()
+    assert frag.terminated.all() and len(frag.episode_lengths) == 32
+    env = gym.make(env_id).unwrapped
+    for t, n in np.ndindex(4, 8):  # each recorded label belongs to the observation acted on
+        row = np.flatnonzero((env.X == frag.obs[t, n]).all(1))
+        assert frag.info["label"][t, n] in env.y[row]
+        assert frag.reward[t, n] == float(frag.action[t, n] == frag.info["label"][t, n])
+    bad = RolloutWorker(_Recorder(("nope",)), None, spaces, env_id, 2, {}, 2, seed=0, actor_id=0)
+    with pytest.raises(Exception, match="info\\['nope'\\]"):
+        bad.sample()
+
+
+@pytest.mark.parametrize("algorithm", ["pg", "ppo"])
+def test_the_label_never_reaches_rl_plugins(algorithm):
+    plugin = get_algorithm(algorithm)
+    assert plugin.data_spec.info_keys == ()
+    env_id = "rlcore/DigitsClassification-v0"
+    spaces = probe_spaces(env_id)
+    cfg = plugin.config_cls(hidden_sizes=(8,))
+    w = RolloutWorker(plugin, cfg, spaces, env_id, 4, {}, 4, seed=0, actor_id=0)
+    frag = w.sample()
+    assert frag.info == {}
+    batch = plugin.prepare_batch(w.modules, [frag], cfg, plugin.init_state(cfg))
+    assert "label" not in batch.fields()
+
+
+def test_supervised_loss_is_cross_entropy_on_the_label():
+    plugin = get_algorithm("supervised")
+    spaces = probe_spaces("rlcore/IrisClassification-v0")
+    cfg = plugin.config_cls(hidden_sizes=(8,))
+    modules = plugin.make_modules(cfg, spaces)
+    w = RolloutWorker(plugin, cfg, spaces, "rlcore/IrisClassification-v0", 4, {}, 3, 0, 0)
+    w.modules = modules
+    batch = plugin.prepare_batch(modules, [w.sample()], cfg, {})
+    losses, metrics = plugin.loss(modules, batch, cfg, {})
+    expected = torch.nn.functional.cross_entropy(modules["model"](batch.obs), batch.label)
+    assert torch.allclose(losses["nll"], expected) and 0 <= metrics["accuracy"] <= 1
