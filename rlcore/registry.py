@@ -21,10 +21,13 @@ ENV_GROUP = "rlcore.envs"
 BUILTIN_ALGORITHMS = {
     "pg": "rlcore.plugins.pg.plugin:PLUGIN",
     "ppo": "rlcore.plugins.ppo.plugin:PLUGIN",
+    "tabular": "rlcore.plugins.tabular.plugin:PLUGIN",
     "supervised": "rlcore.plugins.supervised.plugin:PLUGIN",
 }
 BUILTIN_ENVS = {
     "atari": "rlcore.envs.atari:PLUGIN",
+    "bandits": "rlcore.envs.bandits:PLUGIN",
+    "gridworld": "rlcore.envs.gridworld:PLUGIN",
     "datasets": "rlcore.envs.datasets:PLUGIN",
 }
 
