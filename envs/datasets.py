@@ -196,15 +196,16 @@ def make_autoencoder(name: str = "Digits", code_size: int = 8, split: str = "tra
     return AutoencoderEnv(_standardize(X, train), rows, code_size, action_bound)
 
 
-def split_mean_reward(policy, env_id: str, split: str = "test", **kwargs) -> float:
+def split_mean_reward(policy, env, split: str = "test", **kwargs) -> float:
     """The mean reward of ``policy`` (greedy for an exact number) over every sample of a
-    classification or regression env's split, in order: test accuracy by default."""
-    import gymnasium as gym
+    classification or regression env's split, in order: test accuracy by default. ``env`` is
+    an env id (made with ``split`` and ``kwargs``) or an env already made."""
+    if isinstance(env, str):
+        from rlcore.registry import ensure_env_registered
 
-    from rlcore.registry import ensure_env_registered
-
-    ensure_env_registered(env_id)
-    env = gym.make(env_id, split=split, **kwargs).unwrapped
+        ensure_env_registered(env)
+        env = gym.make(env, split=split, **kwargs)
+    env = env.unwrapped
     action = policy.act(env.X, np.random.default_rng(0)).action
     if isinstance(env, ClassificationEnv):
         return float(env.score[env.y, np.asarray(action, np.int64)].mean())

@@ -175,3 +175,33 @@ def test_supervised_loss_is_cross_entropy_on_the_label():
     losses, metrics = plugin.loss(modules, batch, cfg, {})
     expected = torch.nn.functional.cross_entropy(modules["model"](batch.obs), batch.label)
     assert torch.allclose(losses["nll"], expected) and 0 <= metrics["accuracy"] <= 1
+
+
+def _train_then_test_accuracy(tmp_path, file, *overrides):
+    from rlcore.logging import RunLogger
+    from rlcore.config import load_experiment
+    from rlcore.loops import Trainer
+
+    exp = load_experiment(file, ["logging.progress_every_s=0", *overrides])
+    trainer = Trainer(exp, tmp_path)
+    logger = RunLogger(tmp_path, 0, 0)
+    try:
+        summary = trainer.run(logger)
+    finally:
+        logger.close()
+    policy = exp.plugin.make_policy(trainer.learner.modules, exp.algo, explore=False)
+    return summary, datasets.split_mean_reward(policy, exp.config.env.id, "test")
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(600)
+def test_pg_on_digits_reaches_90_percent_test_accuracy(tmp_path):
+    summary, accuracy = _train_then_test_accuracy(tmp_path, "experiments/digits_pg.yaml")
+    assert summary["env_steps"] <= 300_100 and accuracy >= 0.90, (accuracy, summary["evals"])
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(600)
+def test_supervised_on_digits_reaches_95_percent_test_accuracy(tmp_path):
+    summary, accuracy = _train_then_test_accuracy(tmp_path, "experiments/digits_supervised.yaml")
+    assert summary["env_steps"] <= 60_200 and accuracy >= 0.95, (accuracy, summary["evals"])
