@@ -170,8 +170,8 @@ def _train(exp, run_dir: Path, resume: bool) -> int:
     print(f"done: {summary['env_steps']:,} env steps in {summary['wall_s']:.1f} s "
           f"({summary['stop_reason']})")
     if summary["eval_return_mean"] is not None:
-        print(f"evaluation return: {summary['eval_return_mean']:.1f} ± "
-              f"{summary['eval_return_std']:.1f} over {summary['eval_episodes']} episodes")
+        print(f"evaluation return: {summary['eval_return_mean']:.4g} ± "
+              f"{summary['eval_return_std']:.3g} over {summary['eval_episodes']} episodes")
     print(f"gradient noise scale: {summary['grad_noise_verdict']}")
     print(f"inspect: tensorboard --logdir {run_dir}")
     return 0
@@ -214,7 +214,8 @@ def cmd_eval(args) -> int:
         m.load_state_dict(tensors["modules"][name])
         m.eval()
     policy = exp.plugin.make_policy(modules, exp.algo, explore=args.stochastic)
-    returns = evaluate(policy, exp.config.env.id, exp.config.env.kwargs, args.episodes, args.seed)
+    returns = evaluate(policy, exp.config.env.id, exp.config.eval_env_kwargs, args.episodes,
+                       args.seed)
     print(json.dumps({"eval_return_mean": float(returns.mean()), "eval_return_std": float(returns.std()),
                       "eval_episodes": int(len(returns)), "env_steps": meta["env_steps"],
                       "checkpoint": str(path)}))

@@ -79,6 +79,8 @@ class EvalConfig(Section):
     every_env_steps: int = Field(0, ge=0, description="evaluate every N env steps; 0 = at the end")
     episodes: int = Field(10, ge=1, le=100_000, description="episodes per evaluation")
     deterministic: bool = Field(True, description="greedy / mean action")
+    env_kwargs: dict[str, Any] = Field(
+        default_factory=dict, description="merged over env.kwargs for evaluation, e.g. {split: test}")
 
 
 class LoggingConfig(Section):
@@ -109,6 +111,11 @@ class ExperimentConfig(Section):
     logging: LoggingConfig = Field(default_factory=LoggingConfig)
     checkpoint: CheckpointConfig = Field(default_factory=CheckpointConfig)
     ray: RayConfig = Field(default_factory=RayConfig)
+
+    @property
+    def eval_env_kwargs(self) -> dict:
+        """The kwargs of the evaluation env: env.kwargs with eval.env_kwargs on top."""
+        return {**self.env.kwargs, **self.eval.env_kwargs}
 
     @property
     def batch_size(self) -> int:

@@ -225,7 +225,7 @@ class Trainer:
             m.eval()
         policy = self.exp.plugin.make_policy(self.eval_modules, self.exp.algo,
                                              explore=not cfg.eval.deterministic)
-        returns = evaluate(policy, cfg.env.id, cfg.env.kwargs, cfg.eval.episodes,
+        returns = evaluate(policy, cfg.env.id, cfg.eval_env_kwargs, cfg.eval.episodes,
                            cfg.seed + len(self.evals))
         rec = {"env_steps": self.env_steps, "wall_s": round(self.wall_s(), 3),
                "mean": float(returns.mean()), "std": float(returns.std()),
@@ -233,8 +233,8 @@ class Trainer:
         self.evals.append(rec)
         logger.scalars("eval", {"return_mean": rec["mean"], "return_std": rec["std"]},
                        self.env_steps)
-        logger.event(self.wall_s(), self.env_steps, f"eval return {rec['mean']:.1f} ± "
-                     f"{rec['std']:.1f} over {rec['episodes']} episodes")
+        logger.event(self.wall_s(), self.env_steps, f"eval return {rec['mean']:.4g} ± "
+                     f"{rec['std']:.3g} over {rec['episodes']} episodes")
         if on_eval is not None:
             on_eval(rec)
         return rec["mean"]
