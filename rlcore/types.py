@@ -26,6 +26,7 @@ class SpaceSpec:
     num_actions: int = 0  # discrete only
     action_low: tuple[float, ...] = ()  # box only
     action_high: tuple[float, ...] = ()
+    num_obs: int = 0  # Discrete observation spaces only: the number of states
 
     @classmethod
     def from_gym(cls, observation_space, action_space) -> "SpaceSpec":
@@ -39,8 +40,9 @@ class SpaceSpec:
             high = tuple(float(x) for x in np.ravel(action_space.high))
         else:
             kind, shape, n, low, high = type(action_space).__name__, (), 0, (), ()
+        num_obs = int(observation_space.n) if isinstance(observation_space, gym.spaces.Discrete) else 0
         return cls(tuple(observation_space.shape), str(observation_space.dtype), kind, shape, n,
-                   low, high)
+                   low, high, num_obs)
 
     def describe_action(self) -> str:
         if self.action_kind == "discrete":

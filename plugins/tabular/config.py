@@ -28,7 +28,8 @@ class TabularConfig(BaseModel):
     ucb_c: float = Field(1.414, ge=0, description="UCB exploration coefficient (exploration: ucb)")
     init_q: float = Field(0.0, description="initial Q value of every (state, action)")
     max_states: int = Field(
-        4096, ge=1, le=10_000_000, description="rows of the Q table; observations index them")
+        4096, ge=1, le=10_000_000,
+        description="rows of the Q table when the observation space does not say its size")
 
     @model_validator(mode="after")
     def _sarsa_is_epsilon_greedy(self):

@@ -34,7 +34,8 @@ def check_discrete_obs(spaces) -> None:
 
 def make_modules(cfg, spaces) -> dict:
     check_discrete_obs(spaces)
-    return {"q": QTable(cfg.max_states, spaces.num_actions, cfg.init_q, cfg.epsilon)}
+    rows = spaces.num_obs or cfg.max_states  # the env's own state count when it declares one
+    return {"q": QTable(rows, spaces.num_actions, cfg.init_q, cfg.epsilon)}
 
 
 def state_rows(obs: np.ndarray, num_rows: int, where: str) -> np.ndarray:
