@@ -205,3 +205,24 @@ def test_pg_on_digits_reaches_90_percent_test_accuracy(tmp_path):
 def test_supervised_on_digits_reaches_95_percent_test_accuracy(tmp_path):
     summary, accuracy = _train_then_test_accuracy(tmp_path, "experiments/digits_supervised.yaml")
     assert summary["env_steps"] <= 60_200 and accuracy >= 0.95, (accuracy, summary["evals"])
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(300)
+def test_kaplan_comparison_script_writes_the_figure_and_pg_needs_more_samples(tmp_path):
+    import importlib.util
+    from pathlib import Path
+
+    path = Path(__file__).resolve().parent.parent / "benchmarks/kaplan_comparison.py"
+    spec = importlib.util.spec_from_file_location("kaplan_comparison", path)
+    script = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(script)
+    out = tmp_path / "k.png"
+    result = script.main(["--seeds", "0", "--pg-samples", "5000", "--supervised-samples", "1000",
+                          "--out", str(out)])
+    assert out.stat().st_size > 10_000 and out.read_bytes()[:4] == b"\x89PNG"
+    ratio = result["early_phase_ratio"]
+    assert np.isfinite(ratio) and ratio > 1, result["levels"]
+    for row in result["levels"][:len(script.EARLY_LEVELS)]:  # every early level is reached ...
+        assert np.isfinite(row["pg_samples"]) and np.isfinite(row["supervised_samples"]), row
+        assert row["pg_samples"] > row["supervised_samples"], row  # ... by supervised first
