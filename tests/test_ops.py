@@ -71,7 +71,7 @@ def test_ppo_clip_value_and_gradient_on_a_fixed_batch():
     adv = torch.tensor([1.0, -1.0, 1.0, -1.0])
     loss, metrics = surrogate(new, old, adv, _Cfg, {})
     # -(1.2 - 0.8 + 1.1 - 0.9) / 4 = -0.15
-    assert float(loss) == pytest.approx(-0.15)
+    assert float(loss.detach()) == pytest.approx(-0.15)
     loss.backward()
     # clipped samples give no gradient; unclipped ones -ratio*A/n
     np.testing.assert_allclose(new.grad.numpy(), [0.0, 0.0, -1.1 / 4, 0.9 / 4], atol=1e-6)
@@ -84,7 +84,7 @@ def test_ppo_clip_does_not_cap_a_worsening_step():
 
     new = torch.log(torch.tensor([0.5])).requires_grad_()
     loss, _ = surrogate(new, torch.zeros(1), torch.tensor([2.0]), _Cfg, {})
-    assert float(loss) == pytest.approx(-1.0)  # -(0.5 * 2), not -(0.8 * 2)
+    assert float(loss.detach()) == pytest.approx(-1.0)  # -(0.5 * 2), not -(0.8 * 2)
     loss.backward()
     assert float(new.grad) == pytest.approx(-1.0)
 
