@@ -121,3 +121,39 @@ def test_trainer_is_reproducible_inline(tmp_path):
     (init_a, end_a), (init_b, end_b) = first_updates(0), first_updates(1)
     assert all(torch.equal(init_a[k], init_b[k]) for k in init_a)
     assert all(torch.equal(end_a[k], end_b[k]) for k in end_a)
+
+
+@pytest.mark.slow
+def test_ctrl_c_writes_a_checkpoint_and_resume_continues(tmp_path):
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    run_dir = tmp_path / "run"
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "rlcore.cli", "run", "experiments/ppo_cartpole.yaml",
+         "--run-dir", str(run_dir), "--set", "rollout.num_actors=0", "--set", "env.num_envs=8",
+         "--set", "stop.num_env_steps=10000000", "--set", "stop.eval_return=null",
+         "--set", "eval.every_env_steps=0", "--set", "logging.progress_every_s=0.2"],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    deadline = time.monotonic() + 120
+    for line in proc.stdout:  # wait until training is under way
+        if "steps/s" in line or time.monotonic() > deadline:
+            break
+    proc.send_signal(signal.SIGINT)
+    out, err = proc.communicate(timeout=120)
+    assert proc.returncode == 130, err
+    assert f"rlcore resume {run_dir}" in err
+    summary = json.loads((run_dir / "summary.json").read_text())
+    assert summary["stop_reason"] == "interrupted"
+    saved = summary["env_steps"]
+    assert saved > 0
+    assert checkpoint.complete_checkpoints(run_dir)[-1].name == f"step_{saved:012d}"
+
+    assert main(["resume", str(run_dir), "--set", f"stop.num_env_steps={saved + 512}",
+                 "--set", "eval.episodes=1"]) == 0
+    resumed = json.loads((run_dir / "summary.json").read_text())
+    assert resumed["env_steps"] == saved + 512
+    steps = scalar_steps(run_dir, "learner/loss")
+    assert len(steps) == len(set(steps)) and steps == sorted(steps)
