@@ -18,6 +18,17 @@ reconstruction x_hat; the reward is then -mean((x - x_hat)^2), the autoencoder's
 PCA with ``code_size`` components: ``pca_reward()`` gives that reference. A one-step design
 cannot enforce the bottleneck (the policy could copy x), hence the second step.
 
+Unsupervised (``rlcore/DigitsClustering-v0``): one step; the observation is a sample x, the
+action a cluster ``Discrete(num_clusters)``, the reward -||x - c_a||^2 / d (squared distance to
+the chosen centroid per feature, the k-means objective's own term). The centroids are fixed when
+the env is made: Lloyd's k-means from k-means++ seeding on the *train* split, seeded by
+``split_seed`` (``kmeans()``; the test env uses the same train centroids). Fixed centroids keep
+the reward a stationary function of (x, a): with running means the reward would depend on the
+policy's own past choices, the optimum would move as it learns, and a policy that sends
+everything to one cluster would drag that centroid to the global mean. The best policy is the
+nearest-centroid rule; ``optimal_reward()`` gives its mean reward on the split as the reference,
+``nearest()`` its actions. ``clustering_env(X, num_clusters)`` or ``centroids=`` wraps your own.
+
 Every sample is drawn with the env's ``np_random``, so a seeded reset fixes the sequence. The
 train/test split is fixed by ``split_seed`` (not by the reset seed); ``split: test`` gives the
 held-out samples. ``classification_env(X, y)``, ``regression_env(X, y)`` and
@@ -26,6 +37,7 @@ held-out samples. ``classification_env(X, y)``, ``regression_env(X, y)`` and
 
 from __future__ import annotations
 
+import functools
 from typing import Sequence
 
 import gymnasium as gym
@@ -136,6 +148,73 @@ class AutoencoderEnv(DatasetEnv):
         return -float(s[self.code_size:].sum() / X.size)
 
 
+class ClusteringEnv(DatasetEnv):
+    def __init__(self, X, split_rows, centroids: np.ndarray):
+        super().__init__(X, split_rows)
+        self.centroids = np.asarray(centroids, np.float32)  # [k, d], fixed
+        if self.centroids.ndim != 2 or self.centroids.shape[1] != self.X.shape[1]:
+            raise ValueError(f"centroids must be [k, {self.X.shape[1]}], got "
+                             f"{self.centroids.shape}")
+        self.action_space = gym.spaces.Discrete(len(self.centroids))
+
+    def sq_distances(self, X: np.ndarray) -> np.ndarray:
+        """[n, k] squared distance per feature from each row of X to each centroid."""
+        diff = np.asarray(X, np.float64)[:, None, :] - self.centroids[None].astype(np.float64)
+        return (diff ** 2).mean(axis=-1)
+
+    def step(self, action):
+        x = self.X[self._i]
+        reward = -float(self.sq_distances(x[None])[0, int(action)])
+        return x.copy(), reward, True, False, {}
+
+    def nearest(self, X: np.ndarray | None = None) -> np.ndarray:
+        """The optimal actions: each row's nearest centroid (the split's rows by default)."""
+        return self.sq_distances(self.X if X is None else X).argmin(axis=1)
+
+    def optimal_reward(self) -> float:
+        """Mean reward of the nearest-centroid policy over the split."""
+        return -float(self.sq_distances(self.X).min(axis=1).mean())
+
+
+def kmeans(X: np.ndarray, k: int, seed: int, max_iter: int = 300) -> np.ndarray:
+    """Deterministic k-means: k-means++ seeding with ``default_rng(seed)``, then Lloyd's
+    iterations until the assignment stops changing (an emptied cluster keeps its centroid)."""
+    X = np.asarray(X, np.float64)
+    if not 1 <= k <= len(X):
+        raise ValueError(f"num_clusters must be in [1, {len(X)}], got {k}")
+    rng = np.random.default_rng(seed)
+    centroids = [X[rng.integers(len(X))]]
+    for _ in range(1, k):  # k-means++: the next centroid with probability ~ D(x)^2
+        d2 = ((X[:, None] - np.asarray(centroids)[None]) ** 2).sum(-1).min(1)
+        p = d2 / d2.sum() if d2.sum() > 0 else np.full(len(X), 1.0 / len(X))
+        centroids.append(X[rng.choice(len(X), p=p)])
+    C = np.asarray(centroids)
+    assign = None
+    for _ in range(max_iter):
+        new = ((X[:, None] - C[None]) ** 2).sum(-1).argmin(1)
+        if assign is not None and np.array_equal(new, assign):
+            break
+        assign = new
+        for j in range(k):
+            if (assign == j).any():
+                C[j] = X[assign == j].mean(axis=0)
+    return C
+
+
+def clustering_env(X, num_clusters: int = 10, split: str = "train", test_fraction: float = 0.25,
+                   split_seed: int = 0, centroids=None, standardize: bool = True):
+    """A one-step clustering env on arrays ``X`` [n, ...]: reward = -||x - c_action||^2 / d with
+    centroids from ``kmeans`` on the train split (or the given ``centroids``, in the space of
+    the env's observations, i.e. standardized unless ``standardize=False``)."""
+    X = np.asarray(X, np.float64).reshape(len(X), -1)
+    rows = split_indices(len(X), test_fraction, split_seed, split)
+    train = split_indices(len(X), test_fraction, split_seed, "train")
+    Xs = _standardize(X, train) if standardize else X.astype(np.float32)
+    if centroids is None:
+        centroids = kmeans(Xs[train], num_clusters, split_seed)
+    return ClusteringEnv(Xs, rows, centroids)
+
+
 def classification_env(X, y, split: str = "train", test_fraction: float = 0.25,
                        split_seed: int = 0, score: Sequence[Sequence[float]] | None = None,
                        num_classes: int | None = None):
@@ -196,9 +275,26 @@ def make_autoencoder(name: str = "Digits", code_size: int = 8, split: str = "tra
     return AutoencoderEnv(_standardize(X, train), rows, code_size, action_bound)
 
 
+@functools.lru_cache(maxsize=16)
+def _dataset_centroids(name: str, num_clusters: int, test_fraction: float, split_seed: int):
+    """k-means once per process and setting: a vector env makes one env per copy."""
+    env = clustering_env(_load(CLASSIFICATION[name])[0], num_clusters,
+                         test_fraction=test_fraction, split_seed=split_seed)
+    env.centroids.flags.writeable = False
+    return env.centroids
+
+
+def make_clustering(name: str = "Digits", num_clusters: int = 10, split: str = "train",
+                    test_fraction: float = 0.25, split_seed: int = 0):
+    centroids = _dataset_centroids(name, num_clusters, test_fraction, split_seed)
+    return clustering_env(_load(CLASSIFICATION[name])[0], num_clusters, split, test_fraction,
+                          split_seed, centroids=centroids)
+
+
 def split_mean_reward(policy, env, split: str = "test", **kwargs) -> float:
     """The mean reward of ``policy`` (greedy for an exact number) over every sample of a
-    classification or regression env's split, in order: test accuracy by default. ``env`` is
+    classification, regression or clustering env's split, in order: test accuracy by default.
+    ``env`` is
     an env id (made with ``split`` and ``kwargs``) or an env already made."""
     if isinstance(env, str):
         from rlcore.registry import ensure_env_registered
@@ -209,6 +305,9 @@ def split_mean_reward(policy, env, split: str = "test", **kwargs) -> float:
     action = policy.act(env.X, np.random.default_rng(0)).action
     if isinstance(env, ClassificationEnv):
         return float(env.score[env.y, np.asarray(action, np.int64)].mean())
+    if isinstance(env, ClusteringEnv):
+        d = env.sq_distances(env.X)
+        return -float(d[np.arange(len(d)), np.asarray(action, np.int64)].mean())
     err = np.asarray(action, np.float32).reshape(env.y.shape) - env.y
     return -float((err ** 2).sum(axis=-1).mean())
 
@@ -217,6 +316,7 @@ IDS = {
     **{f"rlcore/{n}Classification-v0": ("make_classification", n) for n in CLASSIFICATION},
     **{f"rlcore/{n}Regression-v0": ("make_regression", n) for n in REGRESSION},
     "rlcore/DigitsAutoencoder-v0": ("make_autoencoder", "Digits"),
+    "rlcore/DigitsClustering-v0": ("make_clustering", "Digits"),
 }
 
 
@@ -232,7 +332,7 @@ def register() -> None:
 PLUGIN = EnvPlugin(
     name="datasets",
     description="scikit-learn datasets as one-step classification/regression episodes, and an "
-                "autoencoder task (label in info['label'])",
+                "autoencoder and a clustering task (label in info['label'])",
     register=register,
     ids=tuple(IDS),
 )

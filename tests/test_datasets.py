@@ -99,6 +99,60 @@ def test_autoencoder_enforces_the_bottleneck_and_scores_reconstruction():
     assert -1.0 < env.pca_reward() < 0.0
 
 
+def test_clustering_reward_is_minus_squared_distance_to_the_chosen_centroid_by_hand():
+    X = np.array([[0.0, 0.0], [0.0, 2.0], [10.0, 0.0], [10.0, 2.0]])
+    env = datasets.clustering_env(X, split_seed=0, centroids=[[0.0, 1.0], [10.0, 1.0]],
+                                  standardize=False)
+    assert env.action_space.n == 2 and len(env.X) == 3
+    # -||x - c||^2 / d with d = 2: every point is 1 from its near centroid, sqrt(101) from the far
+    by_hand = {(0.0, 0.0): (-0.5, -50.5), (0.0, 2.0): (-0.5, -50.5),
+               (10.0, 0.0): (-50.5, -0.5), (10.0, 2.0): (-50.5, -0.5)}
+    seen = set()
+    for seed in range(20):
+        obs, _ = env.reset(seed=seed)
+        for action in (0, 1):
+            env.reset(seed=seed)
+            o, r, term, trunc, info = env.step(action)
+            assert (r, term, trunc, info) == (by_hand[tuple(obs)][action], True, False, {})
+        seen.add(tuple(obs))
+    assert len(seen) == 3
+    np.testing.assert_array_equal(env.nearest(X), [0, 0, 1, 1])
+    assert env.optimal_reward() == pytest.approx(-0.5)
+
+
+def test_kmeans_is_seeded_and_finds_two_obvious_clusters():
+    X = np.array([[0.0, 0.0], [0.0, 2.0], [10.0, 0.0], [10.0, 2.0], [0.0, 1.0], [10.0, 1.0]])
+    for seed in range(5):
+        C = datasets.kmeans(X, 2, seed)
+        np.testing.assert_allclose(sorted(map(tuple, C)), [(0.0, 1.0), (10.0, 1.0)])
+    rng = np.random.default_rng(0)
+    Y = rng.normal(size=(50, 3))
+    np.testing.assert_array_equal(datasets.kmeans(Y, 4, 1), datasets.kmeans(Y, 4, 1))
+
+
+def test_digits_clustering_centroids_come_from_the_train_split_and_are_shared():
+    ensure_env_registered("rlcore/DigitsClustering-v0")
+    train = gym.make("rlcore/DigitsClustering-v0").unwrapped
+    test = gym.make("rlcore/DigitsClustering-v0", split="test").unwrapped
+    assert train.action_space.n == 10
+    np.testing.assert_array_equal(train.centroids, test.centroids)
+    train_rows = datasets.split_indices(1797, 0.25, 0, "train")
+    X = datasets._standardize(datasets._load("load_digits")[0].astype(np.float64), train_rows)
+    np.testing.assert_allclose(train.centroids, datasets.kmeans(X[train_rows], 10, 0), atol=1e-5)
+    # k-means is at a fixed point: each centroid is the mean of the train rows nearest to it
+    near = train.nearest()
+    for j in np.unique(near):
+        np.testing.assert_allclose(train.centroids[j], train.X[near == j].mean(0), atol=1e-4)
+
+    class Nearest:
+        def act(self, obs, rng):
+            from rlcore.types import ActionOut
+            return ActionOut(test.nearest(obs))
+
+    assert datasets.split_mean_reward(Nearest(), test) == pytest.approx(test.optimal_reward())
+    assert test.optimal_reward() > -1.0 > -test.sq_distances(test.X).mean()  # beats random
+
+
 class _Recorder:
     """A stand-in plugin: uniform random actions, asks for the given info keys."""
 
@@ -226,3 +280,14 @@ def test_kaplan_comparison_script_writes_the_figure_and_pg_needs_more_samples(tm
     for row in result["levels"][:len(script.EARLY_LEVELS)]:  # every early level is reached ...
         assert np.isfinite(row["pg_samples"]) and np.isfinite(row["supervised_samples"]), row
         assert row["pg_samples"] > row["supervised_samples"], row  # ... by supervised first
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(300)
+def test_pg_on_digits_clustering_nears_the_nearest_centroid_rule(tmp_path):
+    summary, reward = _train_then_test_accuracy(
+        tmp_path, "experiments/digits_pg.yaml", "env.id=rlcore/DigitsClustering-v0",
+        "rollout.fragment_length=2", "stop.num_env_steps=60000")
+    test = datasets.make_clustering(split="test")
+    random = -test.sq_distances(test.X).mean()  # about -6.8; the optimum is about -0.78
+    assert reward >= test.optimal_reward() - 0.2 and reward > random / 4, (reward, summary["evals"])
