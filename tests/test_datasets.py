@@ -291,3 +291,12 @@ def test_pg_on_digits_clustering_nears_the_nearest_centroid_rule(tmp_path):
     test = datasets.make_clustering(split="test")
     random = -test.sq_distances(test.X).mean()  # about -6.8; the optimum is about -0.78
     assert reward >= test.optimal_reward() - 0.2 and reward > random / 4, (reward, summary["evals"])
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(300)
+def test_supervised_regression_on_diabetes_beats_the_mean_predictor(tmp_path):
+    summary, reward = _train_then_test_accuracy(tmp_path, "experiments/diabetes_supervised.yaml")
+    test = datasets.make_regression("Diabetes", split="test")
+    mean_predictor = -float((test.y ** 2).sum(-1).mean())  # the train mean is 0: about -0.95
+    assert -reward < 0.7 and reward > mean_predictor + 0.2, (reward, summary["evals"])
