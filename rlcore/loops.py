@@ -255,3 +255,18 @@ class Trainer:
             "num_actors": cfg.rollout.num_actors, "checkpoint": str(ckpt), "evals": self.evals,
             "resumed_from": self.resumed_from, "versions": versions(),
         }
+
+
+def train_experiment(path, run_dir, overrides=()) -> tuple[dict, Trainer]:
+    """Run an experiment file from Python (notebooks, tests) without console progress unless an
+    override asks for it; returns (summary, trainer)."""
+    from rlcore.config import load_experiment
+    from rlcore.logging import RunLogger
+
+    exp = load_experiment(path, ["logging.progress_every_s=0", *overrides])
+    trainer = Trainer(exp, run_dir)
+    logger = RunLogger(run_dir, 0, exp.config.logging.progress_every_s)
+    try:
+        return trainer.run(logger), trainer
+    finally:
+        logger.close()

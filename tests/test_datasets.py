@@ -232,17 +232,10 @@ def test_supervised_loss_is_cross_entropy_on_the_label():
 
 
 def _train_then_test_accuracy(tmp_path, file, *overrides):
-    from rlcore.logging import RunLogger
-    from rlcore.config import load_experiment
-    from rlcore.loops import Trainer
+    from rlcore.loops import train_experiment
 
-    exp = load_experiment(file, ["logging.progress_every_s=0", *overrides])
-    trainer = Trainer(exp, tmp_path)
-    logger = RunLogger(tmp_path, 0, 0)
-    try:
-        summary = trainer.run(logger)
-    finally:
-        logger.close()
+    summary, trainer = train_experiment(file, tmp_path, overrides)
+    exp = trainer.exp
     policy = exp.plugin.make_policy(trainer.learner.modules, exp.algo, explore=False)
     return summary, datasets.split_mean_reward(policy, exp.config.env.id, "test")
 

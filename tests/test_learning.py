@@ -2,21 +2,13 @@
 
 import pytest
 
-from rlcore.config import load_experiment
-from rlcore.logging import RunLogger
-from rlcore.loops import Trainer
+from rlcore.loops import train_experiment
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(900)]
 
 
 def train(tmp_path, file, *overrides):
-    exp = load_experiment(file, ["logging.progress_every_s=0", *overrides])
-    trainer = Trainer(exp, tmp_path)
-    logger = RunLogger(tmp_path, 0, 0)
-    try:
-        return trainer.run(logger)
-    finally:
-        logger.close()
+    return train_experiment(file, tmp_path, overrides)[0]
 
 
 def test_ppo_cartpole_reaches_475_within_100k_steps_inline(tmp_path):

@@ -14,13 +14,11 @@ from rlcore.actors import InlinePool
 from rlcore.config import load_experiment
 from rlcore.errors import IncompatibleEnvError
 from rlcore.learner import Learner
-from rlcore.logging import RunLogger
-from rlcore.loops import Trainer, check_spaces
+from rlcore.loops import check_spaces, train_experiment
 from rlcore.plugins.tabular.loss import TERMINAL, fragment_transitions
 from rlcore.plugins.tabular.solvers import (bellman_residual, evaluate_policy, policy_iteration,
                                             value_iteration)
 from rlcore.registry import ensure_env_registered
-from rlcore.rollout import make_vec_env
 from rlcore.types import Fragment
 
 SLIPPERY_3X3 = "SFF/FHF/FFG"
@@ -226,13 +224,8 @@ def test_transitions_bootstrap_truncations_from_final_obs_and_not_terminations()
 
 
 def train(tmp_path, file, *overrides):
-    exp = load_experiment(file, ["logging.progress_every_s=0", *overrides])
-    trainer = Trainer(exp, tmp_path)
-    logger = RunLogger(tmp_path, 0, 0)
-    try:
-        summary = trainer.run(logger)
-    finally:
-        logger.close()
+    summary, trainer = train_experiment(file, tmp_path, overrides)
+    exp = trainer.exp
     env = unwrapped(exp.config.env.id, **exp.config.env.kwargs)
     V, Q, _ = value_iteration(env.P, env.R, env.terminal, exp.algo.gamma)
     q = trainer.learner.modules["q"].q.detach().numpy()[:env.num_states]
