@@ -21,6 +21,7 @@ ENV_GROUP = "rlcore.envs"
 BUILTIN_ALGORITHMS = {
     "pg": "rlcore.plugins.pg.plugin:PLUGIN",
     "ppo": "rlcore.plugins.ppo.plugin:PLUGIN",
+    "trpo": "rlcore.plugins.trpo.plugin:PLUGIN",
     "tabular": "rlcore.plugins.tabular.plugin:PLUGIN",
     "supervised": "rlcore.plugins.supervised.plugin:PLUGIN",
 }

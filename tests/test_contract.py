@@ -15,7 +15,7 @@ from rlcore.config import load_experiment
 from rlcore.learner import Learner
 from rlcore.loops import check_spaces
 
-ALGORITHMS = ["pg", "ppo", "supervised"]
+ALGORITHMS = ["pg", "ppo", "supervised", "trpo"]
 
 
 def build(tmp_path, algorithm, seed=0, **algo):

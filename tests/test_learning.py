@@ -45,3 +45,10 @@ def test_pg_cartpole_reaches_400_within_300k_steps(tmp_path):
     s = train(tmp_path, "experiments/pg_cartpole.yaml", "stop.eval_return=400")
     assert s["stop_reason"] == "eval_return", s["evals"]
     assert s["eval_return_mean"] >= 400 and s["env_steps"] <= 300_000
+
+
+def test_trpo_cartpole_reaches_475_within_100k_steps(tmp_path):
+    s = train(tmp_path, "experiments/trpo_cartpole.yaml", "stop.eval_return=475",
+              "stop.num_env_steps=100000")
+    assert s["stop_reason"] == "eval_return", s["evals"]
+    assert s["eval_return_mean"] >= 475 and s["env_steps"] <= 100_000
