@@ -22,7 +22,7 @@ def evaluate(policy, env_id: str, env_kwargs: dict, episodes: int, seed: int,
         running = np.zeros(n_envs)
         returns: list[float] = []
         while (counts < targets).any():
-            obs, r, term, trunc, _ = envs.step(policy.act(obs, rng).action)
+            obs, r, term, trunc, _ = envs.step(policy.act(obs, rng).for_env())
             running += r
             for i in np.flatnonzero(term | trunc):
                 if counts[i] < targets[i]:

@@ -1,5 +1,6 @@
-"""Network building blocks shared by plugins: MLPs, the Nature CNN, an actor-critic, and the
-stochastic policy that actors run. Algorithm math lives in the plugins."""
+"""Network building blocks shared by plugins: MLPs, the Nature CNN, actor-critics for discrete
+(categorical) and Box (diagonal Gaussian) actions, and the stochastic policies that actors run.
+Algorithm math lives in the plugins."""
 
 from __future__ import annotations
 
@@ -58,9 +59,9 @@ class ActorCritic(nn.Module):
     image observations share a Nature CNN torso."""
 
     def __init__(self, spaces: SpaceSpec, hidden: tuple[int, ...] = (64, 64),
-                 activation: str = "tanh"):
+                 activation: str = "tanh", out_dim: int | None = None):
         super().__init__()
-        n_act = spaces.num_actions
+        n_act = spaces.num_actions if out_dim is None else out_dim
         if is_image(spaces):
             self.torso = NatureCNN(spaces.obs_shape[0])
             self.pi = layer_init(nn.Linear(self.torso.out_dim, n_act), 0.01)
@@ -169,3 +170,111 @@ class CategoricalPolicy:
         if len(self._rows) != len(action):
             self._rows = np.arange(len(action))
         return ActionOut(action, logp[self._rows, action])
+
+
+LOG_2PI = math.log(2.0 * math.pi)
+
+
+def tanh_log_det(u):
+    """log(1 - tanh(u)^2) computed stably as 2 (log 2 - u - softplus(-2u)); torch or numpy."""
+    if isinstance(u, torch.Tensor):
+        return 2.0 * (math.log(2.0) - u - nn.functional.softplus(-2.0 * u))
+    return 2.0 * (math.log(2.0) - u - np.logaddexp(0.0, -2.0 * u))
+
+
+class SquashedNormal(torch.distributions.Independent):
+    """A diagonal Gaussian over the pre-squash action u whose ``log_prob(u)`` is the density of
+    the squashed action tanh(u): log N(u) - sum log(1 - tanh(u)^2) (Haarnoja et al. 2018, app. C).
+    The actions stored in fragments are u, so no atanh is ever needed. ``entropy()`` is the
+    pre-squash Gaussian's (the squashed one has no closed form); it is what an entropy bonus uses.
+    """
+
+    def log_prob(self, value: torch.Tensor) -> torch.Tensor:
+        return super().log_prob(value) - tanh_log_det(value).flatten(-len(self.event_shape)).sum(-1)
+
+
+def rescale_action(a: np.ndarray, low: np.ndarray, high: np.ndarray) -> np.ndarray:
+    """Map the policy's range [-1, 1] affinely onto [low, high]; unbounded dimensions pass as is."""
+    finite = np.isfinite(low) & np.isfinite(high)
+    low, high = np.where(finite, low, -1.0), np.where(finite, high, 1.0)
+    return (low + (a + 1.0) * 0.5 * (high - low)).astype(np.float32)
+
+
+class GaussianActorCritic(ActorCritic):
+    """Diagonal-Gaussian policy for Box actions and a value head (torsos as in ``ActorCritic``).
+
+    The policy MLP outputs the mean; the log standard deviation is a state-independent
+    parameter (``log_std_init``, 0 by default). The policy acts in [-1, 1] per dimension, which
+    ``GaussianPolicy`` maps onto the env's [low, high]. With ``squash`` the sample u goes through
+    tanh (``SquashedNormal``); without it the Gaussian sample is clipped to the bounds only when
+    stepping the env, and the unclipped sample is what fragments keep and log-probs score (as
+    in Schulman et al.'s and most PPO implementations). Same interface as ``ActorCritic``:
+    ``forward`` returns (distribution parameters, value) and ``distribution`` turns the first
+    into a ``torch.distributions`` object whose ``log_prob`` takes a batch of stored actions.
+    """
+
+    def __init__(self, spaces: SpaceSpec, hidden: tuple[int, ...] = (64, 64),
+                 activation: str = "tanh", squash: bool = False, log_std_init: float = 0.0):
+        self.action_shape = tuple(spaces.action_shape)
+        act_dim = int(np.prod(self.action_shape))
+        super().__init__(spaces, hidden, activation, out_dim=act_dim)
+        self.log_std = nn.Parameter(torch.full((act_dim,), float(log_std_init)))
+        self.squash = squash
+        self.low = np.asarray(spaces.action_low, np.float32).reshape(self.action_shape)
+        self.high = np.asarray(spaces.action_high, np.float32).reshape(self.action_shape)
+
+    def distribution(self, mean: torch.Tensor) -> torch.distributions.Independent:
+        std = self.log_std.exp().expand_as(mean)
+        shape = (*mean.shape[:-1], *self.action_shape)
+        base = torch.distributions.Normal(mean.reshape(shape), std.reshape(shape), validate_args=False)
+        cls = SquashedNormal if self.squash else torch.distributions.Independent
+        return cls(base, len(self.action_shape), validate_args=False)
+
+    def env_action(self, u: np.ndarray) -> np.ndarray:
+        """The action the env steps with for stored actions u: squashed or clipped, then rescaled."""
+        a = np.tanh(u) if self.squash else u
+        return np.clip(rescale_action(a, self.low, self.high), self.low, self.high)
+
+
+class GaussianPolicy:
+    """Inference copy of a ``GaussianActorCritic`` run by rollout actors (numpy in, numpy out).
+
+    Samples u = mean + std * noise with the worker's numpy generator (see ``CategoricalPolicy``
+    for why); without ``explore`` it acts with the mean. ``ActionOut.action`` is u (float32,
+    [N, *action_shape]) and ``env_action`` the squashed/clipped, rescaled action.
+    """
+
+    def __init__(self, net: GaussianActorCritic, explore: bool):
+        self.net = net
+        self.explore = explore
+        vector_mlp = isinstance(net.torso, nn.Identity)
+        self._np_pi = NumpyMLP.build(net.pi) if vector_mlp else None
+
+    def mean(self, obs: np.ndarray) -> np.ndarray:
+        if self._np_pi is not None and obs.dtype == np.float32 and self._np_pi.valid():
+            return self._np_pi(obs)
+        with torch.inference_mode():
+            return self.net.logits(torch.as_tensor(obs)).numpy()
+
+    def act(self, obs: np.ndarray, rng: np.random.Generator) -> ActionOut:
+        mean = self.mean(obs)
+        log_std = self.net.log_std.detach().cpu().numpy()
+        noise = rng.standard_normal(mean.shape) if self.explore else np.zeros_like(mean)
+        u = (mean + np.exp(log_std) * noise).astype(np.float32)
+        log_prob = (-0.5 * noise ** 2 - log_std - 0.5 * LOG_2PI).sum(-1)
+        if self.net.squash:
+            log_prob -= tanh_log_det(u.astype(np.float64)).sum(-1)
+        u = u.reshape(len(u), *self.net.action_shape)
+        return ActionOut(u, log_prob.astype(np.float32), self.net.env_action(u))
+
+
+def make_actor_critic(spaces: SpaceSpec, hidden: tuple[int, ...], activation: str,
+                      squash: bool = False, log_std_init: float = 0.0) -> ActorCritic:
+    """The actor-critic for the action space: categorical for discrete, Gaussian for Box."""
+    if spaces.action_kind == "box":
+        return GaussianActorCritic(spaces, hidden, activation, squash, log_std_init)
+    return ActorCritic(spaces, hidden, activation)
+
+
+def make_actor_policy(net: ActorCritic, explore: bool) -> "CategoricalPolicy | GaussianPolicy":
+    return GaussianPolicy(net, explore) if isinstance(net, GaussianActorCritic) else CategoricalPolicy(net, explore)

@@ -104,7 +104,7 @@ class RolloutWorker:
         for t in range(T):
             out = self.policy.act(self.obs, self.rng)
             obs_buf[t] = self.obs
-            next_obs, r, term, trunc, info = self.envs.step(out.action)
+            next_obs, r, term, trunc, info = self.envs.step(out.for_env())
             actions.append(out.action)
             if out.log_prob is not None:
                 log_prob[t] = out.log_prob

@@ -11,8 +11,14 @@ import numpy as np
 class ActionOut:
     """What a policy returns for a batch of observations (one row per sub-environment)."""
 
-    action: np.ndarray
+    action: np.ndarray  # what fragments keep and log-probs score
     log_prob: np.ndarray | None = None
+    # what the env steps with when it differs from ``action`` (a Box action squashed or clipped
+    # to the bounds and rescaled); None: ``action`` itself
+    env_action: np.ndarray | None = None
+
+    def for_env(self) -> np.ndarray:
+        return self.action if self.env_action is None else self.env_action
 
 
 @dataclass(frozen=True)

@@ -4,6 +4,7 @@ import gymnasium as gym
 import numpy as np
 
 FAKE_ID = "rlcore-test/Fake-v0"
+FAKE_BOX_ID = "rlcore-test/FakeBox-v0"
 
 
 class FakeEnv(gym.Env):
@@ -32,7 +33,25 @@ class FakeEnv(gym.Env):
         return obs, reward, self._left <= 0, False, {"label": label, "step_left": self._left}
 
 
-def register() -> str:
-    if FAKE_ID not in gym.registry:
-        gym.register(FAKE_ID, entry_point=FakeEnv, max_episode_steps=6)
-    return FAKE_ID
+class FakeBoxEnv(FakeEnv):
+    """FakeEnv with a 2-D Box action in asymmetric bounds [-2, 3] x [0, 1]: reward is minus the
+    squared distance of the action to a target set by the observation. Raises on an action
+    outside the bounds or of the wrong shape/dtype, so tests see what the env was stepped with."""
+
+    action_space = gym.spaces.Box(np.array([-2.0, 0.0], np.float32), np.array([3.0, 1.0], np.float32))
+
+    def step(self, action):
+        if not self.action_space.contains(np.asarray(action, np.float32)):
+            raise ValueError(f"action {action!r} outside {self.action_space}")
+        target = np.array([self._shown[0] * 2.0, 0.5], np.float32)
+        obs = self._obs()
+        self._left -= 1
+        reward = -float(np.sum((np.asarray(action) - target) ** 2))
+        return obs, reward, self._left <= 0, False, {"step_left": self._left}
+
+
+def register(kind: str = "discrete") -> str:
+    env_id, entry = (FAKE_BOX_ID, FakeBoxEnv) if kind == "box" else (FAKE_ID, FakeEnv)
+    if env_id not in gym.registry:
+        gym.register(env_id, entry_point=entry, max_episode_steps=6)
+    return env_id

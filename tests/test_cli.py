@@ -244,12 +244,13 @@ def test_run_with_a_misspelled_env_id_fails_before_any_run_folder(workdir, capsy
 
 
 def test_run_with_a_wrong_action_space_fails_before_any_run_folder(workdir, capsys, nothing_starts):
-    text = edit(BASE, "  id: CartPole-v1", "  id: Pendulum-v1")
+    # tabular methods need a discrete action space (pg and ppo also take Box ones)
+    text = "algorithm: tabular\nseed: 0\nenv:\n  id: Pendulum-v1\n  num_envs: 4\n"
     path = write(workdir, text)
     code, out, err = rlcore(capsys, "run", path)
     assert code == 2
-    assert err.startswith(f"error: {path}:{line_of(text, 'Pendulum')}: ppo needs a discrete action "
-                          "space; 'Pendulum-v1' has Box(")
+    assert err.startswith(f"error: {path}:{line_of(text, 'Pendulum')}: tabular needs a discrete "
+                          "action space; 'Pendulum-v1' has Box(")
     assert "another algorithm" in err
     assert not (workdir / "runs").exists()
 

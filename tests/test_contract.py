@@ -1,7 +1,8 @@
 """The contract every algorithm plugin must keep (STYLE.md rule 10): build from YAML, two
 updates on a fake env, save -> restore -> identical next update, same seed -> same actions.
 
-A new trajectory-regime plugin joins by adding its name to ALGORITHMS."""
+A new trajectory-regime plugin joins by adding its name to ALGORITHMS (and to BOX_ALGORITHMS
+when it also declares Box actions: those run the same contract on a Box-action fake env)."""
 
 import numpy as np
 import pytest
@@ -16,10 +17,12 @@ from rlcore.learner import Learner
 from rlcore.loops import check_spaces
 
 ALGORITHMS = ["pg", "ppo", "supervised", "trpo"]
+BOX_ALGORITHMS = ["pg", "ppo"]
+CASES = [(a, "discrete") for a in ALGORITHMS] + [(a, "box") for a in BOX_ALGORITHMS]
 
 
-def build(tmp_path, algorithm, seed=0, **algo):
-    env_id = register()
+def build(tmp_path, algorithm, seed=0, action_kind="discrete", **algo):
+    env_id = register(action_kind)
     text = yaml.safe_dump({
         "algorithm": algorithm, "seed": seed,
         "env": {"id": env_id, "num_envs": 3},
@@ -27,7 +30,7 @@ def build(tmp_path, algorithm, seed=0, **algo):
         "learner": {"num_epochs": 2, "minibatch_size": 8, "gns_microbatches": 2},
         "algo": {"hidden_sizes": [16], **algo},
     })
-    path = tmp_path / f"{algorithm}-{seed}.yaml"
+    path = tmp_path / f"{algorithm}-{action_kind}-{seed}.yaml"
     path.write_text(text)
     exp = load_experiment(path)
     spaces = check_spaces(exp)
@@ -39,9 +42,9 @@ def params(learner):
             for n, p in m.state_dict().items()}
 
 
-@pytest.mark.parametrize("algorithm", ALGORITHMS)
-def test_two_updates_then_save_restore_gives_identical_next_update(tmp_path, algorithm):
-    exp, spaces = build(tmp_path, algorithm)
+@pytest.mark.parametrize("algorithm,action_kind", CASES)
+def test_two_updates_then_save_restore_gives_identical_next_update(tmp_path, algorithm, action_kind):
+    exp, spaces = build(tmp_path, algorithm, action_kind=action_kind)
     pool = InlinePool(exp, spaces)
     learner = Learner(exp, spaces, torch.device("cpu"))
     before = params(learner)
@@ -69,10 +72,10 @@ def test_two_updates_then_save_restore_gives_identical_next_update(tmp_path, alg
     assert m1 == m2
 
 
-@pytest.mark.parametrize("algorithm", ALGORITHMS)
-def test_same_seed_same_run_other_seed_other_run(tmp_path, algorithm):
+@pytest.mark.parametrize("algorithm,action_kind", CASES)
+def test_same_seed_same_run_other_seed_other_run(tmp_path, algorithm, action_kind):
     def run(seed):
-        exp, spaces = build(tmp_path, algorithm, seed=seed)
+        exp, spaces = build(tmp_path, algorithm, seed=seed, action_kind=action_kind)
         pool = InlinePool(exp, spaces)
         learner = Learner(exp, spaces, torch.device("cpu"))
         init = params(learner)
@@ -92,9 +95,9 @@ def test_same_seed_same_run_other_seed_other_run(tmp_path, algorithm):
     assert not np.array_equal(frags0[0].action, frags1[0].action)
 
 
-@pytest.mark.parametrize("algorithm", ALGORITHMS)
-def test_fragments_keep_terminated_and_truncated_apart(tmp_path, algorithm):
-    exp, spaces = build(tmp_path, algorithm)
+@pytest.mark.parametrize("algorithm,action_kind", CASES)
+def test_fragments_keep_terminated_and_truncated_apart(tmp_path, algorithm, action_kind):
+    exp, spaces = build(tmp_path, algorithm, action_kind=action_kind)
     pool = InlinePool(exp, spaces)
     frag = pool.sample(None, 0)[0]
     for _ in range(3):
@@ -134,3 +137,19 @@ def test_episode_returns_and_lengths_span_fragments(tmp_path):
                 ret, length = 0.0, 0
     got = [(r, l) for f in frags for r, l in zip(f.episode_returns, f.episode_lengths)]
     assert len(got) > 10 and sorted(got) == sorted(expected)
+
+
+@pytest.mark.parametrize("algorithm", BOX_ALGORITHMS)
+@pytest.mark.parametrize("squash", [False, True])
+def test_box_fragments_hold_float_actions_and_their_log_probs(tmp_path, algorithm, squash):
+    exp, spaces = build(tmp_path, algorithm, action_kind="box", squash=squash)
+    pool = InlinePool(exp, spaces)
+    learner = Learner(exp, spaces, torch.device("cpu"))
+    frag = pool.sample(learner.weights(), learner.version)[0]  # FakeBoxEnv raises out of bounds
+    assert frag.action.shape == (8, 3, 2) and frag.action.dtype == np.float32
+    assert frag.log_prob.shape == (8, 3) and frag.log_prob.dtype == np.float32
+    net = learner.modules["ac"]
+    with torch.no_grad():
+        dist = net.distribution(net.logits(torch.as_tensor(frag.obs)))
+        np.testing.assert_allclose(dist.log_prob(torch.as_tensor(frag.action)).numpy(),
+                                   frag.log_prob, rtol=1e-4, atol=1e-4)

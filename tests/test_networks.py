@@ -4,7 +4,10 @@ import numpy as np
 import torch
 from torch import nn
 
-from rlcore.networks import ActorCritic, CategoricalPolicy, NatureCNN, NumpyMLP
+import math
+
+from rlcore.networks import (ActorCritic, CategoricalPolicy, GaussianActorCritic, GaussianPolicy,
+                             NatureCNN, NumpyMLP, make_actor_critic, rescale_action, tanh_log_det)
 from rlcore.types import SpaceSpec
 
 VEC = SpaceSpec((4,), "float32", "discrete", (), 3)
@@ -62,3 +65,105 @@ def test_image_observations_use_the_nature_cnn():
     assert out.action.shape == (2,) and out.log_prob.shape == (2,)
     logits, value = net(torch.zeros(2, 4, 84, 84, dtype=torch.uint8))
     assert logits.shape == (2, 6) and value.shape == (2,)
+
+
+BOX = SpaceSpec((4,), "float32", "box", (2,), action_low=(-2.0, 0.0), action_high=(2.0, 10.0))
+
+
+def gaussian(squash=False, log_std_init=0.0):
+    torch.manual_seed(0)
+    return GaussianActorCritic(BOX, (8,), squash=squash, log_std_init=log_std_init)
+
+
+def test_box_spaces_get_the_gaussian_actor_critic():
+    assert isinstance(make_actor_critic(BOX, (8,), "tanh"), GaussianActorCritic)
+    assert type(make_actor_critic(VEC, (8,), "tanh")) is ActorCritic
+    net = gaussian(log_std_init=-0.5)
+    mean, value = net(torch.zeros(3, 4))
+    assert mean.shape == (3, 2) and value.shape == (3,)
+    np.testing.assert_allclose(net.log_std.detach().numpy(), [-0.5, -0.5])
+
+
+def test_gaussian_log_prob_matches_torch_and_a_hand_calculation():
+    net = gaussian(log_std_init=0.3)
+    mean = torch.randn(5, 2)
+    action = torch.randn(5, 2)
+    ref = torch.distributions.Normal(mean, math.exp(0.3)).log_prob(action).sum(-1)
+    torch.testing.assert_close(net.distribution(mean).log_prob(action), ref)
+    # 1-D by hand: mean 0.5, std e^0.3, a = 1.2
+    one = GaussianActorCritic(SpaceSpec((4,), "float32", "box", (1,), action_low=(-1.0,),
+                                        action_high=(1.0,)), (8,), log_std_init=0.3)
+    z = (1.2 - 0.5) / math.exp(0.3)
+    hand = -0.5 * z * z - 0.3 - 0.5 * math.log(2 * math.pi)
+    got = one.distribution(torch.tensor([[0.5]])).log_prob(torch.tensor([[1.2]]))
+    assert abs(float(got.detach()) - hand) < 1e-6
+
+
+def test_tanh_gaussian_log_prob_matches_torch_and_a_hand_calculation():
+    net = gaussian(squash=True, log_std_init=-0.2)
+    mean = torch.randn(6, 2, dtype=torch.float64)
+    u = torch.randn(6, 2, dtype=torch.float64) * 2.0
+    base = torch.distributions.Normal(mean, math.exp(-0.2))
+    ref = torch.distributions.TransformedDistribution(
+        base, [torch.distributions.TanhTransform()]).log_prob(torch.tanh(u)).sum(-1)
+    net.double()
+    torch.testing.assert_close(net.distribution(mean).log_prob(u), ref)
+    # 1-D by hand at mean 0, std 1, u = 0.7: log N(0.7) - log(1 - tanh(0.7)^2)
+    hand = -0.5 * 0.49 - 0.5 * math.log(2 * math.pi) - math.log(1 - math.tanh(0.7) ** 2)
+    one = GaussianActorCritic(SpaceSpec((4,), "float32", "box", (1,), action_low=(-1.0,),
+                                        action_high=(1.0,)), (8,), squash=True)
+    got = one.distribution(torch.zeros(1, 1)).log_prob(torch.tensor([[0.7]]))
+    assert abs(float(got.detach()) - hand) < 1e-5
+
+
+def test_tanh_log_det_is_stable_for_large_inputs():
+    u = np.array([-40.0, -5.0, 0.0, 5.0, 40.0])
+    got = tanh_log_det(u)
+    assert np.isfinite(got).all()
+    np.testing.assert_allclose(got[1:4], np.log(1 - np.tanh(u[1:4]) ** 2), rtol=1e-6)
+    np.testing.assert_allclose(got[[0, 4]], 2 * math.log(2) - 80, rtol=1e-9)  # 4 e^-2|u|
+    torch.testing.assert_close(tanh_log_det(torch.from_numpy(u)), torch.from_numpy(got))
+
+
+def test_rescale_maps_minus_one_one_onto_the_bounds():
+    low, high = np.array([-2.0, 0.0, -np.inf]), np.array([2.0, 10.0, np.inf])
+    np.testing.assert_allclose(rescale_action(np.array([-1.0, -1.0, -1.0]), low, high), [-2, 0, -1])
+    np.testing.assert_allclose(rescale_action(np.array([1.0, 1.0, 3.0]), low, high), [2, 10, 3])
+    np.testing.assert_allclose(rescale_action(np.array([0.0, 0.5, 0.0]), low, high), [0, 7.5, 0])
+
+
+def test_gaussian_policy_samples_with_the_right_mean_and_std():
+    net = gaussian(log_std_init=math.log(0.5))
+    with torch.no_grad():
+        for p in net.pi.parameters():
+            p.zero_()
+        net.pi[-1].bias.copy_(torch.tensor([0.2, -0.4]))
+    policy = GaussianPolicy(net, explore=True)
+    assert policy._np_pi is not None
+    out = policy.act(np.zeros((20000, 4), np.float32), np.random.default_rng(1))
+    assert out.action.shape == (20000, 2) and out.action.dtype == np.float32
+    np.testing.assert_allclose(out.action.mean(0), [0.2, -0.4], atol=0.015)
+    np.testing.assert_allclose(out.action.std(0), [0.5, 0.5], atol=0.015)
+    expected = net.distribution(torch.tensor([[0.2, -0.4]])).log_prob(torch.from_numpy(out.action))
+    np.testing.assert_allclose(out.log_prob, expected.detach().numpy(), rtol=1e-5, atol=1e-5)
+    # unsquashed: the env gets the rescaled sample clipped to the bounds; fragments keep it raw
+    env = out.env_action
+    assert (env >= [-2, 0]).all() and (env <= [2, 10]).all()
+    inside = (np.abs(out.action) < 1).all(-1)
+    np.testing.assert_allclose(env[inside], (out.action[inside] + 1) * [2, 5] + [-2, 0], rtol=1e-5)
+    greedy = GaussianPolicy(net, explore=False).act(np.zeros((3, 4), np.float32), None)
+    np.testing.assert_allclose(greedy.action, [[0.2, -0.4]] * 3, rtol=1e-6)
+    np.testing.assert_allclose(greedy.env_action, [[0.4, 3.0]] * 3, rtol=1e-5)
+
+
+def test_squashed_policy_steps_the_env_with_rescaled_tanh():
+    net = gaussian(squash=True, log_std_init=0.5)
+    out = GaussianPolicy(net, explore=True).act(np.random.default_rng(0).normal(
+        size=(500, 4)).astype(np.float32), np.random.default_rng(2))
+    np.testing.assert_allclose(out.env_action, (np.tanh(out.action) + 1) * [2, 5] + [-2, 0],
+                               rtol=1e-5, atol=1e-5)
+    with torch.no_grad():
+        dist = net.distribution(net.logits(torch.from_numpy(np.random.default_rng(0).normal(
+            size=(500, 4)).astype(np.float32))))
+        np.testing.assert_allclose(out.log_prob, dist.log_prob(torch.from_numpy(out.action)),
+                                   rtol=1e-4, atol=1e-4)

@@ -1,13 +1,15 @@
-"""pg's modules: one actor-critic (policy logits + value baseline) and its inference policy."""
+"""pg's modules: one actor-critic (categorical or Gaussian policy + value baseline) and its
+inference policy."""
 
 from __future__ import annotations
 
-from rlcore.networks import ActorCritic, CategoricalPolicy
+from rlcore.networks import make_actor_critic, make_actor_policy
 
 
 def make_modules(cfg, spaces) -> dict:
-    return {"ac": ActorCritic(spaces, tuple(cfg.hidden_sizes), cfg.activation)}
+    return {"ac": make_actor_critic(spaces, tuple(cfg.hidden_sizes), cfg.activation,
+                                    cfg.squash, cfg.log_std_init)}
 
 
-def make_policy(modules: dict, cfg, explore: bool) -> CategoricalPolicy:
-    return CategoricalPolicy(modules["ac"], explore)
+def make_policy(modules: dict, cfg, explore: bool):
+    return make_actor_policy(modules["ac"], explore)

@@ -15,6 +15,6 @@ PLUGIN = AlgorithmPlugin(
     make_policy=make_policy,
     loss=loss,
     prepare_batch=prepare_batch,
-    action_spaces=("discrete",),
+    action_spaces=("discrete", "box"),
     learner_defaults={"num_epochs": 1, "minibatch_size": 0},
 )

@@ -26,3 +26,5 @@ class PPOConfig(BaseModel):
     ent_coef: float = Field(0.0, ge=0, description="entropy bonus weight")
     hidden_sizes: tuple[int, ...] = Field((64, 64), description="MLP widths (vector observations)")
     activation: Literal["tanh", "relu"] = Field("tanh", description="MLP activation")
+    squash: bool = Field(False, description="Box actions: tanh-squash the Gaussian (else clip to bounds)")
+    log_std_init: float = Field(0.0, ge=-5, le=2, description="Box actions: initial log std (policy range [-1, 1])")

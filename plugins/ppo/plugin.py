@@ -15,7 +15,7 @@ PLUGIN = AlgorithmPlugin(
     make_policy=make_policy,
     loss=loss,
     prepare_batch=prepare_batch,
-    action_spaces=("discrete",),
+    action_spaces=("discrete", "box"),
     init_state=init_state,
     after_update=after_update,
 )
