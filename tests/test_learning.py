@@ -55,7 +55,7 @@ def test_trpo_cartpole_reaches_475_within_100k_steps(tmp_path):
 
 
 def test_ppo_pendulum_reaches_minus_250_within_200k_steps(tmp_path):
-    # Gaussian policy, 8 envs inline; seeds 0-3 passed -200 at 61-72k steps (a few seconds each
+    # Gaussian policy, 8 envs inline; seeds 0-4 passed -200 at 51-72k steps (a few seconds each
     # on 2 cores when alone).
     s = train(tmp_path, "experiments/ppo_pendulum.yaml", "stop.eval_return=-250",
               "stop.num_env_steps=200000")
