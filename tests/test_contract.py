@@ -17,7 +17,7 @@ from rlcore.learner import Learner
 from rlcore.loops import check_spaces
 
 ALGORITHMS = ["pg", "ppo", "supervised", "trpo"]
-BOX_ALGORITHMS = ["pg", "ppo"]
+BOX_ALGORITHMS = ["pg", "ppo", "trpo"]
 CASES = [(a, "discrete") for a in ALGORITHMS] + [(a, "box") for a in BOX_ALGORITHMS]
 
 

@@ -1,6 +1,7 @@
 """TRPO's natural-gradient pieces against explicit linear algebra on tiny problems."""
 
 import numpy as np
+import pytest
 import torch
 from torch import nn
 from torch.nn.utils import parameters_to_vector, vector_to_parameters
@@ -128,3 +129,26 @@ def test_value_regression_never_moves_the_policy(tmp_path):
     assert m["step_accepted"] == 0.0 and m["kl"] == 0.0
     assert all(torch.equal(a, b) for a, b in zip(pi0, net.pi.parameters()))
     assert not all(torch.equal(a, b) for a, b in zip(v0, net.v.parameters()))
+
+
+def test_gaussian_trust_region_counts_the_log_std():
+    """For Box actions the KL must see a change of the state-independent log-std, which is a
+    policy parameter (so the natural-gradient step may move it)."""
+    from rlcore.networks import GaussianActorCritic
+    from rlcore.plugins.trpo.loss import mean_kl
+    from rlcore.plugins.trpo.networks import base_distribution, policy_params
+    from rlcore.types import SpaceSpec
+
+    spaces = SpaceSpec((3,), "float32", "box", (2,), 0, (-1.0, -1.0), (1.0, 1.0))
+    for squash in (False, True):
+        net = GaussianActorCritic(spaces, (8,), squash=squash)
+        assert any(p is net.log_std for p in policy_params(net))
+        obs = torch.randn(5, 3)
+        with torch.no_grad():
+            old = base_distribution(net, obs)
+        assert float(mean_kl(net, obs, old)) == pytest.approx(0.0, abs=1e-7)
+        with torch.no_grad():
+            net.log_std.add_(0.1)
+        # KL(N(m, s) || N(m, s e^0.1)) per dim = 0.1 + (e^-0.2 - 1) / 2, two dims
+        expected = 2 * (0.1 + (np.exp(-0.2) - 1) / 2)
+        assert float(mean_kl(net, obs, old)) == pytest.approx(expected, rel=1e-5)

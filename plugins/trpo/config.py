@@ -23,3 +23,5 @@ class TRPOConfig(BaseModel):
     normalize_advantage: bool = Field(True, description="standardize advantages per batch")
     hidden_sizes: tuple[int, ...] = Field((64, 64), description="MLP widths (vector observations)")
     activation: Literal["tanh", "relu"] = Field("tanh", description="MLP activation")
+    squash: bool = Field(False, description="Box actions: tanh-squashed Gaussian instead of clipping")
+    log_std_init: float = Field(0.0, ge=-5, le=2, description="Box actions: initial log-std")

@@ -2,7 +2,7 @@
 
 With r = pi(a|s) / pi_old(a|s) and GAE advantages A (standardized per batch):
   surrogate  L(theta) = E[r A]                       (maximized by the natural-gradient step)
-  trust region  mean_s KL(pi_old(.|s) || pi_theta(.|s)) <= max_kl, exact for a categorical
+  trust region  mean_s KL(pi_old(.|s) || pi_theta(.|s)) <= max_kl, exact for a categorical or a diagonal Gaussian
   value loss  0.5 (V(s) - R)^2                       (minimized by Adam, value parameters only)
 """
 
@@ -11,6 +11,7 @@ from __future__ import annotations
 import torch
 
 from rlcore.ops.trajectory import actor_critic_batch
+from rlcore.plugins.trpo.networks import base_distribution
 
 
 def prepare_batch(modules, fragments, cfg, state):
@@ -25,10 +26,10 @@ def surrogate(net, batch) -> torch.Tensor:
     return ((log_prob - batch.log_prob).exp() * batch.advantage).mean()
 
 
-def mean_kl(net, obs: torch.Tensor, old_logits: torch.Tensor) -> torch.Tensor:
-    """mean_s KL(pi_old(.|s) || pi_theta(.|s)), exact over the actions."""
-    old = net.distribution(old_logits.detach())
-    return torch.distributions.kl_divergence(old, net.distribution(net.logits(obs))).mean()
+def mean_kl(net, obs: torch.Tensor, old: torch.distributions.Distribution) -> torch.Tensor:
+    """mean_s KL(pi_old(.|s) || pi_theta(.|s)), exact: categorical or diagonal Gaussian. ``old``
+    is the distribution at the step's start, detached (a Gaussian's log-std included)."""
+    return torch.distributions.kl_divergence(old, base_distribution(net, obs)).mean()
 
 
 def value_loss(net, batch) -> torch.Tensor:

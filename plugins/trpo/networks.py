@@ -6,19 +6,33 @@ regression then trains only the value head on the policy's features)."""
 
 from __future__ import annotations
 
-from rlcore.networks import ActorCritic, CategoricalPolicy
+import torch
+
+from rlcore.networks import ActorCritic, GaussianActorCritic, make_actor_critic, make_actor_policy
 
 
 def make_modules(cfg, spaces) -> dict:
-    return {"ac": ActorCritic(spaces, tuple(cfg.hidden_sizes), cfg.activation)}
+    return {"ac": make_actor_critic(spaces, tuple(cfg.hidden_sizes), cfg.activation, cfg.squash,
+                                    cfg.log_std_init)}
 
 
-def make_policy(modules: dict, cfg, explore: bool) -> CategoricalPolicy:
-    return CategoricalPolicy(modules["ac"], explore)
+def make_policy(modules: dict, cfg, explore: bool):
+    return make_actor_policy(modules["ac"], explore)
 
 
 def policy_params(net: ActorCritic) -> list:
-    return [*net.torso.parameters(), *net.pi.parameters()]
+    extra = [net.log_std] if isinstance(net, GaussianActorCritic) else []
+    return [*net.torso.parameters(), *net.pi.parameters(), *extra]
+
+
+def base_distribution(net: ActorCritic, obs: torch.Tensor) -> torch.distributions.Distribution:
+    """The policy's distribution before any squashing: categorical, or the diagonal Gaussian
+    over the pre-tanh sample (tanh is a bijection, so the KL is the same as after it)."""
+    if isinstance(net, GaussianActorCritic):
+        mean = net.logits(obs)
+        normal = torch.distributions.Normal(mean, net.log_std.exp().expand_as(mean))
+        return torch.distributions.Independent(normal, 1)
+    return net.distribution(net.logits(obs))
 
 
 def value_params(net: ActorCritic) -> list:

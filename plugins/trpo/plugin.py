@@ -9,7 +9,8 @@ from rlcore.plugin import AlgorithmPlugin, DataSpec
 from rlcore.plugins.trpo.config import TRPOConfig
 from rlcore.plugins.trpo.loss import loss, mean_kl, prepare_batch, surrogate, value_loss
 from rlcore.plugins.trpo.natural_gradient import natural_gradient_step
-from rlcore.plugins.trpo.networks import make_modules, make_policy, policy_params, value_params
+from rlcore.plugins.trpo.networks import (base_distribution, make_modules, make_policy,
+                                          policy_params, value_params)
 
 
 def update(learner, batch) -> dict[str, float]:
@@ -18,9 +19,9 @@ def update(learner, batch) -> dict[str, float]:
     cfg, net = learner.cfg, learner.modules["ac"]
     pi_params = policy_params(net)
     with torch.no_grad():
-        old_logits = net.logits(batch.obs)
+        old = base_distribution(net, batch.obs)  # parameters of pi_old, fixed for this step
     metrics = natural_gradient_step(
-        pi_params, lambda: surrogate(net, batch), lambda: mean_kl(net, batch.obs, old_logits),
+        pi_params, lambda: surrogate(net, batch), lambda: mean_kl(net, batch.obs, old),
         cfg.max_kl, cfg.damping, cfg.cg_iters, cfg.cg_residual_tol, cfg.max_backtracks,
         cfg.accept_ratio)
     metrics["value_loss"] = fit_value(learner, batch)
@@ -64,7 +65,7 @@ PLUGIN = AlgorithmPlugin(
     make_policy=make_policy,
     loss=loss,
     prepare_batch=prepare_batch,
-    action_spaces=("discrete",),
+    action_spaces=("discrete", "box"),
     update=update,
     learner_defaults={"lr": 1e-3, "num_epochs": 5, "minibatch_size": 64, "max_grad_norm": None},
 )
