@@ -20,7 +20,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 from pydantic_core import PydanticCustomError
 
 from rlcore.errors import ConfigError, RegistryError
-from rlcore.yamlio import _parse, apply_override, parse_yaml  # noqa: F401  (re-exported)
+from rlcore.yamlio import _parse, apply_override
 
 
 class Section(BaseModel):

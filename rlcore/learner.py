@@ -49,6 +49,12 @@ def to_numpy_weights(modules: dict) -> dict:
             for name, m in modules.items()}
 
 
+def load_numpy_weights(modules: dict, weights: dict) -> None:
+    """Copy ``to_numpy_weights`` output into ``modules`` in place (parameters keep their storage)."""
+    for name, m in modules.items():
+        m.load_state_dict({k: torch.from_numpy(v) for k, v in weights[name].items()})
+
+
 class Learner:
     """Owns the modules, the optimizer and the plugin's state; turns fragments into updates."""
 

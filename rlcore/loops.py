@@ -16,7 +16,7 @@ from rlcore import checkpoint, seeding
 from rlcore.actors import make_pool
 from rlcore.errors import IncompatibleEnvError
 from rlcore.evaluation import evaluate
-from rlcore.learner import Learner, pick_device
+from rlcore.learner import Learner, load_numpy_weights, pick_device
 from rlcore.rollout import probe_spaces
 from rlcore.types import SpaceSpec
 
@@ -217,11 +217,8 @@ class Trainer:
 
     def evaluate(self, logger, on_eval=None) -> float:
         cfg = self.cfg
-        weights = self.learner.weights()
-        import torch
-
-        for name, m in self.eval_modules.items():
-            m.load_state_dict({k: torch.from_numpy(v) for k, v in weights[name].items()})
+        load_numpy_weights(self.eval_modules, self.learner.weights())
+        for m in self.eval_modules.values():
             m.eval()
         policy = self.exp.plugin.make_policy(self.eval_modules, self.exp.algo,
                                              explore=not cfg.eval.deterministic)

@@ -84,12 +84,11 @@ class RolloutWorker:
 
     def set_weights(self, weights: dict, version: int) -> None:
         """Load a numpy state dict ``{module: {param: array}}`` published as ``version``."""
-        import torch
+        from rlcore.learner import load_numpy_weights
 
         if version == self.policy_version:
             return
-        for name, module in self.modules.items():
-            module.load_state_dict({k: torch.from_numpy(v) for k, v in weights[name].items()})
+        load_numpy_weights(self.modules, weights)
         self.policy_version = version
 
     def sample(self) -> Fragment:

@@ -1,4 +1,4 @@
-"""Shared text of a valid experiment for the config and CLI tests."""
+"""Shared text of a valid experiment, and a schema walker, for the config and CLI tests."""
 
 # A valid experiment, copied from experiments/ppo_cartpole.yaml so that retuning the demo does not
 # break these tests (test_shipped_experiments_validate checks the real files).
@@ -36,3 +36,13 @@ checkpoint:
 
 def line_of(text: str, needle: str) -> int:
     return next(i for i, line in enumerate(text.splitlines(), 1) if needle in line)
+
+
+def leaf_keys(model, prefix=""):
+    """(dotted key, field info) for every leaf field of a pydantic config model."""
+    for name, info in model.model_fields.items():
+        ann = info.annotation
+        if isinstance(ann, type) and hasattr(ann, "model_fields"):
+            yield from leaf_keys(ann, f"{prefix}{name}.")
+        else:
+            yield f"{prefix}{name}", info

@@ -16,7 +16,7 @@ from rlcore.config import ExperimentConfig
 from rlcore.errors import IncompatibleEnvError
 
 ROOT = Path(__file__).resolve().parents[1]
-from experiment_text import BASE, line_of  # noqa: E402
+from experiment_text import BASE, leaf_keys, line_of  # noqa: E402
 
 
 
@@ -306,15 +306,6 @@ def test_run_with_a_bad_config_creates_no_run_folder(workdir, capsys, nothing_st
 # ---------------------------------------------------------------- schema
 
 
-def _leaf_keys(model, prefix=""):
-    for name, info in model.model_fields.items():
-        ann = info.annotation
-        if isinstance(ann, type) and hasattr(ann, "model_fields"):
-            yield from _leaf_keys(ann, f"{prefix}{name}.")
-        else:
-            yield f"{prefix}{name}"
-
-
 def test_schema_prints_every_key_with_a_description(capsys):
     code, out, err = rlcore(capsys, "schema")
     assert code == 0, err
@@ -323,10 +314,11 @@ def test_schema_prints_every_key_with_a_description(capsys):
         if line.startswith("  "):
             key = line.split(":")[0].strip()
             described.setdefault(key, []).append(line.partition("  # ")[2].strip())
-    expected = set(_leaf_keys(ExperimentConfig))
+    expected = {key for key, _ in leaf_keys(ExperimentConfig)}
     for name in registry.algorithm_names():
         assert f"algo:  # when algorithm: {name}\n" in out
-        expected |= set(_leaf_keys(registry.get_algorithm(name).config_cls, "algo."))
+        algo = registry.get_algorithm(name).config_cls
+        expected |= {key for key, _ in leaf_keys(algo, "algo.")}
     assert expected <= set(described)
     undocumented = sorted(k for k, docs in described.items() if not all(docs))
     assert undocumented == []

@@ -13,11 +13,11 @@ from pathlib import Path
 import pytest
 
 from rlcore import registry
-from rlcore.config import (ExperimentConfig, apply_override, load_experiment, parse_yaml,
-                           schema_lines)
+from rlcore.config import ExperimentConfig, load_experiment, schema_lines
+from rlcore.yamlio import apply_override, parse_yaml
 from rlcore.errors import ConfigError, RLCoreError
 
-from experiment_text import BASE  # noqa: E402
+from experiment_text import BASE, leaf_keys  # noqa: E402
 
 
 def write(tmp_path: Path, text: str, name: str = "exp.yaml") -> Path:
@@ -458,15 +458,6 @@ def test_apply_override_refuses_a_path_through_a_value():
 # ---------------------------------------------------------------- schema
 
 
-def _leaf_keys(model, prefix=""):
-    for name, info in model.model_fields.items():
-        ann = info.annotation
-        if isinstance(ann, type) and hasattr(ann, "model_fields"):
-            yield from _leaf_keys(ann, f"{prefix}{name}.")
-        else:
-            yield f"{prefix}{name}", info
-
-
 def test_schema_lines_show_literal_choices_bounds_and_defaults():
     lines = schema_lines()
     by_key = {line.split(":")[0].strip(): line for line in lines if line.startswith("  ")}
@@ -474,7 +465,7 @@ def test_schema_lines_show_literal_choices_bounds_and_defaults():
                                         "# auto picks cuda if present")
     assert by_key["learner.lr"] == "  learner.lr: float = 0.0003  in (0, 1]  # Adam learning rate"
     assert by_key["env.id"].startswith("  env.id: str = 'required'  # ")
-    assert set(by_key) == {key for key, _ in _leaf_keys(ExperimentConfig)}
+    assert set(by_key) == {key for key, _ in leaf_keys(ExperimentConfig)}
 
 
 # ---------------------------------------------------------------- environment plugins

@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 import torch
 from torch import nn
-from torch.nn.utils import parameters_to_vector, vector_to_parameters
+from torch.nn.utils import parameters_to_vector
 
 from rlcore.plugins.trpo.natural_gradient import (conjugate_gradient, fisher_vector_product,
                                                   line_search, natural_gradient_step)
