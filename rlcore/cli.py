@@ -148,10 +148,10 @@ def _open_run(trainer, exp, run_dir: Path, resume: bool):
 
 
 def _train(exp, run_dir: Path, resume: bool) -> int:
-    from rlcore.loops import Trainer
+    from rlcore import loops
 
     with _env_errors_located(exp):
-        trainer = Trainer(exp, run_dir, resume=resume)
+        trainer = loops.make_trainer(exp, run_dir, resume=resume)
     try:
         logger = _open_run(trainer, exp, run_dir, resume)
     except BaseException:  # trainer.run() has not taken over the rollout pool yet

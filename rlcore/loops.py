@@ -254,6 +254,22 @@ class Trainer:
         }
 
 
+# The driver for each data regime (DESIGN.md, "Data regimes"): ``module:class`` loaded on demand.
+TRAINERS = {
+    "trajectory": "rlcore.loops:Trainer",
+    "transition": "rlcore.loops_replay:ReplayTrainer",
+    "game": "rlcore.loops_selfplay:SelfPlayTrainer",
+}
+
+
+def make_trainer(exp, run_dir: Path, resume: bool = False):
+    """The training driver for the plugin's data regime, constructed (actors started)."""
+    import importlib
+
+    module, _, cls = TRAINERS[exp.plugin.data_spec.regime].partition(":")
+    return getattr(importlib.import_module(module), cls)(exp, run_dir, resume=resume)
+
+
 def train_experiment(path, run_dir, overrides=()) -> tuple[dict, Trainer]:
     """Run an experiment file from Python (notebooks, tests) without console progress unless an
     override asks for it; returns (summary, trainer)."""
@@ -261,7 +277,7 @@ def train_experiment(path, run_dir, overrides=()) -> tuple[dict, Trainer]:
     from rlcore.logging import RunLogger
 
     exp = load_experiment(path, ["logging.progress_every_s=0", *overrides])
-    trainer = Trainer(exp, run_dir)
+    trainer = make_trainer(exp, run_dir)
     logger = RunLogger(run_dir, 0, exp.config.logging.progress_every_s)
     try:
         return trainer.run(logger), trainer
