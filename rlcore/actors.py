@@ -12,6 +12,7 @@ import threading
 from pathlib import Path
 
 from rlcore.errors import ClusterError, RLCoreError
+from rlcore.ops.normalize import NormSettings
 from rlcore.rollout import RolloutWorker
 
 
@@ -19,7 +20,8 @@ def _worker_kwargs(exp, spaces, actor_id: int) -> dict:
     cfg = exp.config
     return dict(algo_cfg=exp.algo, spaces=spaces, env_id=cfg.env.id, num_envs=cfg.env.num_envs,
                 env_kwargs=cfg.env.kwargs, fragment_length=cfg.rollout.fragment_length,
-                seed=cfg.seed, actor_id=actor_id, clip_rewards=cfg.env.clip_rewards)
+                seed=cfg.seed, actor_id=actor_id, clip_rewards=cfg.env.clip_rewards,
+                norm=NormSettings.of(exp))
 
 
 class InlinePool:

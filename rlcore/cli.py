@@ -204,6 +204,7 @@ def cmd_eval(args) -> int:
     from rlcore import checkpoint
     from rlcore.evaluation import evaluate
     from rlcore.loops import check_spaces
+    from rlcore.ops.normalize import NormalizedPolicy, NormSettings, RunNormalizer
 
     exp = _load_run(args.run_dir)
     spaces = check_spaces(exp)
@@ -214,6 +215,11 @@ def cmd_eval(args) -> int:
         m.load_state_dict(tensors["modules"][name])
         m.eval()
     policy = exp.plugin.make_policy(modules, exp.algo, explore=args.stochastic)
+    norm = NormSettings.of(exp)
+    if norm.obs:  # the policy was trained on observations normalized with the run's statistics
+        normalizer = RunNormalizer(norm, spaces.obs_shape)
+        normalizer.load_numpy(tensors["normalizer"])
+        policy = NormalizedPolicy(policy, normalizer)
     returns = evaluate(policy, exp.config.env.id, exp.config.eval_env_kwargs, args.episodes,
                        args.seed)
     print(json.dumps({"eval_return_mean": float(returns.mean()), "eval_return_std": float(returns.std()),

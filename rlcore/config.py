@@ -42,6 +42,14 @@ class EnvConfig(Section):
     num_envs: int = Field(8, ge=1, le=4096, description="sub-environments stepped by each actor")
     kwargs: dict[str, Any] = Field(default_factory=dict, description="passed to gymnasium.make")
     clip_rewards: bool = Field(False, description="train on sign(reward); episode returns stay raw")
+    normalize_obs: bool = Field(
+        False, description="running mean/std observation normalization, one set of statistics for the run")
+    normalize_reward: bool = Field(
+        False, description="divide rewards by the running std of the discounted return")
+    obs_clip: float = Field(10.0, gt=0, description="normalized observations are clipped to +-this")
+    reward_clip: float = Field(10.0, gt=0, description="scaled rewards are clipped to +-this")
+    reward_gamma: float | None = Field(
+        None, gt=0, le=1, description="discount of the return whose std scales rewards; null = algo.gamma")
 
 
 class RolloutConfig(Section):

@@ -10,6 +10,7 @@ import torch
 from rlcore import seeding
 from rlcore.errors import ConfigError, TrainingError
 from rlcore.ops.gns import NoiseScale
+from rlcore.ops.normalize import NormalizedPolicy, NormSettings, RunNormalizer
 
 
 class Batch:
@@ -55,6 +56,12 @@ def load_numpy_weights(modules: dict, weights: dict) -> None:
         m.load_state_dict({k: torch.from_numpy(v) for k, v in weights[name].items()})
 
 
+def _tensors(tree):
+    if isinstance(tree, dict):
+        return {k: _tensors(v) for k, v in tree.items()}
+    return torch.from_numpy(np.asarray(tree))
+
+
 class Learner:
     """Owns the modules, the optimizer and the plugin's state; turns fragments into updates."""
 
@@ -78,15 +85,31 @@ class Learner:
         self.updates = 0
         self.skipped_updates = 0
         self._nonfinite_in_a_row = 0
+        norm = NormSettings.of(exp)
+        self.normalizer = RunNormalizer(norm, spaces.obs_shape) if norm.active else None
 
     # ------------------------------------------------------------------ public
 
     def weights(self) -> dict:
-        return to_numpy_weights(self.modules)
+        """What actors load: module weights, and the run's normalization statistics if any."""
+        out = to_numpy_weights(self.modules)
+        if self.normalizer is not None:
+            out[RunNormalizer.KEY] = self.normalizer.to_numpy()
+        return out
+
+    def policy_for_eval(self, modules: dict, explore: bool):
+        """``plugin.make_policy`` over ``modules``, seeing observations normalized with the
+        run's current statistics (frozen) when the run normalizes them."""
+        policy = self.plugin.make_policy(modules, self.cfg, explore=explore)
+        if self.normalizer is not None and self.normalizer.settings.obs:
+            return NormalizedPolicy(policy, self.normalizer.frozen())
+        return policy
 
     def update(self, fragments: list, progress: float) -> dict[str, float]:
         """One update from a list of fragments; ``progress`` in [0, 1] drives schedules."""
         self.state["progress"] = float(progress)
+        if self.normalizer is not None:  # every actor's new statistics, before the next publish
+            self.normalizer.absorb(f.norm_delta for f in fragments)
         lr = self.lcfg.lr * (1.0 - progress if self.lcfg.lr_schedule == "linear" else 1.0)
         for group in self.opt.param_groups:
             group["lr"] = max(lr, 0.0)
@@ -186,15 +209,20 @@ class Learner:
     # ------------------------------------------------------------------ checkpoint state
 
     def state_tensors(self) -> dict:
-        return {"modules": {k: m.state_dict() for k, m in self.modules.items()},
-                "optimizer": self.opt.state_dict(),
-                "generator": self.generator.get_state()}
+        out = {"modules": {k: m.state_dict() for k, m in self.modules.items()},
+               "optimizer": self.opt.state_dict(),
+               "generator": self.generator.get_state()}
+        if self.normalizer is not None:
+            out["normalizer"] = _tensors(self.normalizer.to_numpy())
+        return out
 
     def load_state_tensors(self, tensors: dict) -> None:
         for k, m in self.modules.items():
             m.load_state_dict(tensors["modules"][k])
         self.opt.load_state_dict(tensors["optimizer"])
         self.generator.set_state(tensors["generator"])
+        if self.normalizer is not None:
+            self.normalizer.load_numpy(tensors["normalizer"])  # CPU tensors read as arrays
 
     def meta(self) -> dict:
         return {"state": self.state, "gns": self.gns.state(), "version": self.version,

@@ -30,6 +30,11 @@ def check_spaces(exp) -> SpaceSpec:
             f"{exp.plugin.name} needs a {' or '.join(exp.plugin.action_spaces)} action space; "
             f"'{cfg.env.id}' has {spaces.describe_action()}; pick an env with a "
             f"{'/'.join(exp.plugin.action_spaces)} action space or another algorithm")
+    if cfg.env.normalize_obs and (spaces.num_obs or not spaces.obs_shape):
+        raise IncompatibleEnvError(
+            f"env.normalize_obs needs a Box observation; '{cfg.env.id}' has "
+            f"{'Discrete(' + str(spaces.num_obs) + ')' if spaces.num_obs else 'a scalar'} "
+            f"observations ({exp.where('env', 'normalize_obs')}); set env.normalize_obs: false")
     return spaces
 
 
@@ -220,8 +225,7 @@ class Trainer:
         load_numpy_weights(self.eval_modules, self.learner.weights())
         for m in self.eval_modules.values():
             m.eval()
-        policy = self.exp.plugin.make_policy(self.eval_modules, self.exp.algo,
-                                             explore=not cfg.eval.deterministic)
+        policy = self.learner.policy_for_eval(self.eval_modules, explore=not cfg.eval.deterministic)
         returns = evaluate(policy, cfg.env.id, cfg.eval_env_kwargs, cfg.eval.episodes,
                            cfg.seed + len(self.evals))
         rec = {"env_steps": self.env_steps, "wall_s": round(self.wall_s(), 3),

@@ -6,6 +6,7 @@ import numpy as np
 
 from rlcore import seeding
 from rlcore.errors import EnvRuntimeError, IncompatibleEnvError
+from rlcore.ops.normalize import NormSettings, RunNormalizer, WorkerNormalizer
 from rlcore.types import Fragment, SpaceSpec
 
 
@@ -64,7 +65,7 @@ class RolloutWorker:
 
     def __init__(self, plugin, algo_cfg, spaces: SpaceSpec, env_id: str, num_envs: int,
                  env_kwargs: dict, fragment_length: int, seed: int, actor_id: int,
-                 clip_rewards: bool = False):
+                 clip_rewards: bool = False, norm: NormSettings = NormSettings()):
         self.plugin, self.algo_cfg = plugin, algo_cfg
         self.actor_id, self.fragment_length, self.clip_rewards = actor_id, fragment_length, clip_rewards
         with seeding.seeded_torch(seeding.derive(seed, seeding.INIT_STREAM, actor_id)):
@@ -81,6 +82,8 @@ class RolloutWorker:
         self.ep_length = np.zeros(num_envs, np.int64)
         self.total_steps = 0
         self.info_keys = tuple(plugin.data_spec.info_keys)
+        self.norm = WorkerNormalizer(norm, spaces.obs_shape, num_envs) if norm.active else None
+        self.obs_dtype = np.float32 if norm.obs else self.obs.dtype
 
     def set_weights(self, weights: dict, version: int) -> None:
         """Load a numpy state dict ``{module: {param: array}}`` published as ``version``."""
@@ -89,44 +92,54 @@ class RolloutWorker:
         if version == self.policy_version:
             return
         load_numpy_weights(self.modules, weights)
+        if self.norm is not None:
+            self.norm.load(weights[RunNormalizer.KEY])
         self.policy_version = version
 
     def sample(self) -> Fragment:
         T, N = self.fragment_length, self.num_envs
-        obs_buf = np.empty((T, N, *self.obs.shape[1:]), self.obs.dtype)
+        norm = self.norm
+        obs_buf = np.empty((T, N, *self.obs.shape[1:]), self.obs_dtype)
         reward = np.empty((T, N), np.float32)
+        raw_reward = np.empty((T, N), np.float32) if norm is not None else reward
         terminated = np.empty((T, N), bool)
         truncated = np.empty((T, N), bool)
         log_prob = np.empty((T, N), np.float32)
         actions, final_obs, final_idx = [], [], []
         infos: dict[str, np.ndarray] = {}
         for t in range(T):
-            out = self.policy.act(self.obs, self.rng)
-            obs_buf[t] = self.obs
+            obs = self.obs if norm is None else norm.observe(self.obs)
+            out = self.policy.act(obs, self.rng)
+            obs_buf[t] = obs
             next_obs, r, term, trunc, info = self.envs.step(out.for_env())
             actions.append(out.action)
             if out.log_prob is not None:
                 log_prob[t] = out.log_prob
-            reward[t], terminated[t], truncated[t] = r, term, trunc
+            raw_reward[t], terminated[t], truncated[t] = r, term, trunc
+            if norm is not None:
+                reward[t] = norm.reward(raw_reward[t], term | trunc)
             if self.info_keys:  # skipped entirely when the plugin declares none
                 self._record_info(infos, info, term | trunc, t)
             if trunc.any():  # keep the true last observation: the env has already reset
                 for i in np.flatnonzero(trunc & ~term):
-                    final_obs.append(info["final_obs"][i])
+                    last = info["final_obs"][i]
+                    final_obs.append(last if norm is None else norm.normalize(last[None])[0])
                     final_idx.append((t, i))
             self.obs = next_obs
-        ep_returns, ep_lengths = self._finished_episodes(reward, terminated | truncated)
+        ep_returns, ep_lengths = self._finished_episodes(raw_reward, terminated | truncated)
         self.total_steps += T * N
         frag = Fragment(
             obs=obs_buf, action=np.stack(actions), reward=reward, terminated=terminated,
-            truncated=truncated & ~terminated, bootstrap_obs=self.obs.copy(),
+            truncated=truncated & ~terminated,
+            bootstrap_obs=self.obs.copy() if norm is None else norm.normalize(self.obs),
             final_obs=(np.stack(final_obs) if final_obs
-                       else np.empty((0, *self.obs.shape[1:]), self.obs.dtype)),
+                       else np.empty((0, *self.obs.shape[1:]), self.obs_dtype)),
             final_idx=np.asarray(final_idx, np.int64).reshape(-1, 2),
             log_prob=log_prob if self.plugin.data_spec.needs_log_prob else None,
             policy_version=self.policy_version, actor_id=self.actor_id,
             episode_returns=np.asarray(ep_returns, np.float64),
-            episode_lengths=np.asarray(ep_lengths, np.int64), info=infos)
+            episode_lengths=np.asarray(ep_lengths, np.int64), info=infos,
+            norm_delta=None if norm is None else norm.take_delta())
         self._check_finite(frag)
         if self.clip_rewards:
             np.sign(frag.reward, out=frag.reward)
@@ -158,7 +171,7 @@ class RolloutWorker:
                     "that reports it (e.g. a rlcore/ dataset env) or another algorithm")
 
     def _finished_episodes(self, reward: np.ndarray, done: np.ndarray):
-        """Returns and lengths of the episodes that ended in this fragment (raw rewards),
+        """Returns and lengths of the episodes that ended in this fragment (raw, unscaled rewards),
         carrying unfinished episodes over to the next fragment. Done once per fragment, not
         per step: the per-step loop is the rollout's hot path."""
         T = reward.shape[0]

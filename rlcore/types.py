@@ -86,6 +86,9 @@ class Fragment:
     # the step infos a plugin declared in ``DataSpec.info_keys``: key -> [T, N, *shape], the
     # info of the step itself (for a finished episode its final info, not the reset's)
     info: dict[str, np.ndarray] = field(default_factory=dict)
+    # running-normalization statistics of what this fragment's actor saw since its previous
+    # fragment (``rlcore.ops.normalize``), merged by the learner; None when normalization is off
+    norm_delta: dict | None = None
 
     @property
     def num_steps(self) -> int:

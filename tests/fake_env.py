@@ -55,3 +55,32 @@ def register(kind: str = "discrete") -> str:
     if env_id not in gym.registry:
         gym.register(env_id, entry_point=entry, max_episode_steps=6)
     return env_id
+
+
+COUNTER_ID = "rlcore-test/Counter-v0"
+
+
+class CounterEnv(gym.Env):
+    """Observation ``[k, 10 k + 1]`` at the k-th step of an episode (k = 0 after reset), reward 1,
+    never terminates; truncated at k = 4 by its TimeLimit. Known observations for statistics tests."""
+
+    observation_space = gym.spaces.Box(-100.0, 100.0, (2,), np.float32)
+    action_space = gym.spaces.Box(-1.0, 1.0, (1,), np.float32)
+
+    def reset(self, *, seed=None, options=None):
+        super().reset(seed=seed)
+        self._k = 0
+        return self._obs(), {}
+
+    def _obs(self):
+        return np.array([self._k, 10 * self._k + 1], np.float32)
+
+    def step(self, action):
+        self._k += 1
+        return self._obs(), 1.0, False, False, {}
+
+
+def register_counter() -> str:
+    if COUNTER_ID not in gym.registry:
+        gym.register(COUNTER_ID, entry_point=CounterEnv, max_episode_steps=4)
+    return COUNTER_ID
