@@ -74,7 +74,7 @@ class LearnerConfig(Section):
         4, ge=2, le=1024, description="gradient noise scale: pieces one minibatch is split into")
     gns_every: int = Field(1, ge=1, description="measure the gradient noise scale every N updates")
     gns_ema: float = Field(0.95, ge=0, lt=1, description="EMA decay of the noise-scale estimates")
-    torch_threads: int = Field(0, ge=0, le=1024, description="torch threads in the learner; 0 = the cores local actors leave free")
+    torch_threads: int = Field(0, ge=0, le=1024, description="torch threads in the learner; 0 = the cores local actors leave free (1 if <= 2)")
 
 
 class StopConfig(Section):

@@ -39,17 +39,20 @@ def check_spaces(exp) -> SpaceSpec:
 
 
 def learner_threads(cfg) -> int:
-    """``learner.torch_threads``, or by default the cores the local rollout actors leave free.
+    """``learner.torch_threads``, or by default the cores the local rollout actors leave free,
+    and 1 when that is 2 or fewer.
 
     Measured on 2 cores: with another busy process on the machine, two intra-op threads made a
-    PPO CartPole update 200x slower (6 s instead of 30 ms) as OpenMP threads waited on each other.
+    PPO CartPole update 200x slower (6 s instead of 30 ms) and PPO HalfCheetah (256x256 MLP,
+    minibatch 64) 27x slower (62 instead of ~1,000 env steps/s) as OpenMP threads waited on each
+    other; the second thread buys little on such small models even on an idle machine.
     """
     if cfg.learner.torch_threads:
         return cfg.learner.torch_threads
     cpus = os.cpu_count() or 1
     if cfg.rollout.num_actors and cfg.ray.address is None:
         cpus -= int(cfg.rollout.num_actors * cfg.rollout.num_cpus_per_actor)
-    return max(1, cpus)
+    return cpus if cpus > 2 else 1
 
 
 def versions() -> dict:

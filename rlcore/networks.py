@@ -222,6 +222,11 @@ class GaussianActorCritic(ActorCritic):
         self.squash = squash
         self.low = np.asarray(spaces.action_low, np.float32).reshape(self.action_shape)
         self.high = np.asarray(spaces.action_high, np.float32).reshape(self.action_shape)
+        # rescale_action as one multiply-add (the rollout's hot path)
+        low, high = self.low.astype(np.float64), self.high.astype(np.float64)
+        finite = np.isfinite(low) & np.isfinite(high)
+        self._scale = np.where(finite, 0.5 * (high - low), 1.0)
+        self._offset = np.where(finite, 0.5 * (high + low), 0.0)
 
     def distribution(self, mean: torch.Tensor) -> torch.distributions.Independent:
         std = self.log_std.exp().expand_as(mean)
@@ -233,7 +238,7 @@ class GaussianActorCritic(ActorCritic):
     def env_action(self, u: np.ndarray) -> np.ndarray:
         """The action the env steps with for stored actions u: squashed or clipped, then rescaled."""
         a = np.tanh(u) if self.squash else u
-        return np.clip(rescale_action(a, self.low, self.high), self.low, self.high)
+        return np.clip(a * self._scale + self._offset, self.low, self.high).astype(np.float32)
 
 
 class GaussianPolicy:

@@ -27,6 +27,7 @@ BUILTIN_ALGORITHMS = {
 }
 BUILTIN_ENVS = {
     "atari": "rlcore.envs.atari:PLUGIN",
+    "mujoco": "rlcore.envs.mujoco:PLUGIN",
     "bandits": "rlcore.envs.bandits:PLUGIN",
     "gridworld": "rlcore.envs.gridworld:PLUGIN",
     "datasets": "rlcore.envs.datasets:PLUGIN",

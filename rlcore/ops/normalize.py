@@ -40,13 +40,20 @@ class RunningStats:
 
     def update(self, batch: np.ndarray) -> None:
         """Add the rows of ``batch`` ([B, *shape])."""
-        batch = np.asarray(batch, np.float64)
-        n = batch.shape[0]
+        n = len(batch)
         if n == 0:
             return
-        mean = batch.mean(axis=0)
-        m2 = ((batch - mean) ** 2).sum(axis=0)
-        self._combine(n, mean, m2)
+        if n == 1:  # Welford's single-sample update (one env per worker: every step)
+            x = np.asarray(batch[0], np.float64)
+            self.count += 1.0
+            delta = x - self.mean
+            self.mean = self.mean + delta / self.count
+            self.m2 = self.m2 + delta * (x - self.mean)
+            return
+        batch = np.asarray(batch, np.float64)
+        mean = np.add.reduce(batch, axis=0) / n
+        centred = batch - mean
+        self._combine(n, mean, np.add.reduce(centred * centred, axis=0))
 
     def merge(self, other: "RunningStats") -> None:
         """Add everything ``other`` has seen (Chan, Golub & LeVeque's pairwise update)."""
