@@ -192,3 +192,29 @@ def test_two_ray_actors_feed_one_set_of_statistics(tmp_path):
     # Pendulum's observation is (cos, sin, angular velocity): the first two lie in [-1, 1]
     assert np.all(np.abs(norm.obs.mean[:2]) <= 1) and np.all(norm.obs.var[:2] <= 1)
     assert norm.obs.var[2] > 0.01
+
+
+def test_rlcore_eval_normalizes_like_the_run_did(tmp_path, capsys):
+    """``rlcore eval`` loads the statistics from the checkpoint: with the seed of the run's
+    final evaluation it reproduces that evaluation exactly (deterministic policy)."""
+    import json
+
+    from rlcore.cli import main
+
+    path = tmp_path / "pendulum.yaml"
+    path.write_text(yaml.safe_dump({
+        "algorithm": "ppo", "seed": 4,
+        "env": {"id": "Pendulum-v1", "num_envs": 2, "normalize_obs": True, "normalize_reward": True},
+        "rollout": {"num_actors": 0, "fragment_length": 64},
+        "learner": {"minibatch_size": 64, "num_epochs": 2},
+        "algo": {"hidden_sizes": [16]},
+        "stop": {"num_env_steps": 512}, "eval": {"episodes": 2},
+        "logging": {"progress_every_s": 0},
+    }))
+    run = tmp_path / "run"
+    assert main(["run", str(path), "--run-dir", str(run)]) == 0
+    summary = json.loads((run / "summary.json").read_text())
+    capsys.readouterr()
+    assert main(["eval", str(run), "--episodes", "2", "--seed", "4"]) == 0
+    out = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    assert out["eval_return_mean"] == pytest.approx(summary["eval_return_mean"], rel=1e-9)

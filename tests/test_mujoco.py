@@ -1,0 +1,54 @@
+"""MuJoCo: the env plugin, the experiment files, and CI-sized learning with normalization."""
+
+from pathlib import Path
+
+import gymnasium as gym
+import numpy as np
+import pytest
+
+from rlcore.config import load_experiment
+from rlcore.loops import check_spaces, train_experiment
+from rlcore.registry import ensure_env_registered
+
+EXPERIMENTS = Path(__file__).parent.parent / "experiments"
+FILES = ["ppo_halfcheetah", "ppo_hopper", "trpo_halfcheetah", "trpo_hopper", "ppo_inverted_pendulum"]
+
+
+def test_rlcore_ids_are_gymnasiums_tasks_with_float32_observations():
+    ensure_env_registered("rlcore/HalfCheetah-v5")
+    ours, theirs = gym.make("rlcore/HalfCheetah-v5"), gym.make("HalfCheetah-v5")
+    try:
+        assert ours.observation_space.dtype == np.float32 and ours.observation_space.shape == (17,)
+        assert ours.action_space == theirs.action_space
+        a, _ = ours.reset(seed=3)
+        b, _ = theirs.reset(seed=3)
+        np.testing.assert_allclose(a, b.astype(np.float32))
+        action = np.full(6, 0.3, np.float32)
+        for _ in range(999):  # same dynamics and reward, and Gymnasium's 1000-step limit
+            a, ra, ta, tra, _ = ours.step(action)
+            b, rb, tb, trb, _ = theirs.step(action)
+            assert a.dtype == np.float32 and ra == rb and (ta, tra) == (tb, trb) == (False, False)
+        assert ours.step(action)[3] and theirs.step(action)[3]
+    finally:
+        ours.close()
+        theirs.close()
+
+
+@pytest.mark.parametrize("name", FILES)
+def test_experiment_files_validate_with_their_env(name):
+    exp = load_experiment(EXPERIMENTS / f"{name}.yaml")
+    spaces = check_spaces(exp)
+    assert spaces.action_kind == "box"
+    assert exp.config.env.normalize_obs
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(600)
+@pytest.mark.parametrize("algorithm,overrides", [("ppo", []), ("trpo", ["learner.num_epochs=5"])])
+def test_inverted_pendulum_reaches_1000_within_60k_steps(tmp_path, algorithm, overrides):
+    summary, trainer = train_experiment(EXPERIMENTS / "ppo_inverted_pendulum.yaml", tmp_path,
+                                        [f"algorithm={algorithm}", *overrides])
+    assert summary["stop_reason"] == "eval_return", summary["evals"]
+    assert summary["eval_return_mean"] >= 1000 and summary["env_steps"] <= 60_000
+    # the run's normalization statistics counted every step once and went into the checkpoint
+    assert trainer.learner.normalizer.obs.count == summary["env_steps"]
