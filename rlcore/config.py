@@ -271,8 +271,10 @@ def _validate(model: type[BaseModel], data: dict, prefix: tuple, marks: dict, so
         return None
 
 
-def _cross_checks(cfg: ExperimentConfig, source: str, marks: dict) -> list[str]:
+def _cross_checks(cfg: ExperimentConfig, source: str, marks: dict, plugin=None) -> list[str]:
     problems = []
+    if plugin is not None and plugin.data_spec.regime == "transition":
+        return problems  # replay: one update is algo.batch_size samples, not the rollout batch
     batch, learner = cfg.batch_size, cfg.learner
     if learner.minibatch_size > batch:
         problems.append(
@@ -355,7 +357,7 @@ def load_experiment(path: str | Path | None = None, overrides: list[str] = (), *
         algo = _validate(plugin.config_cls, algo_data, ("algo",), marks, source, problems,
                          owner=f" for {plugin.name}", known=known)
     if cfg is not None:
-        problems += _cross_checks(cfg, source, marks)
+        problems += _cross_checks(cfg, source, marks, plugin)
     if problems:
         raise ConfigError(sorted(problems, key=_problem_order(source)))
     return Experiment(cfg, algo, plugin, source, marks)

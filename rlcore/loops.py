@@ -26,16 +26,36 @@ def check_spaces(exp) -> SpaceSpec:
     cfg = exp.config
     spaces = probe_spaces(cfg.env.id, cfg.env.kwargs)
     if spaces.action_kind not in exp.plugin.action_spaces:
+        fits = algorithms_for(spaces.action_kind, exp.plugin.data_spec.regime)
+        hint = f"try another algorithm: {' or '.join(fits)}" if fits else "try another algorithm"
         raise IncompatibleEnvError(
             f"{exp.plugin.name} needs a {' or '.join(exp.plugin.action_spaces)} action space; "
-            f"'{cfg.env.id}' has {spaces.describe_action()}; pick an env with a "
-            f"{'/'.join(exp.plugin.action_spaces)} action space or another algorithm")
+            f"'{cfg.env.id}' has {spaces.describe_action()}; {hint} (or pick an env with a "
+            f"{'/'.join(exp.plugin.action_spaces)} action space)")
     if cfg.env.normalize_obs and (spaces.num_obs or not spaces.obs_shape):
         raise IncompatibleEnvError(
             f"env.normalize_obs needs a Box observation; '{cfg.env.id}' has "
             f"{'Discrete(' + str(spaces.num_obs) + ')' if spaces.num_obs else 'a scalar'} "
             f"observations ({exp.where('env', 'normalize_obs')}); set env.normalize_obs: false")
     return spaces
+
+
+def algorithms_for(action_kind: str, regime: str) -> list[str]:
+    """Installed algorithms that take ``action_kind`` actions, those of ``regime`` only when
+    there are any (dqn on Pendulum suggests ddpg or td3, not every policy-gradient method)."""
+    from rlcore import registry
+    from rlcore.errors import RegistryError
+
+    fits = []
+    for name in registry.algorithm_names():
+        try:
+            plugin = registry.get_algorithm(name)
+        except RegistryError:
+            continue
+        if action_kind in plugin.action_spaces:
+            fits.append((plugin.data_spec.regime == regime, name))
+    same = [name for same_regime, name in fits if same_regime]
+    return same or [name for _, name in fits]
 
 
 def learner_threads(cfg) -> int:

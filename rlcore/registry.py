@@ -24,6 +24,11 @@ BUILTIN_ALGORITHMS = {
     "trpo": "rlcore.plugins.trpo.plugin:PLUGIN",
     "tabular": "rlcore.plugins.tabular.plugin:PLUGIN",
     "supervised": "rlcore.plugins.supervised.plugin:PLUGIN",
+    "dqn": "rlcore.plugins.dqn.plugin:PLUGIN",
+    "c51": "rlcore.plugins.distributional.plugin:C51",
+    "qrdqn": "rlcore.plugins.distributional.plugin:QRDQN",
+    "ddpg": "rlcore.plugins.ddpg.plugin:DDPG",
+    "td3": "rlcore.plugins.ddpg.plugin:TD3",
 }
 BUILTIN_ENVS = {
     "atari": "rlcore.envs.atari:PLUGIN",

@@ -2,7 +2,9 @@
 updates on a fake env, save -> restore -> identical next update, same seed -> same actions.
 
 A new trajectory-regime plugin joins by adding its name to ALGORITHMS (and to BOX_ALGORITHMS
-when it also declares Box actions: those run the same contract on a Box-action fake env)."""
+when it also declares Box actions: those run the same contract on a Box-action fake env); a
+transition-regime (replay) plugin joins TRANSITION_CASES, which runs the contract through the
+replay driver's parts."""
 
 import numpy as np
 import pytest
@@ -153,3 +155,105 @@ def test_box_fragments_hold_float_actions_and_their_log_probs(tmp_path, algorith
         dist = net.distribution(net.logits(torch.as_tensor(frag.obs)))
         np.testing.assert_allclose(dist.log_prob(torch.as_tensor(frag.action)).numpy(),
                                    frag.log_prob, rtol=1e-4, atol=1e-4)
+
+
+# ---------------------------------------------------------------- transition regime
+# Off-policy plugins run the same contract through the replay driver's parts: fragments from
+# the inline transition pool go into replay, updates sample from it.
+
+TRANSITION_CASES = [("dqn", "discrete"), ("c51", "discrete"), ("qrdqn", "discrete"),
+                    ("ddpg", "box"), ("td3", "box")]
+
+
+def build_replay_trainer(tmp_path, algorithm, action_kind, seed=0, run="run", resume=False, **algo):
+    from rlcore.loops_replay import ReplayTrainer
+
+    env_id = register(action_kind)
+    path = tmp_path / f"{algorithm}-{action_kind}-{seed}.yaml"
+    path.write_text(yaml.safe_dump({
+        "algorithm": algorithm, "seed": seed,
+        "env": {"id": env_id, "num_envs": 3},
+        "rollout": {"num_actors": 0, "fragment_length": 4},
+        "learner": {"torch_threads": 1},
+        "algo": {"hidden_sizes": [16], "batch_size": 8, "learning_starts": 0,
+                 "buffer_size": 300, **algo},
+    }))
+    return ReplayTrainer(load_experiment(path), tmp_path / run, resume=resume)
+
+
+def replay_params(trainer):
+    return params(trainer.learner)
+
+
+@pytest.mark.parametrize("algorithm,action_kind", TRANSITION_CASES)
+def test_transition_updates_then_save_restore_gives_identical_next_update(tmp_path, algorithm,
+                                                                          action_kind):
+    trainer = build_replay_trainer(tmp_path, algorithm, action_kind, n_step=2)
+    try:
+        before = replay_params(trainer)
+        for _ in range(3):
+            for frag in trainer.pool.collect(trainer.learner.published_weights(),
+                                             trainer.learner.version, trainer.env_steps):
+                trainer.add_fragment(frag)
+        assert len(trainer.buffer) == 36
+        for _ in range(2):
+            metrics = trainer.train_step(0.1)
+            assert np.isfinite(metrics["loss"]) and metrics["grad_norm"] > 0
+        assert trainer.learner.version == 2
+        assert any(not torch.equal(before[k], v) for k, v in replay_params(trainer).items())
+        trainer.save_checkpoint()
+    finally:
+        trainer.pool.close()
+    restored = build_replay_trainer(tmp_path, algorithm, action_kind, n_step=2, resume=True)
+    restored.pool.close()
+    assert restored.env_steps == trainer.env_steps and restored.learner.version == 2
+    sample = trainer.buffer.sample(8)
+    m1, _ = trainer.learner.update_replay(sample, 0.3)
+    m2, _ = restored.learner.update_replay(sample, 0.3)
+    p1, p2 = replay_params(trainer), replay_params(restored)
+    assert all(torch.equal(p1[k], p2[k]) for k in p1)
+    assert m1 == m2
+
+
+@pytest.mark.parametrize("algorithm,action_kind", TRANSITION_CASES)
+def test_transition_same_seed_same_run_other_seed_other_run(tmp_path, algorithm, action_kind):
+    def run(seed):
+        trainer = build_replay_trainer(tmp_path, algorithm, action_kind, seed=seed, run=f"r{seed}")
+        try:
+            init = replay_params(trainer)
+            frags = [f for _ in range(2) for f in trainer.pool.collect(
+                trainer.learner.published_weights(), trainer.learner.version, trainer.env_steps)]
+            for f in frags:
+                trainer.add_fragment(f)
+            trainer.train_step(0.0)
+            return init, frags, replay_params(trainer)
+        finally:
+            trainer.pool.close()
+
+    (init0, frags0, after0), (init0b, frags0b, after0b) = run(0), run(0)
+    init1, frags1, _ = run(1)
+    assert all(torch.equal(init0[k], init0b[k]) for k in init0)
+    assert all(torch.equal(after0[k], after0b[k]) for k in after0)
+    for a, b in zip(frags0, frags0b):
+        np.testing.assert_array_equal(a.action, b.action)
+        np.testing.assert_array_equal(a.obs, b.obs)
+    assert not all(torch.equal(init0[k], init1[k]) for k in init0)
+    assert not np.array_equal(frags0[0].action, frags1[0].action)
+
+
+@pytest.mark.parametrize("algorithm,action_kind", TRANSITION_CASES)
+def test_transition_replay_keeps_terminated_and_truncated_apart(tmp_path, algorithm, action_kind):
+    trainer = build_replay_trainer(tmp_path, algorithm, action_kind)
+    try:
+        for _ in range(6):
+            for frag in trainer.pool.collect(trainer.learner.published_weights(), 0, 0):
+                trainer.add_fragment(frag)
+    finally:
+        trainer.pool.close()
+    buf = trainer.buffer
+    assert buf.terminated.any() and buf.truncated.any()
+    assert not (buf.terminated & buf.truncated).any()
+    # every episode's last observation has a slot that starts no transition (for an episode
+    # still running: the observation its next step will start from)
+    ended = int((buf.terminated | buf.truncated).sum())
+    assert len(buf) == 72 and int(buf.count.sum()) == 72 + ended + int((buf.pending >= 0).sum())

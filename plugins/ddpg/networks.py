@@ -1,0 +1,57 @@
+"""ddpg / td3 modules: a deterministic tanh actor, one or two Q critics, their target copies
+(learner-only), and the actors' Gaussian-noise policy."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from rlcore.networks import rescale_action
+from rlcore.types import ActionOut
+from rlcore.value_networks import DeterministicActor, QCritic
+
+
+def _with_target(name: str, make) -> dict:
+    net, target = make(), make()
+    target.load_state_dict(net.state_dict())
+    target.requires_grad_(False)
+    return {name: net, f"target_{name}": target}
+
+
+def make_modules(cfg, spaces) -> dict:
+    hidden = tuple(cfg.hidden_sizes)
+    modules = _with_target("actor", lambda: DeterministicActor(spaces, hidden))
+    modules.update(_with_target("critic", lambda: QCritic(spaces, hidden)))
+    if cfg.twin_critics:
+        modules.update(_with_target("critic2", lambda: QCritic(spaces, hidden)))
+    low = np.asarray(spaces.action_low, np.float32).reshape(spaces.action_shape)
+    high = np.asarray(spaces.action_high, np.float32).reshape(spaces.action_shape)
+    for m in modules.values():
+        if isinstance(m, DeterministicActor):
+            m.low, m.high = low, high
+    return modules
+
+
+class NoisyDeterministicPolicy:
+    """mu(s) + N(0, exploration_noise^2) clipped to [-1, 1] (uniformly random for the first
+    ``random_steps`` env steps); the env steps with it rescaled to its bounds."""
+
+    def __init__(self, actor: DeterministicActor, cfg, explore: bool):
+        self.actor, self.cfg, self.explore = actor, cfg, explore
+        self.random = explore and cfg.random_steps > 0
+
+    def set_schedule(self, env_steps: int, actor_id: int, num_actors: int) -> None:
+        self.random = self.explore and env_steps < self.cfg.random_steps
+
+    def act(self, obs: np.ndarray, rng: np.random.Generator) -> ActionOut:
+        if self.random:
+            a = rng.uniform(-1.0, 1.0, (len(obs), *self.actor.action_shape))
+        else:
+            a = self.actor.numpy_forward(obs)
+            if self.explore and self.cfg.exploration_noise > 0:
+                a = a + self.cfg.exploration_noise * rng.standard_normal(a.shape)
+        a = np.clip(a, -1.0, 1.0).astype(np.float32)
+        return ActionOut(a, env_action=rescale_action(a, self.actor.low, self.actor.high))
+
+
+def make_policy(modules: dict, cfg, explore: bool):
+    return NoisyDeterministicPolicy(modules["actor"], cfg, explore)

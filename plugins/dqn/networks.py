@@ -1,0 +1,20 @@
+"""dqn's modules: the online Q-network and its target copy (learner-only), and the
+epsilon-greedy actor policy."""
+
+from __future__ import annotations
+
+from rlcore.offpolicy import EpsilonGreedyPolicy, values_of
+from rlcore.value_networks import QNetwork
+
+
+def make_modules(cfg, spaces) -> dict:
+    q = QNetwork(spaces, tuple(cfg.hidden_sizes), 1, cfg.dueling)
+    target = QNetwork(spaces, tuple(cfg.hidden_sizes), 1, cfg.dueling)
+    target.load_state_dict(q.state_dict())
+    target.requires_grad_(False)
+    return {"q": q, "target_q": target}
+
+
+def make_policy(modules: dict, cfg, explore: bool):
+    net = modules["q"]
+    return EpsilonGreedyPolicy(values_of(net), net.num_actions, cfg, explore)

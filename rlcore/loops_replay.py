@@ -1,0 +1,219 @@
+"""The training driver for the transition regime: actors stream short fragments into replay,
+the learner samples at a set replay ratio (optimizer steps per env step) and publishes weights.
+
+    while env_steps < budget:
+        fragments <- actors (inline: one fragment now; Ray: those finished, waiting only when
+                     the learner has no update due), each turned into transitions in replay
+        for each update due (replay_ratio x (env_steps - learning_starts) in all):
+            sample (uniform or prioritized, n-step) -> loss -> step -> new priorities
+        publish weights every ``publish_every`` updates; evaluate, checkpoint, stop
+
+Modules whose name starts with ``target`` (target networks) stay on the learner: actors get
+the others. Evaluation, checkpoints and the summary are the trajectory driver's
+(``rlcore.loops.Trainer``); with ``checkpoint_replay`` set in the plugin's config, replay is
+saved beside each checkpoint as ``replay.npz`` and restored on resume.
+"""
+
+from __future__ import annotations
+
+import collections
+import json
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from rlcore import seeding
+from rlcore.buffers import ReplayBuffer
+from rlcore.learner import Learner, pick_device, to_numpy_weights
+from rlcore.loops import Trainer, check_spaces, learner_threads
+from rlcore.networks import is_image
+from rlcore.transition_actors import fragment_transitions, make_transition_pool
+
+LOG_EVERY_ENV_STEPS = 1000  # TensorBoard scalars at most this often (writes cost ~20 us each)
+
+
+class ReplayLearner(Learner):
+    """The core learner stepped on replay samples: one optimizer step per sample, returning the
+    per-sample |TD error| a plugin's loss reports as the metric ``td_abs`` (for priorities)."""
+
+    def published_weights(self) -> dict:
+        return to_numpy_weights({k: m for k, m in self.modules.items() if not k.startswith("target")})
+
+    def update_replay(self, sample, progress: float) -> tuple[dict, np.ndarray | None]:
+        self.state["progress"] = float(progress)
+        lr = self.lcfg.lr * (1.0 - progress if self.lcfg.lr_schedule == "linear" else 1.0)
+        for group in self.opt.param_groups:
+            group["lr"] = max(lr, 0.0)
+        batch = self.plugin.prepare_batch(self.modules, sample, self.cfg, self.state)
+        self.opt.zero_grad(set_to_none=True)
+        losses, metrics = self.plugin.loss(self.modules, batch, self.cfg, self.state)
+        td_abs = metrics.pop("td_abs", None)
+        total = sum(losses.values())
+        total.backward()
+        metrics = self._apply(total, metrics)
+        if self.plugin.after_update is not None:
+            self.state = dict(self.plugin.after_update(self.modules, batch, self.cfg, self.state,
+                                                       metrics))
+        self.updates += 1
+        self.version += 1
+        return metrics, None if td_abs is None else td_abs.detach().float().cpu().numpy()
+
+
+def make_replay(exp, spaces, num_streams: int) -> ReplayBuffer:
+    algo = exp.algo
+    stack = spaces.obs_shape[0] if algo.frame_dedup and is_image(spaces) else 1
+    action_dtype = np.int64 if spaces.action_kind == "discrete" else np.float32
+    return ReplayBuffer(algo.buffer_size, spaces.obs_shape, np.dtype(spaces.obs_dtype),
+                        spaces.action_shape, action_dtype, num_streams, frame_stack=stack,
+                        n_step=algo.n_step, gamma=algo.gamma, prioritized=algo.prioritized,
+                        alpha=algo.priority_alpha, priority_eps=algo.priority_eps,
+                        seed=seeding.derive(exp.config.seed, seeding.LEARNER_STREAM, 1))
+
+
+class ReplayTrainer(Trainer):
+    def __init__(self, exp, run_dir: Path, resume: bool = False, clock=time.monotonic):
+        self.exp, self.cfg, self.algo, self.run_dir = exp, exp.config, exp.algo, Path(run_dir)
+        self.clock, self.t0 = clock, clock()
+        torch.set_num_threads(learner_threads(self.cfg))
+        self.spaces = check_spaces(exp)
+        self.device = pick_device(self.cfg.learner.device)
+        self.env_steps, self.wall_offset, self.evals = 0, 0.0, []
+        self.returns = collections.deque(maxlen=100)
+        self.resumed_from = None
+        self.learner = ReplayLearner(exp, self.spaces, self.device)
+        streams = max(1, self.cfg.rollout.num_actors) * self.cfg.env.num_envs
+        self.buffer = make_replay(exp, self.spaces, streams)
+        if resume:  # the checkpoint is checked before any actor starts
+            self._restore()
+            replay = Path(self.resumed_from["checkpoint"]) / "replay.npz"
+            if replay.is_file():
+                self.buffer.load(replay)
+        self.lags: collections.deque = collections.deque(maxlen=1000)
+        self.actor_ids: collections.Counter = collections.Counter()  # transitions per actor
+        with seeding.seeded_torch(0):  # a CPU copy; its weights are loaded before each eval
+            self.eval_modules = exp.plugin.make_modules(exp.algo, self.spaces)
+        self.pool = make_transition_pool(exp, self.spaces)
+
+    def save_checkpoint(self) -> Path:
+        path = super().save_checkpoint()
+        if getattr(self.algo, "checkpoint_replay", False):
+            self.buffer.save(path / "replay.npz")
+        return path
+
+    # ------------------------------------------------------------------ loop
+
+    def updates_due(self) -> int:
+        algo = self.algo
+        if self.env_steps < algo.learning_starts or len(self.buffer) < algo.batch_size:
+            return 0
+        return int(algo.replay_ratio * (self.env_steps - algo.learning_starts + 1)) - self.learner.updates
+
+    def add_fragment(self, frag) -> None:
+        n = frag.reward.shape[1]
+        streams = frag.actor_id * n + np.arange(n)
+        for obs, action, reward, term, trunc, next_obs in fragment_transitions(frag):
+            self.buffer.add(streams, obs, action, reward, term, trunc, next_obs)
+        self.env_steps += frag.num_steps
+        self.returns.extend(frag.episode_returns.tolist())
+        self.lags.append(self.learner.version - frag.policy_version)
+        self.actor_ids[frag.actor_id] += frag.num_steps
+
+    def train_step(self, progress: float) -> dict:
+        algo = self.algo
+        beta = algo.priority_beta + progress * (1.0 - algo.priority_beta)
+        sample = self.buffer.sample(algo.batch_size, beta)
+        metrics, td_abs = self.learner.update_replay(sample, progress)
+        if td_abs is not None:
+            self.buffer.update_priorities(sample.index, td_abs)
+        return metrics
+
+    def run(self, logger, on_eval=None) -> dict:
+        cfg, algo, learner, pool = self.cfg, self.algo, self.learner, self.pool
+        next_eval = self._next_multiple(cfg.eval.every_env_steps)
+        next_ckpt = self._next_multiple(cfg.checkpoint.every_env_steps)
+        next_log = self.env_steps
+        published, stop_reason = None, "num_env_steps"
+        t_run, steps_at_start = self.clock(), self.env_steps
+        sums: dict[str, float] = {}
+        n_metrics, t_update = 0, 0.0
+        try:
+            while self.env_steps < cfg.stop.num_env_steps:
+                stale = published is None or learner.version - published >= algo.publish_every
+                weights = learner.published_weights() if stale else None
+                fragments = pool.collect(weights, learner.version, self.env_steps,
+                                         wait=self.updates_due() <= 0)
+                if stale:
+                    published = learner.version
+                for frag in fragments:
+                    self.add_fragment(frag)
+                progress = min(1.0, self.env_steps / cfg.stop.num_env_steps)
+                t = self.clock()
+                # Ray: a bounded share of the due updates per pass, so finished fragments are
+                # taken and their actors restarted while the learner works
+                for _ in range(min(self.updates_due(), 64 if pool.num_actors else 1 << 30)):
+                    for k, v in self.train_step(progress).items():
+                        sums[k] = sums.get(k, 0.0) + v
+                    n_metrics += 1
+                t_update += self.clock() - t
+                if self.env_steps >= next_log:
+                    next_log = self.env_steps + LOG_EVERY_ENV_STEPS
+                    self._log(logger, sums, n_metrics, t_update, t_run, steps_at_start)
+                    sums, n_metrics, t_update = {}, 0, 0.0
+                if next_eval and self.env_steps >= next_eval:
+                    next_eval = self._next_multiple(cfg.eval.every_env_steps)
+                    mean = self.evaluate(logger, on_eval)
+                    if cfg.stop.eval_return is not None and mean >= cfg.stop.eval_return:
+                        stop_reason = "eval_return"
+                        break
+                if next_ckpt and self.env_steps >= next_ckpt:
+                    next_ckpt = self._next_multiple(cfg.checkpoint.every_env_steps)
+                    self.save_checkpoint()
+                if cfg.stop.wall_s is not None and self.wall_s() >= cfg.stop.wall_s:
+                    stop_reason = "wall_s"
+                    break
+        except KeyboardInterrupt:
+            stop_reason = "interrupted"
+        finally:
+            pool.close()
+        evaluated_now = bool(self.evals) and self.evals[-1]["env_steps"] == self.env_steps
+        if stop_reason != "interrupted" and not evaluated_now:
+            self.evaluate(logger, on_eval)
+        path = self.save_checkpoint()
+        summary = self.summary(stop_reason, path)
+        (self.run_dir / "summary.json").write_text(json.dumps(summary, indent=1))
+        if stop_reason == "interrupted":
+            raise KeyboardInterrupt
+        return summary
+
+    def _log(self, logger, sums, n_metrics, t_update, t_run, steps_at_start) -> None:
+        step = self.env_steps
+        if n_metrics:
+            logger.scalars("learner", {k: v / n_metrics for k, v in sums.items()}, step)
+        if self.returns:
+            logger.scalars("rollout", {"episode_return": self.mean_return()}, step)
+        lag = float(np.mean(self.lags)) if self.lags else None
+        logger.scalars("actors", {**self.pool.health(), "num_actors": self.pool.num_actors,
+                                  "policy_lag": lag}, step)
+        logger.scalars("buffer", {"size": len(self.buffer), "updates": self.learner.updates}, step)
+        sps = (step - steps_at_start) / max(self.clock() - t_run, 1e-9)
+        logger.scalars("time", {"env_steps_per_s": sps, "update_s": t_update}, step)
+        extra = f"replay {len(self.buffer):,}  updates {self.learner.updates:,}"
+        if lag is not None:
+            extra += f"  policy lag {lag:.1f}"
+        if self.pool.num_actors:
+            h = self.pool.health()
+            extra += f"  actors {h['healthy']}/{self.pool.num_actors}"
+        logger.progress(self.wall_s(), step, self.cfg.stop.num_env_steps, sps, self.mean_return(),
+                        extra)
+
+    def summary(self, stop_reason: str, ckpt: Path) -> dict:
+        out = super().summary(stop_reason, ckpt)
+        algo = self.algo
+        out.update(minibatch_size=algo.batch_size, batch_size=algo.batch_size,
+                   grad_noise_verdict="not measured (replay regime)",
+                   replay_size=len(self.buffer), replay_ratio=algo.replay_ratio,
+                   policy_lag_mean=float(np.mean(self.lags)) if self.lags else None,
+                   env_steps_by_actor={str(k): v for k, v in sorted(self.actor_ids.items())})
+        return out

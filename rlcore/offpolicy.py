@@ -1,0 +1,115 @@
+"""What the off-policy (transition-regime) plugins share: the replay/loop section of their
+``algo:`` config, exploration schedules and the epsilon-greedy actor policy.
+
+The replay loop reads its knobs (buffer size, learning starts, replay ratio, batch size,
+n-step, prioritized replay, weight publication) from the plugin's config, which extends
+``ReplayConfig``; value-based plugins extend ``EpsilonGreedyConfig``.
+"""
+
+from __future__ import annotations
+
+from typing import Literal
+
+import numpy as np
+from pydantic import BaseModel, ConfigDict, Field
+
+from rlcore.types import ActionOut
+
+
+class ReplayConfig(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    gamma: float = Field(0.99, ge=0, le=1, description="discount factor")
+    buffer_size: int = Field(100_000, ge=1, le=100_000_000, description="replay capacity in transitions")
+    learning_starts: int = Field(1000, ge=0, description="env steps collected before the first update")
+    batch_size: int = Field(32, ge=1, le=65_536, description="transitions per optimizer step")
+    replay_ratio: float = Field(0.25, gt=0, le=256,
+                                description="optimizer steps per env step (DQN's 1/train_freq)")
+    n_step: int = Field(1, ge=1, le=100, description="n-step returns (computed on the learner)")
+    prioritized: bool = Field(False, description="proportional prioritized replay (Schaul et al. 2016)")
+    priority_alpha: float = Field(0.6, ge=0, le=1, description="priority exponent")
+    priority_beta: float = Field(0.4, ge=0, le=1,
+                                 description="importance-weight exponent, annealed to 1 over the run")
+    priority_eps: float = Field(1e-6, gt=0, description="added to |TD error| for priorities")
+    frame_dedup: bool = Field(True, description="stacked image observations: store each frame once")
+    target_update_period: int = Field(1, ge=1, description="optimizer steps between target updates")
+    tau: float = Field(1.0, gt=0, le=1, description="target update: 1 = hard copy, < 1 = Polyak step")
+    publish_every: int = Field(1, ge=1, description="optimizer steps between weight publications to actors")
+    hidden_sizes: tuple[int, ...] = Field((64, 64), description="MLP widths (vector observations)")
+    checkpoint_replay: bool = Field(False, description="save replay beside each checkpoint (replay.npz)")
+
+
+class EpsilonGreedyConfig(ReplayConfig):
+    exploration: Literal["auto", "linear", "apex"] = Field(
+        "auto", description="linear decay, or Ape-X per-actor epsilons; auto: apex with >= 2 actors")
+    eps_start: float = Field(1.0, ge=0, le=1, description="linear: epsilon at step 0")
+    eps_end: float = Field(0.05, ge=0, le=1, description="linear: epsilon after exploration_steps")
+    exploration_steps: int = Field(10_000, ge=1, description="linear: env steps of the decay")
+    apex_eps: float = Field(0.4, gt=0, le=1, description="apex: eps_i = apex_eps^(1 + apex_alpha i/(N-1))")
+    apex_alpha: float = Field(7.0, ge=0, description="apex: spread of the actors' epsilons")
+    eval_eps: float = Field(0.0, ge=0, le=1, description="epsilon of the evaluation policy")
+
+
+def linear_epsilon(env_steps: int, start: float, end: float, steps: int) -> float:
+    frac = min(1.0, env_steps / steps)
+    return start + frac * (end - start)
+
+
+def apex_epsilon(actor_id: int, num_actors: int, eps: float = 0.4, alpha: float = 7.0) -> float:
+    """Ape-X (Horgan et al. 2018): actor i of N explores with eps^(1 + alpha i / (N - 1))."""
+    if num_actors <= 1:
+        return eps
+    return eps ** (1.0 + alpha * actor_id / (num_actors - 1))
+
+
+def exploration_epsilon(cfg: EpsilonGreedyConfig, env_steps: int, actor_id: int,
+                        num_actors: int) -> float:
+    mode = cfg.exploration
+    if mode == "auto":
+        mode = "apex" if num_actors >= 2 else "linear"
+    if mode == "apex":
+        return apex_epsilon(actor_id, num_actors, cfg.apex_eps, cfg.apex_alpha)
+    return linear_epsilon(env_steps, cfg.eps_start, cfg.eps_end, cfg.exploration_steps)
+
+
+class EpsilonGreedyPolicy:
+    """The actors' policy of value-based plugins: argmax of ``values(obs)`` (numpy [N, A]),
+    a uniformly random action with probability epsilon. The rollout loop calls
+    ``set_schedule(env_steps, actor_id, num_actors)`` before each fragment."""
+
+    def __init__(self, values, num_actions: int, cfg: EpsilonGreedyConfig, explore: bool):
+        self.values, self.num_actions, self.cfg = values, num_actions, cfg
+        self.explore = explore
+        self.epsilon = cfg.eps_start if explore else cfg.eval_eps
+
+    def set_schedule(self, env_steps: int, actor_id: int, num_actors: int) -> None:
+        if self.explore:
+            self.epsilon = exploration_epsilon(self.cfg, env_steps, actor_id, num_actors)
+
+    def act(self, obs: np.ndarray, rng: np.random.Generator) -> ActionOut:
+        greedy = np.argmax(self.values(obs), axis=-1)
+        if self.epsilon <= 0:
+            return ActionOut(greedy)
+        n = len(greedy)
+        explore = rng.random(n) < self.epsilon
+        return ActionOut(np.where(explore, rng.integers(0, self.num_actions, n), greedy))
+
+
+def replay_batch(sample, device):
+    """A ``ReplaySample`` as a learner ``Batch`` on ``device`` (images stay uint8 until the
+    network scales them)."""
+    import torch
+
+    from rlcore.learner import Batch
+
+    def put(x):
+        return torch.as_tensor(x).to(device, non_blocking=True)
+
+    return Batch(obs=put(sample.obs), action=put(sample.action), reward=put(sample.reward),
+                 discount=put(sample.discount), next_obs=put(sample.next_obs),
+                 weight=put(sample.weight))
+
+
+def values_of(net):
+    """The numpy ``values(obs) -> [N, A]`` of a Q-network for ``EpsilonGreedyPolicy``."""
+    return lambda obs: net.numpy_forward(obs)[..., 0]

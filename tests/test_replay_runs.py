@@ -1,0 +1,84 @@
+"""The replay driver end to end (short runs): summary, checkpoints with replay, resume,
+Ctrl-C, and wrong action spaces caught at validation with a fitting suggestion."""
+
+import json
+
+import pytest
+
+from rlcore import checkpoint
+from rlcore.cli import main
+from rlcore.config import load_experiment
+from rlcore.logging import RunLogger
+from rlcore.loops import make_trainer
+from rlcore.loops_replay import ReplayTrainer
+
+SHORT = ["stop.num_env_steps=1600", "stop.eval_return=null", "eval.every_env_steps=0",
+         "eval.episodes=2", "algo.learning_starts=500", "logging.progress_every_s=0",
+         "learner.torch_threads=1", "algo.hidden_sizes=[32]"]
+
+
+def sets(overrides):
+    return [arg for o in overrides for arg in ("--set", o)]
+
+
+@pytest.mark.parametrize("algorithm,env_id,suggestion", [
+    ("dqn", "Pendulum-v1", "dqn needs a discrete action space; 'Pendulum-v1' has Box(-2.0, 2.0, "
+                           "(1,)); try another algorithm: ddpg or td3"),
+    ("td3", "CartPole-v1", "td3 needs a box action space; 'CartPole-v1' has Discrete(2); try "
+                           "another algorithm: c51 or dqn or qrdqn"),
+])
+def test_validate_rejects_the_wrong_action_space_and_suggests_a_fitting_algorithm(
+        tmp_path, capsys, algorithm, env_id, suggestion):
+    path = tmp_path / "exp.yaml"
+    path.write_text(f"algorithm: {algorithm}\nenv:\n  id: {env_id}\n")
+    assert main(["validate", str(path)]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith(f"error: {path}:3: {suggestion}"), err
+
+
+def test_make_trainer_dispatches_the_transition_regime(tmp_path):
+    exp = load_experiment("experiments/dqn_cartpole.yaml", SHORT)
+    trainer = make_trainer(exp, tmp_path)
+    trainer.pool.close()
+    assert isinstance(trainer, ReplayTrainer)
+
+
+def test_short_run_checkpoints_replay_and_resume_continues(tmp_path, capsys):
+    run_dir = tmp_path / "run"
+    assert main(["run", "experiments/dqn_cartpole.yaml", "--run-dir", str(run_dir),
+                 *sets(SHORT + ["algo.checkpoint_replay=true"])]) == 0
+    summary = json.loads((run_dir / "summary.json").read_text())
+    assert summary["algorithm"] == "dqn" and summary["env_steps"] == 1600
+    # replay ratio 0.5 after 500 learning-start steps: int(0.5 * 1101) updates
+    assert summary["updates"] == 550 and summary["replay_size"] == 1600
+    assert summary["batch_size"] == 64 and summary["eval_episodes"] == 2
+    assert summary["policy_lag_mean"] == 0.0  # inline: the actor always has the newest weights
+    last = checkpoint.complete_checkpoints(run_dir)[-1]
+    assert (last / "replay.npz").is_file()
+
+    assert main(["resume", str(run_dir), "--set", "stop.num_env_steps=2000"]) == 0
+    resumed = json.loads((run_dir / "summary.json").read_text())
+    assert resumed["env_steps"] == 2000 and resumed["updates"] == int(0.5 * 1501)
+    assert resumed["replay_size"] == 2000  # the saved replay came back, then 400 more steps
+
+
+def test_ctrl_c_writes_a_checkpoint_and_the_summary(tmp_path, monkeypatch):
+    exp = load_experiment("experiments/dqn_cartpole.yaml", SHORT)
+    trainer = ReplayTrainer(exp, tmp_path)
+    calls = {"n": 0}
+    real = trainer.train_step
+
+    def interrupted(progress):
+        calls["n"] += 1
+        if calls["n"] == 20:
+            raise KeyboardInterrupt
+        return real(progress)
+
+    monkeypatch.setattr(trainer, "train_step", interrupted)
+    logger = RunLogger(tmp_path, 0, 0)
+    with pytest.raises(KeyboardInterrupt):
+        trainer.run(logger)
+    logger.close()
+    summary = json.loads((tmp_path / "summary.json").read_text())
+    assert summary["stop_reason"] == "interrupted" and summary["updates"] == 19
+    assert checkpoint.complete_checkpoints(tmp_path)[-1].name == f"step_{summary['env_steps']:012d}"
