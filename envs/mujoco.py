@@ -23,14 +23,27 @@ TASKS = ("HalfCheetah", "Hopper", "Walker2d", "Ant", "Humanoid", "HumanoidStandu
          "Reacher", "InvertedPendulum", "InvertedDoublePendulum", "Pusher")
 
 
+def _route_mujoco_warnings() -> None:
+    """MuJoCo prints its warnings and appends them to MUJOCO_LOG.TXT in the working directory
+    (Gymnasium's v5 models trigger a deprecation warning at every compile); send them to the
+    ``rlcore.envs.mujoco`` logger instead."""
+    import logging
+
+    import mujoco
+
+    log = logging.getLogger(__name__)
+    mujoco.set_mju_user_warning(lambda msg: log.debug("MuJoCo: %s", msg.strip()))
+
+
 def make_mujoco_env(task: str, render_mode: str | None = None, **kwargs):
     import gymnasium as gym
     import numpy as np
     from gymnasium.wrappers import TransformObservation
 
     try:
+        _route_mujoco_warnings()
         env = gym.make(f"{task}-v5", render_mode=render_mode, **kwargs)
-    except gym.error.DependencyNotInstalled as exc:
+    except (gym.error.DependencyNotInstalled, ImportError) as exc:
         raise ImportError(f"{exc}; install the MuJoCo extra: pip install 'rlcore[mujoco]'") from None
     space = gym.spaces.Box(-np.inf, np.inf, env.observation_space.shape, np.float32)
     return TransformObservation(env, lambda obs: obs.astype(np.float32), space)
