@@ -58,8 +58,6 @@ def load_numpy_weights(modules: dict, weights: dict) -> None:
 class Learner:
     """Owns the modules, the optimizer and the plugin's state; turns fragments into updates."""
 
-    MAX_NONFINITE_IN_A_ROW = 10
-
     def __init__(self, exp, spaces, device: torch.device):
         self.plugin, self.cfg, self.lcfg = exp.plugin, exp.algo, exp.config.learner
         self.device = device
@@ -171,10 +169,13 @@ class Learner:
             self.opt.zero_grad(set_to_none=True)
             self.skipped_updates += 1
             self._nonfinite_in_a_row += 1
-            if self._nonfinite_in_a_row >= self.MAX_NONFINITE_IN_A_ROW:
+            limit = 1 if self.lcfg.nonfinite == "stop" else self.lcfg.max_nonfinite_steps
+            if self._nonfinite_in_a_row >= limit:
                 raise TrainingError(f"the loss or gradient was non-finite in "
-                                    f"{self._nonfinite_in_a_row} optimizer steps in a row; "
-                                    "lower learner.lr or check the environment's rewards")
+                                    f"{self._nonfinite_in_a_row} optimizer step(s) in a row "
+                                    f"(learner.nonfinite={self.lcfg.nonfinite}, "
+                                    f"learner.max_nonfinite_steps={self.lcfg.max_nonfinite_steps})"
+                                    "; lower learner.lr or check the environment's rewards")
             return {"skipped_steps": 1.0}
         self._nonfinite_in_a_row = 0
         self.opt.step()

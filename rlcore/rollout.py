@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 
 from rlcore import seeding
-from rlcore.errors import EnvRuntimeError, IncompatibleEnvError
+from rlcore.errors import EnvRuntimeError, IncompatibleEnvError, NonFiniteEnvError
 from rlcore.types import Fragment, SpaceSpec
 
 
@@ -182,11 +182,18 @@ class RolloutWorker:
             arr = getattr(frag, name)
             if arr.dtype.kind == "f" and not np.isfinite(arr).all():
                 t, n = np.argwhere(~np.isfinite(arr.reshape(arr.shape[0], arr.shape[1], -1)).any(-1))[0]
-                raise EnvRuntimeError(
+                raise NonFiniteEnvError(
                     f"non-finite {name} from actor {self.actor_id}, sub-env {n}, fragment step {t} "
                     f"(actor step {self.total_steps - frag.num_steps + t * self.num_envs + n}), "
                     f"last action {frag.action[t, n]!r}; fix the environment or wrap it to "
                     "sanitize its outputs")
+
+    def reset_envs(self) -> None:
+        """Start new episodes in every sub-env (after a dropped fragment); seeds from the policy
+        stream, so a run stays reproducible."""
+        self.obs, _ = self.envs.reset(seed=int(self.rng.integers(2**31 - 1)))
+        self.ep_return[:] = 0.0
+        self.ep_length[:] = 0
 
     def close(self) -> None:
         self.envs.close()
