@@ -182,11 +182,13 @@ class RolloutWorker:
             arr = getattr(frag, name)
             if arr.dtype.kind == "f" and not np.isfinite(arr).all():
                 t, n = np.argwhere(~np.isfinite(arr.reshape(arr.shape[0], arr.shape[1], -1)).any(-1))[0]
+                if name == "obs":  # obs[t] came from the step before (t = 0: the previous fragment)
+                    t -= 1
+                last = repr(np.asarray(frag.action[t, n]).tolist()) if t >= 0 else "in the previous fragment"
                 raise NonFiniteEnvError(
-                    f"non-finite {name} from actor {self.actor_id}, sub-env {n}, fragment step {t} "
-                    f"(actor step {self.total_steps - frag.num_steps + t * self.num_envs + n}), "
-                    f"last action {frag.action[t, n]!r}; fix the environment or wrap it to "
-                    "sanitize its outputs")
+                    f"non-finite {name} from actor {self.actor_id}, sub-env {n}, returned by the step "
+                    f"at fragment step {t} (actor step {self.total_steps - frag.num_steps + t * self.num_envs + n}), "
+                    f"last action {last}; fix the environment or wrap it to sanitize its outputs")
 
     def reset_envs(self) -> None:
         """Start new episodes in every sub-env (after a dropped fragment); seeds from the policy
