@@ -101,9 +101,16 @@ def private_ray_home() -> str:
 
 
 def init_ray(ray_cfg, num_cpus_needed: float) -> None:
-    """Start a loopback-only local Ray, or join ``ray_cfg.address``; check there are enough CPUs."""
+    """Start a loopback-only local Ray, or join ``ray_cfg.address``; check there are enough CPUs.
+
+    Call it before this process imports ray: Ray reads the variables set here at import."""
     os.environ.setdefault("RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER", "0")  # localhost stays 127.0.0.1
     os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
+    if ray_cfg.address is not None and (os.environ.get("RAY_AUTH_TOKEN")
+                                        or os.environ.get("RAY_AUTH_TOKEN_PATH")):
+        # A driver that joins a cluster with a token must say so: measured with Ray 2.60, a
+        # driver with RAY_AUTH_TOKEN but no RAY_AUTH_MODE is refused by a token cluster.
+        os.environ.setdefault("RAY_AUTH_MODE", "token")
     import ray
 
     if not ray.is_initialized():
@@ -289,12 +296,12 @@ class RayPool:
     statistics included: they are part of the weights dict) with its first request."""
 
     def __init__(self, exp, spaces):
-        import ray
-
         cfg = exp.config
         r = cfg.rollout
         self.num_actors = r.num_actors
-        init_ray(cfg.ray, self.num_actors * r.num_cpus_per_actor)
+        init_ray(cfg.ray, self.num_actors * r.num_cpus_per_actor)  # sets Ray's variables first
+        import ray
+
         remote_cls = ray.remote(num_cpus=r.num_cpus_per_actor, max_restarts=0,
                                 scheduling_strategy="SPREAD")(RolloutActor)
         target = exp.plugin_target
@@ -305,6 +312,7 @@ class RayPool:
 
         self.slots = ActorSlots(factory, self.num_actors, r.sample_timeout_s, r.max_actor_restarts)
         self.dropped = 0
+        self.nodes: list[str] = []  # the Ray node id of each actor, as of the last sample
         self._weights_ref = None
         self._version = None
 
@@ -322,12 +330,9 @@ class RayPool:
         if weights is not None and version != self._version:
             self._weights_ref, self._version = ray.put(weights), version
         out = self.slots.call("sample", self._weights_ref, self._version)
-        self.dropped += sum(drops for _, drops in out)
-        return [frag for frag, _ in out]
-
-    def placement(self) -> list[str]:
-        """The Ray node id of each actor, in slot order."""
-        return self.slots.call("node_id")
+        self.dropped += sum(drops for _, drops, _ in out)
+        self.nodes = [node for _, _, node in out]
+        return [frag for frag, _, _ in out]
 
     def health(self) -> dict:
         return {**self.slots.health(), "dropped_fragments": self.dropped}
@@ -349,14 +354,13 @@ class RolloutActor:
         self.nonfinite_policy = nonfinite_policy
 
     def sample(self, weights, version):
-        if weights is not None:
-            self.worker.set_weights(weights, version)
-        return sample_fragment(self.worker, *self.nonfinite_policy)
-
-    def node_id(self) -> str:
+        """(fragment, fragments dropped for non-finite values, this actor's Ray node id)."""
         import ray
 
-        return ray.get_runtime_context().get_node_id()
+        if weights is not None:
+            self.worker.set_weights(weights, version)
+        frag, drops = sample_fragment(self.worker, *self.nonfinite_policy)
+        return frag, drops, ray.get_runtime_context().get_node_id()
 
     def pid(self) -> int:
         return os.getpid()

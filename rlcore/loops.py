@@ -299,6 +299,7 @@ class Trainer:
             "stop_reason": stop_reason, "device": str(self.device),
             "num_actors": cfg.rollout.num_actors, "checkpoint": str(ckpt) if ckpt else None,
             "evals": self.evals, "actor_restarts": list(getattr(self.pool, "restart_log", [])),
+            "actor_nodes": list(getattr(self.pool, "nodes", [])),
             "resumed_from": self.resumed_from, "versions": versions(),
         }
 
