@@ -23,6 +23,15 @@ def make_vec_env(env_id: str, num_envs: int, kwargs: dict | None = None):
                         vector_kwargs={"autoreset_mode": AutoresetMode.SAME_STEP}, **(kwargs or {}))
 
 
+# The extra that brings a missing module, for the message of an env that cannot be made.
+MISSING_PACKAGE_FIX = {
+    "ale_py": "install the Atari extra: pip install 'rlcore[atari]'",
+    "cv2": "install the Atari extra: pip install 'rlcore[atari]'",
+    "mujoco": "install MuJoCo: pip install 'gymnasium[mujoco]'",
+    "pettingzoo": "install PettingZoo: pip install pettingzoo",
+}
+
+
 def probe_spaces(env_id: str, kwargs: dict | None = None) -> SpaceSpec:
     """Make one env on the driver and check it speaks the Gymnasium API (before any actor)."""
     import gymnasium as gym
@@ -40,14 +49,24 @@ def probe_spaces(env_id: str, kwargs: dict | None = None) -> SpaceSpec:
     except TypeError as exc:
         raise IncompatibleEnvError(f"env '{env_id}' rejected env.kwargs {kwargs}: {exc}") from None
     except ImportError as exc:
-        raise IncompatibleEnvError(f"env '{env_id}' needs a package that is missing: {exc}") from None
+        fix = MISSING_PACKAGE_FIX.get((exc.name or "").partition(".")[0], "install it")
+        raise IncompatibleEnvError(f"env '{env_id}' needs a package that is missing ({exc}); "
+                                   f"{fix}") from None
     try:
-        obs, info = env.reset(seed=0)
-        if not env.observation_space.contains(np.asarray(obs, dtype=env.observation_space.dtype)):
+        try:
+            obs, info = env.reset(seed=0)
+            obs_ok = env.observation_space.contains(np.asarray(obs, dtype=env.observation_space.dtype))
+            result = env.step(env.action_space.sample()) if obs_ok else ()
+        except (ValueError, TypeError, AssertionError) as exc:  # Gymnasium's wrappers unpacking
+            raise IncompatibleEnvError(
+                f"env '{env_id}' does not follow the Gymnasium API ({type(exc).__name__}: {exc}); "
+                "rlcore needs reset() -> (obs, info) and step() -> (obs, reward, terminated, "
+                "truncated, info). Wrap old gym envs with gymnasium's compatibility wrapper "
+                "(shimmy) or port them") from None
+        if not obs_ok:
             raise IncompatibleEnvError(
                 f"env '{env_id}': reset() returned an observation of shape {np.shape(obs)} and dtype "
                 f"{np.asarray(obs).dtype}; its observation_space is {env.observation_space}")
-        result = env.step(env.action_space.sample())
         if len(result) != 5:
             raise IncompatibleEnvError(
                 f"env '{env_id}': step() returned {len(result)} values; rlcore needs the Gymnasium "

@@ -50,3 +50,25 @@ class FaultEnv(CartPoleEnv):
 
 if FAULT_ID not in gym.registry:
     gym.register(FAULT_ID, entry_point=FaultEnv, max_episode_steps=200)
+
+
+class WrongShapeEnv(CartPoleEnv):
+    """Declares a (4,) float32 observation but returns 3 float64 numbers."""
+
+    def reset(self, *, seed=None, options=None):
+        obs, info = super().reset(seed=seed, options=options)
+        return obs[:3].astype(np.float64), info
+
+
+class OldGymApiEnv(CartPoleEnv):
+    """The old gym API: step() returns (obs, reward, done, info)."""
+
+    def step(self, action):
+        obs, reward, term, trunc, info = super().step(action)
+        return obs, reward, term or trunc, info
+
+
+for _id, _entry in (("rlcore-test/WrongShape-v0", WrongShapeEnv),
+                    ("rlcore-test/OldGymApi-v0", OldGymApiEnv)):
+    if _id not in gym.registry:
+        gym.register(_id, entry_point=_entry)
