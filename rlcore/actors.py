@@ -134,11 +134,18 @@ def init_ray(ray_cfg, num_cpus_needed: float) -> None:
                     os.environ["HOME"] = old_home
         else:
             _join_cluster(ray_cfg)
+    # On a cluster, nodes may still be joining (containers start in any order): wait for them
+    # up to ray.connect_timeout_s. A local Ray has all its CPUs at once.
+    deadline = time.monotonic() + (ray_cfg.connect_timeout_s if ray_cfg.address else 0.0)
     available = ray.cluster_resources().get("CPU", 0)
+    while num_cpus_needed > available and time.monotonic() < deadline:
+        time.sleep(1.0)
+        available = ray.cluster_resources().get("CPU", 0)
     if num_cpus_needed > available:
+        waited = f" after waiting {ray_cfg.connect_timeout_s:g} s for nodes" if ray_cfg.address else ""
         raise ClusterError(f"the rollout actors need {num_cpus_needed:g} CPUs "
                            f"(rollout.num_actors x rollout.num_cpus_per_actor) but the Ray cluster "
-                           f"has {available:g}; lower rollout.num_actors or add nodes")
+                           f"has {available:g}{waited}; lower rollout.num_actors or add nodes")
 
 
 def _join_cluster(ray_cfg) -> None:

@@ -91,8 +91,10 @@ NAMESPACE = textwrap.dedent("""
     RAY_AUTH_TOKEN=not-the-token rlcore run "$EXP" --run-dir "$RAY_TMPDIR/refused" \
         --set ray.connect_timeout_s=8
     echo "REFUSED_RC $?"
-    rlcore run "$EXP" --run-dir "$RAY_TMPDIR/run"
+    RAY_NUM_CPUS=0 sh docker/ray-node.sh driver 127.0.0.1:6379 \
+        rlcore run "$EXP" --run-dir "$RAY_TMPDIR/run"
     echo "RUN_RC $?"
+    echo "NODES $(RAY_AUTH_MODE=token ray status --address 127.0.0.1:6379 | grep -c ' node_')"
 """)
 
 
@@ -122,9 +124,11 @@ def test_ray_start_head_and_worker_in_a_private_network_namespace(tmp_path):
         assert ("cannot join the Ray cluster at ray.address='127.0.0.1:6379' (no answer within "
                 "ray.connect_timeout_s=8 s)") in out and "RAY_AUTH_TOKEN" in out
         assert "RUN_RC 0" in out, out[-3000:]
+        assert "NODES 3" in out  # head, worker and the driver's node
         summary = json.loads((tmp / "run" / "summary.json").read_text())
         assert summary["env_steps"] == 256
-        assert len(set(summary["actor_nodes"])) == 2  # one CPU per node: one actor on each
+        # one CPU on each rollout node, none on the driver's node: one actor on each
+        assert len(set(summary["actor_nodes"])) == 2
         assert not (tmp / "refused").exists()
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
