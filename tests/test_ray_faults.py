@@ -125,3 +125,46 @@ def test_an_actor_failing_again_and_again_stops_the_run_with_a_checkpoint(tmp_pa
     assert ckpt_names(run_dir) == ["step_000000000000"]
     summary = json.loads((run_dir / "summary.json").read_text())
     assert summary["stop_reason"] == "failed" and summary["error"].startswith("ClusterError: rollout actor 0")
+
+
+def test_ctrl_c_with_ray_actors_checkpoints_and_resume_continues(tmp_path):
+    """Ctrl-C in a terminal reaches the whole foreground process group: driver and Ray alike."""
+    import subprocess
+    import sys
+
+    from test_runs import scalar_steps
+
+    path = write(tmp_path, stop={"num_env_steps": 10_000_000}, logging={"progress_every_s": 0.2},
+                 checkpoint={"every_env_steps": 0})
+    run_dir = tmp_path / "run"
+    proc = subprocess.Popen([sys.executable, "-m", "rlcore.cli", "run", path, "--run-dir",
+                             str(run_dir)], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            text=True, start_new_session=True)
+    try:
+        deadline = time.monotonic() + 120
+        seen = 0
+        for line in proc.stdout:  # wait until a few updates are done
+            seen += "steps/s" in line
+            if seen >= 3 or time.monotonic() > deadline:
+                break
+        os.killpg(proc.pid, signal.SIGINT)
+        out, err = proc.communicate(timeout=120)
+    finally:
+        try:
+            os.killpg(proc.pid, signal.SIGKILL)  # whatever Ray left in the group
+        except ProcessLookupError:
+            pass
+    assert proc.returncode == 130, err[-3000:]
+    assert f"rlcore resume {run_dir}" in err
+    summary = json.loads((run_dir / "summary.json").read_text())
+    assert summary["stop_reason"] == "interrupted"
+    saved = summary["env_steps"]
+    assert saved >= 3 * 64 and saved % 64 == 0
+    assert ckpt_names(run_dir)[-1] == f"step_{saved:012d}"
+
+    assert main(["resume", str(run_dir), "--set", f"stop.num_env_steps={saved + 128}"]) == 0
+    resumed = json.loads((run_dir / "summary.json").read_text())
+    assert resumed["env_steps"] == saved + 128
+    steps = scalar_steps(run_dir, "learner/loss")
+    assert len(steps) == len(set(steps)) and steps == sorted(steps)
+    assert steps[-2:] == [saved + 64, saved + 128]
