@@ -38,7 +38,8 @@ def pick_device(requested: str) -> torch.device:
     """``auto`` picks CUDA when present; ``cuda`` without a GPU is a config error."""
     if requested == "cuda" and not torch.cuda.is_available():
         raise ConfigError(["learner.device: 'cuda' was requested but no CUDA device is visible; "
-                           "use device: auto or cpu, or run on a machine with a GPU"])
+                           "use device: auto or cpu, or run on a machine with a GPU (the learner runs in "
+                           "the driver: on a cluster, start `rlcore run` on the GPU node)"])
     if requested == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
     return torch.device(requested)
