@@ -177,10 +177,15 @@ class ActorSlots:
     ``call(method, *args)`` runs ``method`` on every slot and returns the results in slot order.
     A slot whose actor died (its partial work is lost), raised an exception other than an
     ``RLCoreError`` (those are the user's and are re-raised), or gave no answer within
-    ``timeout_s`` (the actor is killed) gets a new actor, which is asked again with the same
+    ``timeout_s`` (plus ``start_timeout_s`` for a new actor's first answer; the actor is
+    killed) gets a new actor, which is asked again with the same
     arguments, so a round always returns one result per slot. ``max_restarts`` failures of the
     same slot in a row raise ``ClusterError``. Drivers that stream (no rounds) use ``replace``,
     ``succeeded`` and ``failure_of`` directly."""
+
+    # Added to ``timeout_s`` for an actor's first call: start-up on a loaded machine (measured:
+    # 1.5-2 s on 2 shared cores with a load average of 11) must not count as a hang.
+    start_timeout_s = 60.0
 
     def __init__(self, factory, num: int, timeout_s: float, max_restarts: int,
                  what: str = "rollout actor", timeout_key: str = "rollout.sample_timeout_s",
@@ -189,6 +194,7 @@ class ActorSlots:
         self.what, self.timeout_key, self.restarts_key = what, timeout_key, restarts_key
         self.incarnation = [0] * num
         self.failures_in_a_row = [0] * num
+        self.answered = [False] * num  # has the slot's current actor answered once?
         self.restart_log: list[dict] = []  # {"slot", "cause", "time"} per replacement
         self.actors = [factory(i, 0) for i in range(num)]
 
@@ -203,6 +209,7 @@ class ActorSlots:
 
     def succeeded(self, slot: int) -> None:
         self.failures_in_a_row[slot] = 0
+        self.answered[slot] = True
 
     @staticmethod
     def failure_of(exc: BaseException) -> str | None:
@@ -236,6 +243,7 @@ class ActorSlots:
                 f"more memory; if it hung, fix the environment's step() or raise "
                 f"{self.timeout_key}; if it raised, fix the error above")
         self.incarnation[slot] += 1
+        self.answered[slot] = False
         self.restart_log.append({"slot": slot, "cause": cause, "time": time.time()})
         print(f"rlcore: {self.what} {slot} {cause}; replaced (failure {n} in a row, "
               f"{self.restarts} restarts in all)", file=sys.stderr, flush=True)
@@ -251,7 +259,9 @@ class ActorSlots:
 
         def submit(slot):
             ref = getattr(self.actors[slot], method).remote(*args)
-            pending[ref] = (slot, time.monotonic() + self.timeout_s)
+            # an actor's first answer also waits for its process, imports and envs to start
+            grace = 0.0 if self.answered[slot] else self.start_timeout_s
+            pending[ref] = (slot, time.monotonic() + self.timeout_s + grace)
 
         for slot in range(len(self.actors)):
             submit(slot)
