@@ -104,7 +104,8 @@ def init_ray(ray_cfg, num_cpus_needed: float) -> None:
     """Start a loopback-only local Ray, or join ``ray_cfg.address``; check there are enough CPUs.
 
     Call it before this process imports ray: Ray reads the variables set here at import."""
-    os.environ.setdefault("RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER", "0")  # localhost stays 127.0.0.1
+    if ray_cfg.address is None:  # localhost stays 127.0.0.1 (on a cluster: the node's address)
+        os.environ.setdefault("RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER", "0")
     os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
     if ray_cfg.address is not None and (os.environ.get("RAY_AUTH_TOKEN")
                                         or os.environ.get("RAY_AUTH_TOKEN_PATH")):

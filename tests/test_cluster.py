@@ -115,7 +115,10 @@ def test_ray_start_head_and_worker_in_a_private_network_namespace(tmp_path):
     env = {**os.environ, "BIN": str(BIN), "EXP": str(exp), "RAY_TMPDIR": str(tmp),
            "HOME": private_ray_home(), "RAY_AUTH_TOKEN": "4f1c0a-test-token",
            "RAY_USAGE_STATS_ENABLED": "0"}
-    env.pop("RAY_AUTH_MODE", None)  # the driver derives it from the token
+    # what earlier tests in this process left: the driver derives the mode from the token, and
+    # "localhost mode" (set for local runs) makes `ray start --address` refuse to join
+    for leftover in ("RAY_AUTH_MODE", "RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER", "RAY_ADDRESS"):
+        env.pop(leftover, None)
     try:
         code, out = run_script(["unshare", "-rnpm", "--fork", "--mount-proc", "sh", "-c",
                                 NAMESPACE], 280, env=env)
