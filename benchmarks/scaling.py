@@ -50,7 +50,8 @@ def main() -> None:
 
     from rlcore.simcluster import simulated_cluster
 
-    with simulated_cluster(num_nodes=args.nodes, cpus_per_node=1) as address:
+    with simulated_cluster(num_nodes=args.nodes, cpus_per_node=1) as cluster:
+        address = cluster.address
         import ray
         import torch
 

@@ -16,7 +16,8 @@ from rlcore.actors import private_ray_home
 
 @contextlib.contextmanager
 def simulated_cluster(num_nodes: int, cpus_per_node: int = 1):
-    """Yields the cluster's address (``127.0.0.1:PORT``) for ``ray.address``."""
+    """Yields the ``ray.cluster_utils.Cluster``: ``.address`` (``127.0.0.1:PORT``) goes into
+    ``ray.address``; ``.worker_nodes`` and ``.remove_node`` simulate losing a machine."""
     tmp = tempfile.mkdtemp(prefix="rlc-", dir="/tmp")  # short: Ray's socket paths have a limit
     os.environ.update({
         "RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER": "0",  # "localhost" mode: nodes stay on 127.0.0.1
@@ -30,7 +31,7 @@ def simulated_cluster(num_nodes: int, cpus_per_node: int = 1):
     try:
         for _ in range(num_nodes - 1):
             cluster.add_node(**node)
-        yield cluster.address
+        yield cluster
     finally:
         import ray
 

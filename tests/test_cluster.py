@@ -37,7 +37,8 @@ def run_script(args, timeout, **kw):
 SIMULATED = textwrap.dedent("""
     import json, sys
     from rlcore.simcluster import simulated_cluster
-    with simulated_cluster(num_nodes=2, cpus_per_node=2) as address:
+    with simulated_cluster(num_nodes=2, cpus_per_node=2) as cluster:
+        address = cluster.address
         from rlcore.loops import train_experiment
         import ray
         summary, _ = train_experiment("experiments/ppo_cartpole.yaml", sys.argv[1], [
@@ -63,6 +64,47 @@ def test_actors_spread_over_the_nodes_of_a_simulated_cluster(tmp_path):
     assert len(actor_nodes) == 2 and len(set(actor_nodes)) == 2
     assert set(actor_nodes) <= set(nodes)
     assert result["auth"] == "token"
+
+
+NODE_LOSS = textwrap.dedent("""
+    import json, sys
+    from rlcore.simcluster import simulated_cluster
+    with simulated_cluster(num_nodes=3, cpus_per_node=1) as cluster:
+        import torch
+        from rlcore.actors import RayPool
+        from rlcore.config import load_experiment
+        from rlcore.learner import Learner
+        from rlcore.loops import check_spaces
+        exp = load_experiment("experiments/ppo_cartpole.yaml", [
+            f"ray.address={cluster.address}", "rollout.num_actors=2", "env.num_envs=2",
+            "rollout.fragment_length=16", "learner.minibatch_size=0"])
+        spaces = check_spaces(exp)
+        pool = RayPool(exp, spaces)
+        pool.sample(Learner(exp, spaces, torch.device("cpu")).weights(), 3)
+        before = list(pool.nodes)
+        by_id = {n.node_id: n for n in cluster.worker_nodes}
+        slot = next(i for i, node in enumerate(before) if node in by_id)  # not the head's actor
+        cluster.remove_node(by_id[before[slot]], allow_graceful=False)
+        frags = pool.sample(None, 3)
+        print("RESULT " + json.dumps({"before": before, "after": pool.nodes, "slot": slot,
+                                      "versions": [f.policy_version for f in frags],
+                                      "log": pool.restart_log}))
+        pool.close()
+""")
+
+
+def test_actors_of_a_lost_node_are_replaced_on_the_nodes_left(tmp_path):
+    code, out = run_script([sys.executable, "-c", NODE_LOSS], 240)
+    assert code == 0, out[-3000:]
+    result = json.loads(out.split("RESULT ", 1)[1].splitlines()[0])
+    before, after, slot = result["before"], result["after"], result["slot"]
+    assert len(set(before)) == 2  # one CPU per node: the two actors on two nodes
+    lost = before[slot]
+    assert lost not in after and len(set(after)) == 2  # the replacement took the spare node
+    assert after[1 - slot] == before[1 - slot]  # the other actor was not touched
+    assert result["versions"] == [3, 3]  # the replacement got the current weights
+    assert [e["slot"] for e in result["log"]] == [slot]
+    assert result["log"][0]["cause"].startswith("died")
 
 
 def namespaces_available() -> str | None:
