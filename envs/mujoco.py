@@ -40,11 +40,11 @@ def make_mujoco_env(task: str, render_mode: str | None = None, **kwargs):
     import numpy as np
     from gymnasium.wrappers import TransformObservation
 
+    _route_mujoco_warnings()  # an ImportError names the mujoco module: the probe says which extra
     try:
-        _route_mujoco_warnings()
         env = gym.make(f"{task}-v5", render_mode=render_mode, **kwargs)
-    except (gym.error.DependencyNotInstalled, ImportError) as exc:
-        raise ImportError(f"{exc}; install the MuJoCo extra: pip install 'rlcore[mujoco]'") from None
+    except gym.error.DependencyNotInstalled as exc:
+        raise ImportError(str(exc), name="mujoco") from None
     space = gym.spaces.Box(-np.inf, np.inf, env.observation_space.shape, np.float32)
     return TransformObservation(env, lambda obs: obs.astype(np.float32), space)
 

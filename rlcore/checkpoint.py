@@ -3,7 +3,9 @@ everything else as JSON.
 
 Layout: ``RUN_DIR/checkpoints/step_000000012345/{weights.pt, meta.json}``. A checkpoint is
 written into a hidden temporary folder and renamed into place, so a crash mid-write leaves the
-previous checkpoint as the latest complete one.
+previous checkpoint as the latest complete one. Rewriting a step (the final save after a
+periodic one) first moves the old folder aside to ``.replaced-step_N-*``, which counts as that
+step's checkpoint until the new one is in place.
 """
 
 from __future__ import annotations
@@ -35,6 +37,7 @@ def save(run_dir: str | Path, env_steps: int, tensors: dict, meta: dict, keep: i
     final = root / f"step_{env_steps:012d}"
     tmp = root / f".tmp-{uuid.uuid4().hex}"
     tmp.mkdir()
+    replaced = None
     try:
         with open(tmp / WEIGHTS, "wb") as f:
             torch.save(tensors, f)
@@ -45,23 +48,39 @@ def save(run_dir: str | Path, env_steps: int, tensors: dict, meta: dict, keep: i
             f.flush()
             os.fsync(f.fileno())
         if final.exists():
-            shutil.rmtree(final)
+            replaced = root / f".replaced-{final.name}-{uuid.uuid4().hex}"
+            os.rename(final, replaced)
         os.rename(tmp, final)
         _fsync_dir(root)
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
+        if replaced is not None and replaced.exists() and not final.exists():
+            os.rename(replaced, final)
         raise
-    for old in complete_checkpoints(run_dir)[:-keep]:
+    kept = complete_checkpoints(run_dir)
+    for old in kept[:-keep]:
         shutil.rmtree(old, ignore_errors=True)
+    for leftover in [*root.glob(".tmp-*"), *root.glob(".replaced-*")]:  # from earlier crashes
+        if leftover not in kept:
+            shutil.rmtree(leftover, ignore_errors=True)
     return final
 
 
 def complete_checkpoints(run_dir: str | Path) -> list[Path]:
-    """Checkpoint folders holding both files, oldest first."""
+    """Checkpoint folders holding both files, oldest first (one per step)."""
     root = Path(run_dir) / "checkpoints"
     if not root.is_dir():
         return []
-    return sorted(p for p in root.glob("step_*") if (p / WEIGHTS).is_file() and (p / META).is_file())
+
+    def complete(p: Path) -> bool:
+        return (p / WEIGHTS).is_file() and (p / META).is_file()
+
+    found = {p.name: p for p in root.glob("step_*") if complete(p)}
+    for p in root.glob(".replaced-step_*"):  # a save that rewrote this step was cut short
+        step = p.name.split("-")[1]
+        if step not in found and complete(p):
+            found[step] = p
+    return [found[k] for k in sorted(found)]
 
 
 def load_latest(run_dir: str | Path, algorithm: str, spaces_json: dict, device) -> tuple[Path, dict, dict]:

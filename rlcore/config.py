@@ -58,7 +58,14 @@ class RolloutConfig(Section):
     fragment_length: int = Field(128, ge=1, le=100_000,
                                  description="steps per sub-environment in one fragment")
     num_cpus_per_actor: float = Field(1.0, gt=0, le=256, description="CPUs each actor reserves")
-    sample_timeout_s: float = Field(300.0, gt=0, description="longest wait for one fragment")
+    sample_timeout_s: float = Field(
+        300.0, gt=0, description="longest wait for one fragment; a silent actor is replaced")
+    max_actor_restarts: int = Field(
+        3, ge=0, le=1000, description="replace a dead or hung actor up to N times in a row, then stop")
+    nonfinite: Literal["stop", "drop"] = Field(
+        "stop", description="NaN/inf obs or reward: stop the run, or drop the fragment and reset the envs")
+    max_nonfinite_drops: int = Field(
+        10, ge=1, le=100_000, description="nonfinite: drop stops after N dropped fragments in a row")
 
 
 class LearnerConfig(Section):
@@ -75,6 +82,10 @@ class LearnerConfig(Section):
     gns_every: int = Field(1, ge=1, description="measure the gradient noise scale every N updates")
     gns_ema: float = Field(0.95, ge=0, lt=1, description="EMA decay of the noise-scale estimates")
     torch_threads: int = Field(0, ge=0, le=1024, description="torch threads in the learner; 0 = the cores local actors leave free (1 if <= 2)")
+    nonfinite: Literal["skip", "stop"] = Field(
+        "skip", description="NaN/inf loss or gradient: skip the optimizer step (counted), or stop")
+    max_nonfinite_steps: int = Field(
+        10, ge=1, le=100_000, description="nonfinite: skip stops after N skipped steps in a row")
 
 
 class StopConfig(Section):

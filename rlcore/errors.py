@@ -40,5 +40,9 @@ class EnvRuntimeError(RLCoreError):
     """An environment misbehaved while running (non-finite values, wrong shapes)."""
 
 
+class NonFiniteEnvError(EnvRuntimeError):
+    """A NaN or inf observation or reward (``rollout.nonfinite`` decides: stop or drop)."""
+
+
 class TrainingError(RLCoreError):
     """Training cannot continue (e.g. repeated non-finite losses)."""

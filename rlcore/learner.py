@@ -39,7 +39,8 @@ def pick_device(requested: str) -> torch.device:
     """``auto`` picks CUDA when present; ``cuda`` without a GPU is a config error."""
     if requested == "cuda" and not torch.cuda.is_available():
         raise ConfigError(["learner.device: 'cuda' was requested but no CUDA device is visible; "
-                           "use device: auto or cpu, or run on a machine with a GPU"])
+                           "use device: auto or cpu, or run on a machine with a GPU (the learner runs in "
+                           "the driver: on a cluster, start `rlcore run` on the GPU node)"])
     if requested == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
     return torch.device(requested)
@@ -64,8 +65,6 @@ def _tensors(tree):
 
 class Learner:
     """Owns the modules, the optimizer and the plugin's state; turns fragments into updates."""
-
-    MAX_NONFINITE_IN_A_ROW = 10
 
     def __init__(self, exp, spaces, device: torch.device):
         self.plugin, self.cfg, self.lcfg = exp.plugin, exp.algo, exp.config.learner
@@ -194,10 +193,13 @@ class Learner:
             self.opt.zero_grad(set_to_none=True)
             self.skipped_updates += 1
             self._nonfinite_in_a_row += 1
-            if self._nonfinite_in_a_row >= self.MAX_NONFINITE_IN_A_ROW:
+            limit = 1 if self.lcfg.nonfinite == "stop" else self.lcfg.max_nonfinite_steps
+            if self._nonfinite_in_a_row >= limit:
                 raise TrainingError(f"the loss or gradient was non-finite in "
-                                    f"{self._nonfinite_in_a_row} optimizer steps in a row; "
-                                    "lower learner.lr or check the environment's rewards")
+                                    f"{self._nonfinite_in_a_row} optimizer step(s) in a row "
+                                    f"(learner.nonfinite={self.lcfg.nonfinite}, "
+                                    f"learner.max_nonfinite_steps={self.lcfg.max_nonfinite_steps})"
+                                    "; lower learner.lr or check the environment's rewards")
             return {"skipped_steps": 1.0}
         self._nonfinite_in_a_row = 0
         self.opt.step()

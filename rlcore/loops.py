@@ -4,6 +4,7 @@ evaluation, logging, checkpoints and the run summary."""
 from __future__ import annotations
 
 import collections
+import errno
 import json
 import os
 import threading
@@ -14,7 +15,7 @@ import numpy as np
 
 from rlcore import checkpoint, seeding
 from rlcore.actors import make_pool
-from rlcore.errors import IncompatibleEnvError
+from rlcore.errors import CheckpointError, IncompatibleEnvError, RLCoreError, TrainingError
 from rlcore.evaluation import evaluate
 from rlcore.learner import Learner, load_numpy_weights, pick_device
 from rlcore.rollout import probe_spaces
@@ -113,6 +114,10 @@ class Background:
         return self._value
 
 
+# OSErrors of the run folder's storage: the run stops cleanly with a checkpoint (BAD_INPUTS 24).
+STORAGE_ERRNOS = {errno.ENOSPC, errno.EDQUOT, errno.EROFS, errno.EACCES, errno.EIO}
+
+
 class Trainer:
     def __init__(self, exp, run_dir: Path, resume: bool = False, clock=time.monotonic):
         import torch
@@ -158,8 +163,16 @@ class Trainer:
                 "spaces": self.spaces.to_json(), "env_steps": self.env_steps,
                 "wall_s": self.wall_s(), "learner": self.learner.meta(), "evals": self.evals,
                 "versions": versions()}
-        return checkpoint.save(self.run_dir, self.env_steps, self.learner.state_tensors(), meta,
-                               keep=self.cfg.checkpoint.keep)
+        try:
+            return checkpoint.save(self.run_dir, self.env_steps, self.learner.state_tensors(),
+                                   meta, keep=self.cfg.checkpoint.keep)
+        except OSError as exc:  # disk full, read-only, quota: the previous checkpoint is intact
+            previous = checkpoint.complete_checkpoints(self.run_dir)
+            raise CheckpointError(
+                f"cannot write the checkpoint of step {self.env_steps} under "
+                f"{self.run_dir / 'checkpoints'} ({exc.strerror or exc}); the previous checkpoint "
+                f"{previous[-1] if previous else '(none)'} is intact. Free space or fix the "
+                f"folder's permissions, then: rlcore resume {self.run_dir}") from None
 
     def wall_s(self) -> float:
         return self.wall_offset + self.clock() - self.t0
@@ -171,7 +184,7 @@ class Trainer:
         pool = self.pool
         next_eval = self._next_multiple(cfg.eval.every_env_steps)
         next_ckpt = self._next_multiple(cfg.checkpoint.every_env_steps)
-        published, stop_reason = None, "num_env_steps"
+        published, stop_reason, failure = None, "num_env_steps", None
         t_run, steps_at_start = self.clock(), self.env_steps
         try:
             while self.env_steps < cfg.stop.num_env_steps:
@@ -183,7 +196,8 @@ class Trainer:
                 self._log_rollout(fragments, logger, pool)
                 t = self.clock()
                 metrics = learner.update(fragments, min(1.0, self.env_steps / cfg.stop.num_env_steps))
-                logger.scalars("learner", metrics, self.env_steps)
+                logger.scalars("learner", {**metrics, "skipped_updates": learner.skipped_updates},
+                               self.env_steps)
                 sps = (self.env_steps - steps_at_start) / max(self.clock() - t_run, 1e-9)
                 logger.scalars("time", {"env_steps_per_s": sps, "sample_s": t_sample,
                                         "update_s": self.clock() - t}, self.env_steps)
@@ -203,8 +217,16 @@ class Trainer:
                     break
         except KeyboardInterrupt:
             stop_reason = "interrupted"
+        except RLCoreError as exc:  # stop with a checkpoint and the cause recorded
+            stop_reason, failure = "failed", exc
+        except OSError as exc:
+            if exc.errno not in STORAGE_ERRNOS:
+                raise
+            stop_reason, failure = "failed", exc
         finally:
             pool.close()
+        if failure is not None:
+            self._stop_on_failure(failure)
         evaluated_now = bool(self.evals) and self.evals[-1]["env_steps"] == self.env_steps
         if stop_reason != "interrupted" and not evaluated_now:
             self.evaluate(logger, on_eval)
@@ -214,6 +236,30 @@ class Trainer:
         if stop_reason == "interrupted":
             raise KeyboardInterrupt
         return summary
+
+    def _stop_on_failure(self, exc: BaseException) -> None:
+        """Write a checkpoint (or name the last good one), record the cause in summary.json and
+        raise the error with where the run stands and how to continue."""
+        if isinstance(exc, OSError):  # e.g. the disk filled up under the TensorBoard writer
+            exc = TrainingError(f"cannot write to the run folder {self.run_dir} "
+                                f"({exc.strerror or exc}); free space or fix its permissions")
+        path = None
+        try:
+            path = self.save_checkpoint()
+            where = f"checkpoint {path} written"
+        except CheckpointError as ckpt_exc:
+            where = str(ckpt_exc)
+        summary = self.summary("failed", path)
+        summary["error"] = f"{type(exc).__name__}: {exc}"
+        try:
+            (self.run_dir / "summary.json").write_text(json.dumps(summary, indent=1))
+        except OSError:
+            pass  # the message below carries the cause
+        exc.args = (f"{exc}\nthe run stopped at {self.env_steps:,} env steps ({where}); after "
+                    f"fixing the cause, continue with: rlcore resume {self.run_dir}",)
+        if hasattr(exc, "problems"):
+            exc.problems = [exc.args[0]]
+        raise exc
 
     def _next_multiple(self, every: int) -> int:
         return (self.env_steps // every + 1) * every if every else 0
@@ -235,9 +281,11 @@ class Trainer:
         parts = [f"{k} {metrics[k]:.3g}" for k in ("approx_kl", "entropy") if k in metrics]
         if self.learner.gns.value is not None:
             parts.append(f"B_simple {self.learner.gns.value:,.0f}")
+        h = pool.health()
         if pool.num_actors:
-            h = pool.health()
             parts.append(f"actors {h['healthy']}/{pool.num_actors} restarts {h['restarts']}")
+        if h.get("dropped_fragments"):
+            parts.append(f"dropped {h['dropped_fragments']}")
         return "  ".join(parts)
 
     def mean_return(self) -> float | None:
@@ -263,7 +311,7 @@ class Trainer:
             on_eval(rec)
         return rec["mean"]
 
-    def summary(self, stop_reason: str, ckpt: Path) -> dict:
+    def summary(self, stop_reason: str, ckpt: Path | None) -> dict:
         cfg, gns = self.cfg, self.learner.gns
         last = self.evals[-1] if self.evals else {}
         minibatch = cfg.learner.minibatch_size or cfg.batch_size
@@ -276,7 +324,9 @@ class Trainer:
             "batch_size": cfg.batch_size, "grad_noise_verdict": gns.verdict(minibatch),
             "updates": self.learner.updates, "skipped_updates": self.learner.skipped_updates,
             "stop_reason": stop_reason, "device": str(self.device),
-            "num_actors": cfg.rollout.num_actors, "checkpoint": str(ckpt), "evals": self.evals,
+            "num_actors": cfg.rollout.num_actors, "checkpoint": str(ckpt) if ckpt else None,
+            "evals": self.evals, "actor_restarts": list(getattr(self.pool, "restart_log", [])),
+            "actor_nodes": list(getattr(self.pool, "nodes", [])),
             "resumed_from": self.resumed_from, "versions": versions(),
         }
 

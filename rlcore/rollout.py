@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 
 from rlcore import seeding
-from rlcore.errors import EnvRuntimeError, IncompatibleEnvError
+from rlcore.errors import EnvRuntimeError, IncompatibleEnvError, NonFiniteEnvError
 from rlcore.ops.normalize import NormSettings, RunNormalizer, WorkerNormalizer
 from rlcore.types import Fragment, SpaceSpec
 
@@ -27,6 +27,15 @@ def make_vec_env(env_id: str, num_envs: int, kwargs: dict | None = None):
                         **(kwargs or {}))
 
 
+# The extra that brings a missing module, for the message of an env that cannot be made.
+MISSING_PACKAGE_FIX = {
+    "ale_py": "install the Atari extra: pip install 'rlcore[atari]'",
+    "cv2": "install the Atari extra: pip install 'rlcore[atari]'",
+    "mujoco": "install the MuJoCo extra: pip install 'rlcore[mujoco]'",
+    "pettingzoo": "install PettingZoo: pip install pettingzoo",
+}
+
+
 def probe_spaces(env_id: str, kwargs: dict | None = None) -> SpaceSpec:
     """Make one env on the driver and check it speaks the Gymnasium API (before any actor)."""
     import gymnasium as gym
@@ -44,14 +53,24 @@ def probe_spaces(env_id: str, kwargs: dict | None = None) -> SpaceSpec:
     except TypeError as exc:
         raise IncompatibleEnvError(f"env '{env_id}' rejected env.kwargs {kwargs}: {exc}") from None
     except ImportError as exc:
-        raise IncompatibleEnvError(f"env '{env_id}' needs a package that is missing: {exc}") from None
+        fix = MISSING_PACKAGE_FIX.get((exc.name or "").partition(".")[0], "install it")
+        raise IncompatibleEnvError(f"env '{env_id}' needs a package that is missing ({exc}); "
+                                   f"{fix}") from None
     try:
-        obs, info = env.reset(seed=0)
-        if not env.observation_space.contains(np.asarray(obs, dtype=env.observation_space.dtype)):
+        try:
+            obs, info = env.reset(seed=0)
+            obs_ok = env.observation_space.contains(np.asarray(obs, dtype=env.observation_space.dtype))
+            result = env.step(env.action_space.sample()) if obs_ok else ()
+        except (ValueError, TypeError, AssertionError) as exc:  # Gymnasium's wrappers unpacking
+            raise IncompatibleEnvError(
+                f"env '{env_id}' does not follow the Gymnasium API ({type(exc).__name__}: {exc}); "
+                "rlcore needs reset() -> (obs, info) and step() -> (obs, reward, terminated, "
+                "truncated, info). Wrap old gym envs with gymnasium's compatibility wrapper "
+                "(shimmy) or port them") from None
+        if not obs_ok:
             raise IncompatibleEnvError(
                 f"env '{env_id}': reset() returned an observation of shape {np.shape(obs)} and dtype "
                 f"{np.asarray(obs).dtype}; its observation_space is {env.observation_space}")
-        result = env.step(env.action_space.sample())
         if len(result) != 5:
             raise IncompatibleEnvError(
                 f"env '{env_id}': step() returned {len(result)} values; rlcore needs the Gymnasium "
@@ -108,6 +127,7 @@ class RolloutWorker:
     def sample(self) -> Fragment:
         T, N = self.fragment_length, self.num_envs
         norm = self.norm
+        before = norm.snapshot() if norm is not None else None
         obs_buf = np.empty((T, N, *self.obs.shape[1:]), self.obs_dtype)
         reward = np.empty((T, N), np.float32)
         raw_reward = np.empty((T, N), np.float32) if norm is not None else reward
@@ -149,7 +169,12 @@ class RolloutWorker:
             episode_returns=np.asarray(ep_returns, np.float64),
             episode_lengths=np.asarray(ep_lengths, np.int64), info=infos,
             norm_delta=None if norm is None else norm.take_delta())
-        self._check_finite(frag)
+        try:
+            self._check_finite(frag)
+        except NonFiniteEnvError:
+            if norm is not None:  # what this fragment saw stays out of the statistics
+                norm.restore(before)
+            raise
         if self.clip_rewards:
             np.sign(frag.reward, out=frag.reward)
         return frag
@@ -204,11 +229,20 @@ class RolloutWorker:
             arr = getattr(frag, name)
             if arr.dtype.kind == "f" and not np.isfinite(arr).all():
                 t, n = np.argwhere(~np.isfinite(arr.reshape(arr.shape[0], arr.shape[1], -1)).any(-1))[0]
-                raise EnvRuntimeError(
-                    f"non-finite {name} from actor {self.actor_id}, sub-env {n}, fragment step {t} "
-                    f"(actor step {self.total_steps - frag.num_steps + t * self.num_envs + n}), "
-                    f"last action {frag.action[t, n]!r}; fix the environment or wrap it to "
-                    "sanitize its outputs")
+                if name == "obs":  # obs[t] came from the step before (t = 0: the previous fragment)
+                    t -= 1
+                last = repr(np.asarray(frag.action[t, n]).tolist()) if t >= 0 else "in the previous fragment"
+                raise NonFiniteEnvError(
+                    f"non-finite {name} from actor {self.actor_id}, sub-env {n}, returned by the step "
+                    f"at fragment step {t} (actor step {self.total_steps - frag.num_steps + t * self.num_envs + n}), "
+                    f"last action {last}; fix the environment or wrap it to sanitize its outputs")
+
+    def reset_envs(self) -> None:
+        """Start new episodes in every sub-env (after a dropped fragment); seeds from the policy
+        stream, so a run stays reproducible."""
+        self.obs, _ = self.envs.reset(seed=int(self.rng.integers(2**31 - 1)))
+        self.ep_return[:] = 0.0
+        self.ep_length[:] = 0
 
     def close(self) -> None:
         self.envs.close()

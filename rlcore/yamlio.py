@@ -33,6 +33,8 @@ _SYNTAX_HINTS = {
     "unexpected end of stream": "close the quote or bracket opened there",
     "expected <block end>": "check the indentation of this line against the lines above",
     "could not find expected ':'": "each line of a section needs 'key: value'",
+    "could not determine a constructor for the tag":
+        "experiment files are plain data (safe YAML): remove the tag and write the value",
 }
 
 

@@ -46,16 +46,33 @@ def test_noise_scale_from_microbatches_matches_known_variance():
 
 
 def test_nonfinite_losses_are_skipped_then_stop_the_run():
-    learner = make_learner(linear_plugin(), minibatch_size=4, num_epochs=1, gns_microbatches=2)
+    learner = make_learner(linear_plugin(), minibatch_size=4, num_epochs=1, gns_microbatches=2,
+                           max_nonfinite_steps=3)
     w_before = learner.modules["lin"].weight.detach().clone()
     bad = Batch(x=torch.full((4, 8), float("nan")))
-    for _ in range(Learner.MAX_NONFINITE_IN_A_ROW - 1):
+    for _ in range(2):
         metrics = learner.update(bad, 0.0)
         assert metrics["skipped_steps"] == 1.0
     assert torch.equal(learner.modules["lin"].weight, w_before)
-    assert learner.skipped_updates == Learner.MAX_NONFINITE_IN_A_ROW - 1
-    with pytest.raises(TrainingError, match="non-finite in 10 optimizer steps in a row"):
+    assert learner.skipped_updates == 2
+    learner.update(Batch(x=torch.ones(4, 8)), 0.0)  # a finite step resets the count in a row
+    assert not torch.equal(learner.modules["lin"].weight, w_before)
+    for _ in range(2):
         learner.update(bad, 0.0)
+    with pytest.raises(TrainingError, match=r"non-finite in 3 optimizer step\(s\) in a row "
+                       r"\(learner.nonfinite=skip, learner.max_nonfinite_steps=3\); lower learner.lr"):
+        learner.update(bad, 0.0)
+    assert learner.skipped_updates == 5
+
+
+def test_nonfinite_policy_stop_raises_at_the_first_bad_step():
+    learner = make_learner(linear_plugin(), minibatch_size=4, num_epochs=1, gns_microbatches=2,
+                           nonfinite="stop")
+    w_before = learner.modules["lin"].weight.detach().clone()
+    with pytest.raises(TrainingError, match=r"non-finite in 1 optimizer step\(s\) in a row "
+                       r"\(learner.nonfinite=stop"):
+        learner.update(Batch(x=torch.full((4, 8), float("inf"))), 0.0)
+    assert torch.equal(learner.modules["lin"].weight, w_before)
 
 
 def test_linear_lr_schedule_reaches_zero():

@@ -190,6 +190,16 @@ class WorkerNormalizer:
         self.discounted[done] = 0.0
         return scale_reward(reward, self.local_ret, self.settings.reward_clip)
 
+    def snapshot(self) -> tuple:
+        """The worker's statistics now, for ``restore`` (a fragment dropped for NaNs must not
+        leave them in the statistics)."""
+        return (self.local_obs.copy(), self.local_ret.copy(), self.delta_obs.copy(),
+                self.delta_ret.copy(), self.discounted.copy())
+
+    def restore(self, snap: tuple) -> None:
+        (self.local_obs, self.local_ret, self.delta_obs, self.delta_ret, self.discounted) = (
+            x.copy() for x in snap)
+
     def take_delta(self) -> dict:
         out = {"obs": self.delta_obs.to_numpy(), "ret": self.delta_ret.to_numpy()}
         self.delta_obs, self.delta_ret = RunningStats(self.obs_shape), RunningStats(())

@@ -1,0 +1,207 @@
+"""Several Ray nodes on this machine: a cluster simulated with ``ray.cluster_utils`` (nodes on
+127.0.0.1) and a real ``ray start`` head + worker inside a private network namespace, joined
+with ``ray.address`` and the cluster's token; an unreachable address fails fast (row 17)."""
+
+import json
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import textwrap
+import time
+from pathlib import Path
+
+import pytest
+import yaml
+
+pytestmark = [pytest.mark.ray, pytest.mark.timeout(300)]
+ROOT = Path(__file__).resolve().parents[1]
+BIN = Path(sys.executable).parent
+
+
+def run_script(args, timeout, **kw):
+    """Run a process in its own session; on timeout kill its whole group (Ray daemons too)."""
+    proc = subprocess.Popen(args, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                            text=True, start_new_session=True, **kw)
+    try:
+        out, _ = proc.communicate(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        os.killpg(proc.pid, signal.SIGKILL)
+        out, _ = proc.communicate()
+        pytest.fail(f"timed out after {timeout} s:\n{out[-3000:]}")
+    return proc.returncode, out
+
+
+SIMULATED = textwrap.dedent("""
+    import json, sys
+    from rlcore.simcluster import simulated_cluster
+    with simulated_cluster(num_nodes=2, cpus_per_node=2) as cluster:
+        address = cluster.address
+        from rlcore.loops import train_experiment
+        import ray
+        summary, _ = train_experiment("experiments/ppo_cartpole.yaml", sys.argv[1], [
+            f"ray.address={address}", "rollout.num_actors=2", "env.num_envs=2",
+            "rollout.fragment_length=16", "learner.minibatch_size=0", "learner.num_epochs=1",
+            "stop.num_env_steps=256", "stop.eval_return=null", "eval.every_env_steps=0",
+            "eval.episodes=1"])
+        nodes = {n["NodeID"]: n["NodeManagerAddress"] for n in ray.nodes() if n["Alive"]}
+        print("RESULT " + json.dumps({"summary": summary, "nodes": nodes,
+                                      "auth": __import__("os").environ["RAY_AUTH_MODE"]}))
+""")
+
+
+def test_actors_spread_over_the_nodes_of_a_simulated_cluster(tmp_path):
+    code, out = run_script([sys.executable, "-c", SIMULATED, str(tmp_path / "run")], 240)
+    assert code == 0, out[-3000:]
+    result = json.loads(out.split("RESULT ", 1)[1].splitlines()[0])
+    summary, nodes = result["summary"], result["nodes"]
+    assert summary["env_steps"] == 256 and summary["stop_reason"] == "num_env_steps"
+    assert len(nodes) == 2 and set(nodes.values()) == {"127.0.0.1"}
+    # each node has 2 CPUs, so both actors would fit on one: SPREAD put them on different nodes
+    actor_nodes = summary["actor_nodes"]
+    assert len(actor_nodes) == 2 and len(set(actor_nodes)) == 2
+    assert set(actor_nodes) <= set(nodes)
+    assert result["auth"] == "token"
+
+
+NODE_LOSS = textwrap.dedent("""
+    import json, sys
+    from rlcore.simcluster import simulated_cluster
+    with simulated_cluster(num_nodes=3, cpus_per_node=1) as cluster:
+        import torch
+        from rlcore.actors import RayPool
+        from rlcore.config import load_experiment
+        from rlcore.learner import Learner
+        from rlcore.loops import check_spaces
+        exp = load_experiment("experiments/ppo_cartpole.yaml", [
+            f"ray.address={cluster.address}", "rollout.num_actors=2", "env.num_envs=2",
+            "rollout.fragment_length=16", "learner.minibatch_size=0"])
+        spaces = check_spaces(exp)
+        pool = RayPool(exp, spaces)
+        pool.sample(Learner(exp, spaces, torch.device("cpu")).weights(), 3)
+        before = list(pool.nodes)
+        by_id = {n.node_id: n for n in cluster.worker_nodes}
+        slot = next(i for i, node in enumerate(before) if node in by_id)  # not the head's actor
+        cluster.remove_node(by_id[before[slot]], allow_graceful=False)
+        frags = pool.sample(None, 3)
+        print("RESULT " + json.dumps({"before": before, "after": pool.nodes, "slot": slot,
+                                      "versions": [f.policy_version for f in frags],
+                                      "log": pool.restart_log}))
+        pool.close()
+""")
+
+
+def test_actors_of_a_lost_node_are_replaced_on_the_nodes_left(tmp_path):
+    code, out = run_script([sys.executable, "-c", NODE_LOSS], 240)
+    assert code == 0, out[-3000:]
+    result = json.loads(out.split("RESULT ", 1)[1].splitlines()[0])
+    before, after, slot = result["before"], result["after"], result["slot"]
+    assert len(set(before)) == 2  # one CPU per node: the two actors on two nodes
+    lost = before[slot]
+    assert lost not in after and len(set(after)) == 2  # the replacement took the spare node
+    assert after[1 - slot] == before[1 - slot]  # the other actor was not touched
+    assert result["versions"] == [3, 3]  # the replacement got the current weights
+    assert [e["slot"] for e in result["log"]] == [slot]
+    assert result["log"][0]["cause"].startswith("died")
+
+
+def namespaces_available() -> str | None:
+    if not shutil.which("unshare") or not shutil.which("ip"):
+        return "unshare or ip (util-linux, iproute2) is not installed"
+    probe = subprocess.run(["unshare", "-rnpm", "--fork", "--mount-proc", "true"],
+                           capture_output=True, text=True)
+    if probe.returncode != 0:
+        return f"the kernel refuses user, network and PID namespaces: {probe.stderr.strip()}"
+    return None
+
+
+# Inside the namespace only loopback exists and the namespace's PID 1 is this script: when it
+# exits, every Ray process it started dies with it (nothing to clean up outside, no `ray stop`).
+NAMESPACE = textwrap.dedent("""
+    set -eu
+    ip link set lo up
+    export PATH="$BIN:$PATH" RAY_NODE_IP=127.0.0.1 RAY_NUM_CPUS=1
+    sh docker/ray-node.sh head > "$RAY_TMPDIR/head.log" 2>&1 &
+    sh docker/ray-node.sh worker 127.0.0.1:6379 > "$RAY_TMPDIR/worker.log" 2>&1 &
+    for i in $(seq 90); do
+        RAY_AUTH_MODE=token ray status --address 127.0.0.1:6379 2>/dev/null | grep -q "/2.0 CPU" && break
+        sleep 1
+    done
+    set +e
+    RAY_AUTH_TOKEN=not-the-token rlcore run "$EXP" --run-dir "$RAY_TMPDIR/refused" \
+        --set ray.connect_timeout_s=8
+    echo "REFUSED_RC $?"
+    RAY_NUM_CPUS=0 sh docker/ray-node.sh driver 127.0.0.1:6379 \
+        rlcore run "$EXP" --run-dir "$RAY_TMPDIR/run"
+    echo "RUN_RC $?"
+    echo "NODES $(RAY_AUTH_MODE=token ray status --address 127.0.0.1:6379 | grep -c ' node_')"
+""")
+
+
+def test_ray_start_head_and_worker_in_a_private_network_namespace(tmp_path):
+    why = namespaces_available()
+    if why:
+        pytest.skip(why)
+    tmp = Path(tempfile_short())
+    exp = tmp / "exp.yaml"
+    exp.write_text(yaml.safe_dump({
+        "algorithm": "ppo", "env": {"id": "CartPole-v1", "num_envs": 2},
+        "rollout": {"num_actors": 2, "fragment_length": 16},
+        "learner": {"num_epochs": 1, "minibatch_size": 0}, "stop": {"num_env_steps": 256},
+        "eval": {"episodes": 1}, "logging": {"progress_every_s": 0},
+        "ray": {"address": "127.0.0.1:6379", "connect_timeout_s": 60}}))
+    from rlcore.actors import private_ray_home
+
+    env = {**os.environ, "BIN": str(BIN), "EXP": str(exp), "RAY_TMPDIR": str(tmp),
+           "HOME": private_ray_home(), "RAY_AUTH_TOKEN": "4f1c0a-test-token",
+           "RAY_USAGE_STATS_ENABLED": "0"}
+    # what earlier tests in this process left: the driver derives the mode from the token, and
+    # "localhost mode" (set for local runs) makes `ray start --address` refuse to join
+    for leftover in ("RAY_AUTH_MODE", "RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER", "RAY_ADDRESS"):
+        env.pop(leftover, None)
+    try:
+        code, out = run_script(["unshare", "-rnpm", "--fork", "--mount-proc", "sh", "-c",
+                                NAMESPACE], 280, env=env)
+        assert code == 0, out[-3000:]
+        assert "REFUSED_RC 2" in out
+        assert ("cannot join the Ray cluster at ray.address='127.0.0.1:6379' (no answer within "
+                "ray.connect_timeout_s=8 s)") in out and "RAY_AUTH_TOKEN" in out
+        assert "RUN_RC 0" in out, out[-3000:]
+        assert "NODES 3" in out  # head, worker and the driver's node
+        summary = json.loads((tmp / "run" / "summary.json").read_text())
+        assert summary["env_steps"] == 256
+        # one CPU on each rollout node, none on the driver's node: one actor on each
+        assert len(set(summary["actor_nodes"])) == 2
+        assert not (tmp / "refused").exists()
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
+def tempfile_short() -> str:
+    import tempfile
+
+    return tempfile.mkdtemp(prefix="rlc-", dir="/tmp")  # Ray's socket paths must stay short
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def test_an_unreachable_ray_address_fails_fast_with_the_address(tmp_path):
+    address = f"127.0.0.1:{free_port()}"
+    run_dir = tmp_path / "run"
+    t0 = time.monotonic()
+    code, out = run_script([str(BIN / "rlcore"), "run", "experiments/ppo_cartpole.yaml",
+                            "--run-dir", str(run_dir), "--set", f"ray.address={address}",
+                            "--set", "ray.connect_timeout_s=10"], 120)
+    took = time.monotonic() - t0
+    assert code == 2, out[-3000:]
+    assert f"error: cannot join the Ray cluster at ray.address='{address}'" in out
+    assert "check that `ray start --head` runs there, the port is reachable" in out
+    assert "Traceback" not in out
+    assert took < 40
+    assert not run_dir.exists()

@@ -1,0 +1,91 @@
+"""docker/: what can be checked without Docker. The images install what the Makefile installs,
+every node runs docker/ray-node.sh (the script tests/test_cluster.py runs in a network
+namespace), the compose cluster stays on an internal network with token auth, and the learner
+reserves a GPU."""
+
+import re
+import subprocess
+from pathlib import Path
+
+import pytest
+import yaml
+
+ROOT = Path(__file__).resolve().parents[1]
+DOCKER = ROOT / "docker"
+
+
+def makefile_install_lines() -> list[str]:
+    return [l.strip().removeprefix("$(PIP) ") for l in (ROOT / "Makefile").read_text().splitlines()
+            if "$(PIP) install" in l and "-c constraints.txt" in l]
+
+
+@pytest.mark.parametrize("name", ["Dockerfile.cpu", "Dockerfile.cuda"])
+def test_images_install_what_the_makefile_installs(name):
+    text = (DOCKER / name).read_text()
+    pinned = re.search(r"^torch==(\S+)", (ROOT / "constraints.txt").read_text(), re.M).group(1)
+    make_torch, make_rlcore = makefile_install_lines()
+    assert make_torch.endswith(f"torch=={pinned}")
+    extras = re.search(r'-e "(\.\[[^\]]*\])"', make_rlcore).group(1)
+    runs = " ".join(re.findall(r"^RUN (.*)", text.replace("\\\n", " "), re.M))
+    assert f'-c constraints.txt --index-url "$TORCH_INDEX" torch=={pinned}' in runs
+    assert f'-c constraints.txt -e "{extras}"' in runs
+    assert "COPY docker/ray-node.sh /usr/local/bin/ray-node.sh" in text
+    assert 'CMD ["ray-node.sh", ' in text
+    assert "USER rl" in text  # Ray does not run as root in the images
+
+
+def test_compose_cluster_is_internal_authenticated_and_gives_the_learner_a_gpu():
+    compose = yaml.safe_load((DOCKER / "compose.yaml").read_text())
+    services = compose["services"]
+    assert set(services) == {"head", "worker", "learner"}
+    assert compose["networks"]["ray"]["internal"] is True
+    for name, svc in services.items():
+        assert svc["networks"] == ["ray"], name
+        assert "ports" not in svc, name  # nothing published on the host
+        assert "RAY_AUTH_TOKEN" in svc["environment"], name
+        size = svc["shm_size"]
+        assert size.endswith("gb") and int(size[:-2]) >= 2, name
+        assert svc["command"][0] == "ray-node.sh", name
+    assert services["head"]["command"] == ["ray-node.sh", "head"]
+    assert services["worker"]["command"] == ["ray-node.sh", "worker", "head:6379"]
+    driver = services["learner"]["command"]
+    assert driver[:3] == ["ray-node.sh", "driver", "head:6379"]
+    assert driver[3:5] == ["rlcore", "run"] and "ray.address=head:6379" in driver
+    assert services["learner"]["environment"]["RAY_NUM_CPUS"] == "0"
+    gpu = services["learner"]["deploy"]["resources"]["reservations"]["devices"][0]
+    assert gpu["driver"] == "nvidia" and gpu["count"] == 1 and gpu["capabilities"] == ["gpu"]
+    assert services["learner"]["build"]["dockerfile"] == "docker/Dockerfile.cuda"
+    assert services["worker"]["build"]["dockerfile"] == "docker/Dockerfile.cpu"
+
+
+def test_kuberay_cluster_uses_the_token_and_a_gpu_learner_group():
+    cluster = yaml.safe_load((DOCKER / "kuberay.yaml").read_text())
+    assert cluster["kind"] == "RayCluster"
+    pods = [cluster["spec"]["headGroupSpec"]] + cluster["spec"]["workerGroupSpecs"]
+    for group in pods:
+        env = {e["name"]: e for e in group["template"]["spec"]["containers"][0]["env"]}
+        assert env["RAY_AUTH_MODE"]["value"] == "token"
+        assert env["RAY_AUTH_TOKEN"]["valueFrom"]["secretKeyRef"]["name"] == "rlcore-ray-token"
+    learner = next(g for g in cluster["spec"]["workerGroupSpecs"] if g["groupName"] == "learner")
+    assert learner["rayStartParams"]["num-gpus"] == "1"
+    assert learner["template"]["spec"]["containers"][0]["resources"]["limits"]["nvidia.com/gpu"] == 1
+    assert cluster["spec"]["headGroupSpec"]["rayStartParams"]["include-dashboard"] == "false"
+
+
+def node_script(*args, token="t"):
+    env = {"PATH": "/usr/bin:/bin"} | ({"RAY_AUTH_TOKEN": token} if token else {})
+    return subprocess.run(["sh", str(DOCKER / "ray-node.sh"), *args], capture_output=True,
+                          text=True, env=env, timeout=30)
+
+
+def test_node_script_refuses_to_start_without_a_token_or_a_role():
+    assert subprocess.run(["sh", "-n", str(DOCKER / "ray-node.sh")]).returncode == 0
+    no_token = node_script("head", token=None)
+    assert no_token.returncode != 0 and "set RAY_AUTH_TOKEN to the cluster token" in no_token.stderr
+    for args in [(), ("primary",), ("worker",), ("driver", "head:6379")]:
+        bad = node_script(*args)
+        assert bad.returncode == 2, args
+        assert bad.stderr.startswith("usage: ray-node.sh head | worker HEAD_HOST:PORT | driver")
+    text = (DOCKER / "ray-node.sh").read_text()
+    assert "export RAY_AUTH_MODE=token" in text
+    assert "--include-dashboard=false" in text

@@ -1,0 +1,170 @@
+"""Rollout actors that die, hang or keep failing, on a local loopback Ray (BAD_INPUTS.md rows
+18, 19): the run goes on with replaced actors, or stops with a checkpoint and the cause."""
+
+import json
+import os
+import signal
+import time
+
+import pytest
+import torch
+import yaml
+
+from rlcore.actors import RayPool
+from rlcore.cli import main
+from rlcore.config import load_experiment
+from rlcore.learner import Learner
+from rlcore.loops import check_spaces
+
+from fault_envs import MODULE_ID
+from test_faults import ckpt_names, tb_last
+
+pytestmark = [pytest.mark.ray, pytest.mark.timeout(240)]
+
+
+@pytest.fixture(scope="module", autouse=True)
+def ray_session():
+    import ray
+
+    yield
+    ray.shutdown()
+
+
+def write(tmp_path, **sections) -> str:
+    data = {"algorithm": "ppo", "seed": 0, "env": {"id": "CartPole-v1", "num_envs": 2},
+            "rollout": {"num_actors": 2, "fragment_length": 16, "sample_timeout_s": 60},
+            "learner": {"num_epochs": 1, "minibatch_size": 0},
+            "stop": {"num_env_steps": 320}, "eval": {"episodes": 1},
+            "checkpoint": {"every_env_steps": 128}, "logging": {"progress_every_s": 0},
+            "ray": {"num_cpus": 2}}
+    for key, value in sections.items():
+        data[key] = {**data.get(key, {}), **value}
+    path = tmp_path / "exp.yaml"
+    path.write_text(yaml.safe_dump(data))
+    return str(path)
+
+
+def test_a_sigkilled_actor_is_replaced_with_the_current_weights(tmp_path):
+    import ray
+
+    exp = load_experiment(write(tmp_path))
+    spaces = check_spaces(exp)
+    learner = Learner(exp, spaces, torch.device("cpu"))
+    pool = RayPool(exp, spaces)
+    try:
+        first = pool.sample(learner.weights(), 5)
+        pid = ray.get(pool.actors[1].pid.remote())
+        os.kill(pid, signal.SIGKILL)
+        again = pool.sample(None, 5)  # no new weights: the replacement gets version 5's
+        new_pid = ray.get(pool.actors[1].pid.remote())
+    finally:
+        pool.close()
+    assert new_pid != pid
+    assert [f.actor_id for f in again] == [0, 1]
+    assert all(f.policy_version == 5 for f in first + again)
+    assert pool.health()["restarts"] == 1 and pool.health()["healthy"] == 2
+    assert pool.restart_log[0]["slot"] == 1 and pool.restart_log[0]["cause"].startswith("died")
+    # the replacement's envs are seeded anew: it does not replay actor 1's first fragment
+    assert not (again[1].obs[0] == first[1].obs[0]).all()
+
+
+def test_actor_killed_mid_run_the_run_finishes_with_the_right_step_count(tmp_path, capsys):
+    marker = tmp_path / "kill-once"
+    marker.touch()
+    path = write(tmp_path, env={"id": MODULE_ID, "kwargs": {"fault": "kill", "after": 40,
+                                                            "marker": str(marker)}})
+    run_dir = tmp_path / "run"
+    assert main(["run", path, "--run-dir", str(run_dir)]) == 0
+    err = capsys.readouterr().err
+    assert not marker.exists()  # an actor did SIGKILL itself at its 40th env step (3rd fragment)
+    assert "died (" in err and "replaced (failure 1 in a row, 1 restarts in all)" in err
+    summary = json.loads((run_dir / "summary.json").read_text())
+    assert summary["env_steps"] == 320 and summary["stop_reason"] == "num_env_steps"
+    assert len(summary["actor_restarts"]) == 1
+    assert tb_last(run_dir, "actors/restarts") == 1.0
+    assert tb_last(run_dir, "actors/healthy") == 2.0
+
+
+def test_a_hanging_env_step_times_out_and_the_actor_is_replaced(tmp_path, capsys):
+    marker = tmp_path / "hang-once"
+    marker.touch()
+    exp = load_experiment(write(tmp_path, rollout={"sample_timeout_s": 4},
+                                env={"id": MODULE_ID, "kwargs": {"fault": "hang", "after": 20,
+                                                                 "marker": str(marker)}}))
+    spaces = check_spaces(exp)
+    pool = RayPool(exp, spaces)
+    weights = Learner(exp, spaces, torch.device("cpu")).weights()
+    try:
+        t0 = time.monotonic()
+        frags = [pool.sample(weights, 1) for _ in range(2)]  # env step 20 is in the 2nd fragment
+        took = time.monotonic() - t0
+    finally:
+        pool.close()
+    assert not marker.exists()
+    assert [len(f) for f in frags] == [2, 2] and all(f.policy_version == 1 for f in frags[1])
+    assert pool.restart_log[0]["cause"] == "hung: no answer within rollout.sample_timeout_s=4 s"
+    assert 4 <= took < 60
+    assert "hung: no answer within rollout.sample_timeout_s=4 s; replaced" in capsys.readouterr().err
+
+
+def test_an_actor_failing_again_and_again_stops_the_run_with_a_checkpoint(tmp_path, capsys):
+    path = write(tmp_path, rollout={"num_actors": 1, "max_actor_restarts": 1},
+                 env={"id": MODULE_ID, "kwargs": {"fault": "kill", "after": 5}})
+    run_dir = tmp_path / "run"
+    code = main(["run", path, "--run-dir", str(run_dir)])
+    err = capsys.readouterr().err
+    assert code == 2
+    assert "Traceback" not in err
+    # every incarnation dies at its 5th env step, before its first fragment: the first actor
+    # and its one allowed replacement die, which is one failure too many
+    assert ("rollout actor 0 failed 2 times in a row (rollout.max_actor_restarts=1); the last "
+            "time it died") in err
+    assert "look for the out-of-memory killer" in err
+    assert f"the run stopped at 0 env steps (checkpoint {run_dir / 'checkpoints' / 'step_000000000000'} written)" in err
+    assert "continue with: rlcore resume" in err
+    assert ckpt_names(run_dir) == ["step_000000000000"]
+    summary = json.loads((run_dir / "summary.json").read_text())
+    assert summary["stop_reason"] == "failed" and summary["error"].startswith("ClusterError: rollout actor 0")
+
+
+def test_ctrl_c_with_ray_actors_checkpoints_and_resume_continues(tmp_path):
+    """Ctrl-C in a terminal reaches the whole foreground process group: driver and Ray alike."""
+    import subprocess
+    import sys
+
+    from test_runs import scalar_steps
+
+    path = write(tmp_path, stop={"num_env_steps": 10_000_000}, logging={"progress_every_s": 0.2},
+                 checkpoint={"every_env_steps": 0})
+    run_dir = tmp_path / "run"
+    proc = subprocess.Popen([sys.executable, "-m", "rlcore.cli", "run", path, "--run-dir",
+                             str(run_dir)], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            text=True, start_new_session=True)
+    try:
+        deadline = time.monotonic() + 120
+        seen = 0
+        for line in proc.stdout:  # wait until a few updates are done
+            seen += "steps/s" in line
+            if seen >= 3 or time.monotonic() > deadline:
+                break
+        os.killpg(proc.pid, signal.SIGINT)
+        out, err = proc.communicate(timeout=120)
+    finally:
+        try:
+            os.killpg(proc.pid, signal.SIGKILL)  # whatever Ray left in the group
+        except ProcessLookupError:
+            pass
+    assert proc.returncode == 130, err[-3000:]
+    assert f"rlcore resume {run_dir}" in err
+    summary = json.loads((run_dir / "summary.json").read_text())
+    assert summary["stop_reason"] == "interrupted"
+    saved = summary["env_steps"]
+    assert saved >= 3 * 64 and saved % 64 == 0
+    assert ckpt_names(run_dir)[-1] == f"step_{saved:012d}"
+
+    assert main(["resume", str(run_dir), "--set", f"stop.num_env_steps={saved + 128}"]) == 0
+    resumed = json.loads((run_dir / "summary.json").read_text())
+    assert resumed["env_steps"] == saved + 128
+    steps = scalar_steps(run_dir, "learner/loss")
+    assert len(steps) == len(set(steps)) and steps == sorted(steps)
+    assert steps[-2:] == [saved + 64, saved + 128]
