@@ -218,3 +218,26 @@ def test_rlcore_eval_normalizes_like_the_run_did(tmp_path, capsys):
     assert main(["eval", str(run), "--episodes", "2", "--seed", "4"]) == 0
     out = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
     assert out["eval_return_mean"] == pytest.approx(summary["eval_return_mean"], rel=1e-9)
+
+
+def test_a_fragment_dropped_for_nans_leaves_the_statistics_alone(monkeypatch):
+    from rlcore.errors import NonFiniteEnvError
+
+    w = worker(0, NormSettings(obs=True, reward=True))
+    w.sample()
+    before = w.norm.snapshot()
+
+    def nan_found(frag):
+        raise NonFiniteEnvError("non-finite obs")
+
+    monkeypatch.setattr(w, "_check_finite", nan_found)
+    with pytest.raises(NonFiniteEnvError):
+        w.sample()
+    for a, b in zip(before, w.norm.snapshot()):
+        if isinstance(a, RunningStats):
+            assert a.count == b.count
+            np.testing.assert_array_equal(a.mean, b.mean)
+            np.testing.assert_array_equal(a.m2, b.m2)
+        else:
+            np.testing.assert_array_equal(a, b)
+    assert w.norm.delta_obs.count == 0  # the first fragment's delta was shipped, nothing since
