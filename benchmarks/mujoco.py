@@ -127,13 +127,22 @@ def cmd_speed(args) -> None:
 
 
 def cmd_throughput(args) -> None:
+    """``--repeats`` rounds of (raw, inline) at every env count; on a machine where other work
+    comes and goes the ratio is the median over rounds, each from back-to-back measurements."""
     exp = load_experiment(args.file, args.set)
     bc.TASK = f"{task_name(exp)}_rollout"
-    lines = []
-    for ln in throughput_lines(exp, args.envs, args.seconds):
-        bc.emit(ln, args.out)
-        lines.append(ln)
-    print_table(lines, target=0.6)
+    ratios: dict[int, list[float]] = {}
+    for _ in range(args.repeats):
+        lines = []
+        for ln in throughput_lines(exp, args.envs, args.seconds):
+            bc.emit(ln, args.out)
+            lines.append(ln)
+            if ln["config"]["kind"] == "inline":
+                ratios.setdefault(ln["config"]["envs_per_worker"], []).append(ln["metrics"]["to_raw"])
+        print_table(lines, target=0.6)
+    print("inline / raw, median over rounds: " + ", ".join(
+        f"{n} envs {np.median(r):.0%} (rounds {', '.join(f'{x:.0%}' for x in r)})"
+        for n, r in ratios.items()), flush=True)
 
 
 def main() -> None:
@@ -145,6 +154,7 @@ def main() -> None:
     p.add_argument("--episodes", type=int, default=10, help="final evaluation episodes")
     p.add_argument("--envs", type=int, nargs="+", default=[1, 4, 16], help="throughput: env counts")
     p.add_argument("--seconds", type=float, default=5.0, help="throughput: per measurement")
+    p.add_argument("--repeats", type=int, default=3, help="throughput: rounds")
     p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
                    help="experiment override for every run")
     p.add_argument("--out", help="append the JSON lines to this file")
