@@ -3,6 +3,8 @@ Ctrl-C, and wrong action spaces caught at validation with a fitting suggestion."
 
 import json
 
+import numpy as np
+
 import pytest
 
 from rlcore import checkpoint
@@ -82,3 +84,19 @@ def test_ctrl_c_writes_a_checkpoint_and_the_summary(tmp_path, monkeypatch):
     summary = json.loads((tmp_path / "summary.json").read_text())
     assert summary["stop_reason"] == "interrupted" and summary["updates"] == 19
     assert checkpoint.complete_checkpoints(tmp_path)[-1].name == f"step_{summary['env_steps']:012d}"
+
+
+@pytest.mark.parametrize("algorithm", ["dqn", "c51", "qrdqn"])
+def test_prioritized_n_step_dueling_run_updates_priorities(tmp_path, algorithm):
+    exp = load_experiment(f"experiments/{algorithm}_cartpole.yaml", SHORT + [
+        "algo.prioritized=true", "algo.n_step=3", "algo.dueling=true", "stop.num_env_steps=800"])
+    trainer = ReplayTrainer(exp, tmp_path)
+    logger = RunLogger(tmp_path, 0, 0)
+    summary = trainer.run(logger)
+    logger.close()
+    buf = trainer.buffer
+    assert summary["updates"] == 150
+    leaves = buf.tree.get(np.arange(buf.capacity))
+    # sampled transitions got |TD|-based priorities; the rest still hold the running maximum
+    assert len(np.unique(leaves[leaves > 0])) > 100
+    assert leaves[~buf.complete.reshape(-1)].sum() == 0
