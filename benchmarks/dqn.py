@@ -96,7 +96,7 @@ def run_memory(args) -> None:
     before = rss_bytes()
     buf = ReplayBuffer(n, (4, 84, 84), np.uint8, (), np.int64, 8, frame_stack=4)
     rng = np.random.default_rng(0)
-    stack = rng.integers(0, 256, (8, 4, 84, 84), dtype=np.uint8)
+    stack = np.repeat(rng.integers(0, 256, (8, 1, 84, 84), dtype=np.uint8), 4, axis=1)
     for t in range(n // 8 + 8):
         nxt = np.concatenate([stack[:, 1:], rng.integers(0, 256, (8, 1, 84, 84), dtype=np.uint8)], 1)
         done = np.zeros(8, bool)
@@ -195,7 +195,7 @@ def run_learner(args) -> None:
         learner = ReplayLearner(exp, spaces, torch.device("cpu"))
         buf = make_replay(exp, spaces, 1)
         rng = np.random.default_rng(0)
-        stack = rng.integers(0, 256, (1, 4, 84, 84), dtype=np.uint8)
+        stack = np.repeat(rng.integers(0, 256, (1, 1, 84, 84), dtype=np.uint8), 4, axis=1)
         for _ in range(2000):
             nxt = np.concatenate([stack[:, 1:], rng.integers(0, 256, (1, 1, 84, 84), dtype=np.uint8)], 1)
             done = np.zeros(1, bool)
