@@ -114,66 +114,96 @@ def run_memory(args) -> None:
 # ---------------------------------------------------------------- Atari throughput
 
 
-def raw_rate(env_id: str, num_envs: int, seconds: float) -> float:
-    import numpy as np
+class RawLoop:
+    """The preprocessed env stepped with uniformly random actions: no policy, no replay."""
 
-    from rlcore.rollout import make_vec_env
+    def __init__(self, env_id: str, num_envs: int):
+        import numpy as np
 
-    envs = make_vec_env(env_id, num_envs, {})
-    rng = np.random.default_rng(0)
-    envs.reset(seed=0)
-    n_act = envs.single_action_space.n
-    steps, t0 = 0, time.perf_counter()
-    while time.perf_counter() - t0 < seconds:
-        envs.step(rng.integers(0, n_act, num_envs))
-        steps += num_envs
-    rate = steps / (time.perf_counter() - t0)
-    envs.close()
-    return rate
+        from rlcore.rollout import make_vec_env
+
+        self.envs = make_vec_env(env_id, num_envs, {})
+        self.rng, self.num_envs = np.random.default_rng(0), num_envs
+        self.envs.reset(seed=0)
+        self.n_act = self.envs.single_action_space.n
+
+    def run(self, seconds: float) -> float:
+        steps, t0 = 0, time.perf_counter()
+        while time.perf_counter() - t0 < seconds:
+            self.envs.step(self.rng.integers(0, self.n_act, self.num_envs))
+            steps += self.num_envs
+        return steps / (time.perf_counter() - t0)
+
+    def close(self) -> None:
+        self.envs.close()
 
 
-def rollout_rate(env_id: str, num_envs: int, seconds: float, epsilon: float) -> float:
-    """The transition actor's loop (RolloutWorker + epsilon-greedy Nature-CNN DQN policy) and
-    the conversion of its fragments into replay, as the replay driver runs it inline."""
-    import numpy as np
+class ActorLoop:
+    """The transition actor's loop as the replay driver runs it inline: RolloutWorker with the
+    epsilon-greedy Nature-CNN DQN policy, fragments turned into transitions and written into
+    (frame-deduplicating) replay."""
 
-    from rlcore.config import load_experiment
-    from rlcore.loops import check_spaces
-    from rlcore.loops_replay import make_replay
-    from rlcore.transition_actors import InlineTransitionPool, fragment_transitions
+    def __init__(self, env_id: str, num_envs: int, epsilon: float):
+        import numpy as np
 
-    exp = load_experiment(ROOT / "experiments" / "dqn_pong.yaml", [
-        f"env.id={env_id}", f"env.num_envs={num_envs}", "env.kwargs={}", "rollout.fragment_length=32",
-        f"algo.eps_start={epsilon}", f"algo.eps_end={epsilon}", "algo.buffer_size=200000"])
-    spaces = check_spaces(exp)
-    pool = InlineTransitionPool(exp, spaces)
-    buf = make_replay(exp, spaces, num_envs)
-    steps, t0 = 0, time.perf_counter()
-    while time.perf_counter() - t0 < seconds:
-        frag = pool.collect(None, 0, 0)[0]
-        streams = np.arange(num_envs)
-        for o, a, r, te, tr, no in fragment_transitions(frag):
-            buf.add(streams, o, a, r, te, tr, no)
-        steps += frag.num_steps
-    rate = steps / (time.perf_counter() - t0)
-    pool.close()
-    return rate
+        from rlcore.config import load_experiment
+        from rlcore.loops import check_spaces
+        from rlcore.loops_replay import make_replay
+        from rlcore.transition_actors import InlineTransitionPool
+
+        exp = load_experiment(ROOT / "experiments" / "dqn_pong.yaml", [
+            f"env.id={env_id}", f"env.num_envs={num_envs}", "env.kwargs={}",
+            "rollout.fragment_length=32", f"algo.eps_start={epsilon}", f"algo.eps_end={epsilon}",
+            "algo.buffer_size=200000"])
+        spaces = check_spaces(exp)
+        self.pool = InlineTransitionPool(exp, spaces)
+        self.buf = make_replay(exp, spaces, num_envs)
+        self.streams = np.arange(num_envs)
+
+    def run(self, seconds: float) -> float:
+        from rlcore.transition_actors import fragment_transitions
+
+        steps, t0 = 0, time.perf_counter()
+        while time.perf_counter() - t0 < seconds:
+            frag = self.pool.collect(None, 0, 0)[0]
+            for o, a, r, te, tr, no in fragment_transitions(frag):
+                self.buf.add(self.streams, o, a, r, te, tr, no)
+            steps += frag.num_steps
+        return steps / (time.perf_counter() - t0)
+
+    def close(self) -> None:
+        self.pool.close()
 
 
 def run_atari(args) -> None:
+    """Rates measured in interleaved rounds (raw, then each actor loop), so that the machine's
+    load drifts alike for all; the ratio is the median over rounds of actor / raw native."""
+    import numpy as np
     import torch
 
     torch.set_num_threads(1)
     for n in args.atari_envs:
-        raw_native = raw_rate("rlcore/PongNative-v5", n, args.seconds)
-        raw_wrapped = raw_rate("rlcore/Pong-v5", n, args.seconds)
-        metrics = {"raw_native_steps_per_s": round(raw_native), "raw_wrapped_steps_per_s": round(raw_wrapped)}
+        loops = {"raw_native": RawLoop("rlcore/PongNative-v5", n),
+                 "raw_wrapped": RawLoop("rlcore/Pong-v5", n)}
         for eps in args.epsilons:
-            rate = rollout_rate("rlcore/PongNative-v5", n, args.seconds, eps)
-            metrics[f"rollout_eps{eps}_steps_per_s"] = round(rate)
-            metrics[f"rollout_eps{eps}_ratio_to_raw_native"] = round(rate / raw_native, 3)
-        emit("atari_rollout_throughput", None, metrics, {"num_envs": n, "seconds": args.seconds,
-                                                         "torch_threads": 1}, args.out)
+            loops[f"rollout_eps{eps}"] = ActorLoop("rlcore/PongNative-v5", n, eps)
+        rates = {k: [] for k in loops}
+        for _ in range(args.rounds):
+            for k, loop in loops.items():
+                rates[k].append(loop.run(args.seconds))
+        for loop in loops.values():
+            loop.close()
+        metrics = {f"{k}_steps_per_s": round(float(np.median(v))) for k, v in rates.items()}
+        for k in rates:
+            if k.startswith("rollout"):
+                ratio = np.array(rates[k]) / np.array(rates["raw_native"])
+                metrics[f"{k}_ratio_to_raw_native"] = round(float(np.median(ratio)), 3)
+        metrics["wrapped_over_native"] = round(float(np.median(
+            np.array(rates["raw_wrapped"]) / np.array(rates["raw_native"]))), 3)
+        emit("atari_rollout_throughput", None, metrics,
+             {"num_envs": n, "seconds_per_round": args.seconds, "rounds": args.rounds,
+              "torch_threads": 1, "rates": {k: [round(x) for x in v] for k, v in rates.items()}},
+             args.out)
 
 
 # ---------------------------------------------------------------- learner
@@ -226,6 +256,7 @@ def main(argv=None) -> int:
     p.add_argument("--learner-algos", nargs="+", default=["dqn", "c51", "qrdqn"])
     p.add_argument("--threads", type=int, nargs="+", default=[1, 2])
     p.add_argument("--seconds", type=float, default=10.0)
+    p.add_argument("--rounds", type=int, default=3, help="Atari: interleaved measurement rounds")
     p.add_argument("--out", default=None, help="append the JSON lines to this file")
     p.add_argument("--child-cartpole", type=int, default=None, help=argparse.SUPPRESS)
     args = p.parse_args(argv)
