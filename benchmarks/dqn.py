@@ -57,7 +57,8 @@ def run_cartpole(args) -> None:
         runs = [("rlcore", [sys.executable, __file__, "--child-cartpole", str(seed)])]
         if args.sb3:
             runs.append(("stable-baselines3", [args.sb3, str(PEERS / "sb3_dqn_cartpole.py"),
-                                               "--seed", str(seed), "--total-steps", "100000"]))
+                                               "--seed", str(seed), "--total-steps", "100000",
+                                               "--torch-threads", str(args.sb3_threads)]))
         for lib, cmd in runs:
             res = subprocess.run(cmd, capture_output=True, text=True, timeout=900,
                                  cwd=PEERS if lib != "rlcore" else ROOT)
@@ -250,6 +251,8 @@ def main(argv=None) -> int:
                    choices=["cartpole", "memory", "atari", "learner"])
     p.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
     p.add_argument("--sb3", default=None, help="python of the SB3 venv (bench/peers/install.sh)")
+    p.add_argument("--sb3-threads", type=int, default=1,
+                   help="SB3's torch threads (rlcore's CartPole file uses 1; 0 = torch default)")
     p.add_argument("--fill", type=int, default=100_000, help="transitions filled for the RSS check")
     p.add_argument("--atari-envs", type=int, nargs="+", default=[8])
     p.add_argument("--epsilons", type=float, nargs="+", default=[1.0, 0.1, 0.01])
