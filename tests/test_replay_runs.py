@@ -100,3 +100,19 @@ def test_prioritized_n_step_dueling_run_updates_priorities(tmp_path, algorithm):
     # sampled transitions got |TD|-based priorities; the rest still hold the running maximum
     assert len(np.unique(leaves[leaves > 0])) > 100
     assert leaves[~buf.complete.reshape(-1)].sum() == 0
+
+
+def test_learner_keys_that_replay_does_not_use_are_reported(tmp_path):
+    from rlcore.errors import ConfigError
+
+    path = tmp_path / "exp.yaml"
+    path.write_text("algorithm: dqn\nenv:\n  id: CartPole-v1\nlearner:\n  num_epochs: 4\n"
+                    "  minibatch_size: 64\n")
+    with pytest.raises(ConfigError) as err:
+        load_experiment(path)
+    assert err.value.problems == [
+        f"{path}:5: learner.num_epochs does not apply to dqn (replay takes one optimizer step per "
+        "sampled batch of algo.batch_size); remove it, or set algo.batch_size / algo.replay_ratio",
+        f"{path}:6: learner.minibatch_size does not apply to dqn (replay takes one optimizer step "
+        "per sampled batch of algo.batch_size); remove it, or set algo.batch_size / "
+        "algo.replay_ratio"]
