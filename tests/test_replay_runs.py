@@ -116,3 +116,14 @@ def test_learner_keys_that_replay_does_not_use_are_reported(tmp_path):
         f"{path}:6: learner.minibatch_size does not apply to dqn (replay takes one optimizer step "
         "per sampled batch of algo.batch_size); remove it, or set algo.batch_size / "
         "algo.replay_ratio"]
+
+
+def test_resume_with_a_replay_of_another_shape_is_refused(tmp_path, capsys):
+    run_dir = tmp_path / "run"
+    assert main(["run", "experiments/dqn_cartpole.yaml", "--run-dir", str(run_dir),
+                 *sets(SHORT + ["algo.checkpoint_replay=true", "stop.num_env_steps=600"])]) == 0
+    capsys.readouterr()
+    assert main(["resume", str(run_dir), "--set", "env.num_envs=2"]) == 2
+    err = capsys.readouterr().err
+    assert "replay.npz: 'frames' has shape (1, 100000, 4), this buffer (2, 50000, 4)" in err
+    assert "resume with the run's own algo.buffer_size, env.num_envs" in err
