@@ -284,8 +284,24 @@ def _validate(model: type[BaseModel], data: dict, prefix: tuple, marks: dict, so
 
 def _cross_checks(cfg: ExperimentConfig, source: str, marks: dict, plugin=None) -> list[str]:
     problems = []
+    if plugin is not None and plugin.data_spec.regime != "trajectory":
+        for key in ("normalize_obs", "normalize_reward"):
+            if getattr(cfg.env, key):
+                problems.append(
+                    f"{_where(source, marks, ('env', key))}: env.{key} is for the on-policy "
+                    f"algorithms (pg, ppo, trpo); {plugin.name} ({plugin.data_spec.regime} regime) "
+                    "does not support it: remove it")
     if plugin is not None and plugin.data_spec.regime == "transition":
-        return problems  # replay: one update is algo.batch_size samples, not the rollout batch
+        # replay: one optimizer step per sampled batch of algo.batch_size, no noise scale; a
+        # value other than the default was set by hand (a run's resolved config lists them all)
+        for key in ("num_epochs", "minibatch_size", "gns_microbatches", "gns_every", "gns_ema"):
+            default = plugin.learner_defaults.get(key, LearnerConfig.model_fields[key].default)
+            if ("learner", key) in marks and getattr(cfg.learner, key) != default:
+                problems.append(
+                    f"{_where(source, marks, ('learner', key))}: learner.{key} does not apply to "
+                    f"{plugin.name} (replay takes one optimizer step per sampled batch of "
+                    "algo.batch_size); remove it, or set algo.batch_size / algo.replay_ratio")
+        return problems
     batch, learner = cfg.batch_size, cfg.learner
     if learner.minibatch_size > batch:
         problems.append(

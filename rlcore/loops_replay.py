@@ -26,6 +26,7 @@ import torch
 
 from rlcore import seeding
 from rlcore.buffers import ReplayBuffer
+from rlcore.errors import CheckpointError
 from rlcore.learner import Learner, pick_device, to_numpy_weights
 from rlcore.loops import Trainer, check_spaces, learner_threads
 from rlcore.networks import is_image
@@ -89,7 +90,13 @@ class ReplayTrainer(Trainer):
             self._restore()
             replay = Path(self.resumed_from["checkpoint"]) / "replay.npz"
             if replay.is_file():
-                self.buffer.load(replay)
+                try:
+                    self.buffer.load(replay)
+                except ValueError as exc:
+                    raise CheckpointError(
+                        f"{exc}; resume with the run's own algo.buffer_size, env.num_envs and "
+                        "rollout.num_actors, or delete the replay file to start with an empty "
+                        "replay") from None
         self.lags: collections.deque = collections.deque(maxlen=1000)
         self.actor_ids: collections.Counter = collections.Counter()  # transitions per actor
         with seeding.seeded_torch(0):  # a CPU copy; its weights are loaded before each eval

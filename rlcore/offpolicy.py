@@ -87,12 +87,15 @@ class EpsilonGreedyPolicy:
             self.epsilon = exploration_epsilon(self.cfg, env_steps, actor_id, num_actors)
 
     def act(self, obs: np.ndarray, rng: np.random.Generator) -> ActionOut:
-        greedy = np.argmax(self.values(obs), axis=-1)
         if self.epsilon <= 0:
-            return ActionOut(greedy)
-        n = len(greedy)
+            return ActionOut(np.argmax(self.values(obs), axis=-1))
+        n = len(obs)
         explore = rng.random(n) < self.epsilon
-        return ActionOut(np.where(explore, rng.integers(0, self.num_actions, n), greedy))
+        action = rng.integers(0, self.num_actions, n)
+        if not explore.all():  # the network runs only on the rows that act greedily
+            rows = np.flatnonzero(~explore)
+            action[rows] = np.argmax(self.values(obs[rows]), axis=-1)
+        return ActionOut(action)
 
 
 def replay_batch(sample, device):

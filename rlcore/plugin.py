@@ -14,6 +14,13 @@ optimizers, logging and checkpoints. Signatures:
 ``state`` is a small dict of floats the plugin owns (e.g. an adaptive KL coefficient), saved in
 checkpoints as JSON. ``Policy.act(obs, rng)`` returns an ``ActionOut``. ``learner_defaults``
 override the core's learner defaults for keys the experiment file does not set.
+
+Transition-regime plugins (replay, ``rlcore/loops_replay.py``): ``prepare_batch`` receives a
+``rlcore.buffers.ReplaySample`` (n-step return, discount, importance weights) instead of
+fragments; ``loss`` may report per-sample |TD errors| as the metric ``td_abs`` (a vector) for
+prioritized replay; modules named ``target*`` stay on the learner (actors get the others); the
+config extends ``rlcore.offpolicy.ReplayConfig``; a policy may define
+``set_schedule(env_steps, actor_id, num_actors)`` for its exploration schedule.
 """
 
 from __future__ import annotations

@@ -241,3 +241,15 @@ def test_a_fragment_dropped_for_nans_leaves_the_statistics_alone(monkeypatch):
         else:
             np.testing.assert_array_equal(a, b)
     assert w.norm.delta_obs.count == 0  # the first fragment's delta was shipped, nothing since
+
+
+def test_normalization_is_refused_for_replay_algorithms(tmp_path):
+    from rlcore.errors import ConfigError
+
+    path = tmp_path / "td3.yaml"
+    path.write_text("algorithm: td3\nenv:\n  id: Pendulum-v1\n  normalize_obs: true\n")
+    with pytest.raises(ConfigError) as info:
+        load_experiment(path)
+    assert f"{path}:4" in str(info.value)
+    assert ("env.normalize_obs is for the on-policy algorithms (pg, ppo, trpo); td3 (transition "
+            "regime) does not support it: remove it") in str(info.value)

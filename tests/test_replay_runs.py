@@ -3,6 +3,8 @@ Ctrl-C, and wrong action spaces caught at validation with a fitting suggestion."
 
 import json
 
+import numpy as np
+
 import pytest
 
 from rlcore import checkpoint
@@ -82,3 +84,46 @@ def test_ctrl_c_writes_a_checkpoint_and_the_summary(tmp_path, monkeypatch):
     summary = json.loads((tmp_path / "summary.json").read_text())
     assert summary["stop_reason"] == "interrupted" and summary["updates"] == 19
     assert checkpoint.complete_checkpoints(tmp_path)[-1].name == f"step_{summary['env_steps']:012d}"
+
+
+@pytest.mark.parametrize("algorithm", ["dqn", "c51", "qrdqn"])
+def test_prioritized_n_step_dueling_run_updates_priorities(tmp_path, algorithm):
+    exp = load_experiment(f"experiments/{algorithm}_cartpole.yaml", SHORT + [
+        "algo.prioritized=true", "algo.n_step=3", "algo.dueling=true", "stop.num_env_steps=800"])
+    trainer = ReplayTrainer(exp, tmp_path)
+    logger = RunLogger(tmp_path, 0, 0)
+    summary = trainer.run(logger)
+    logger.close()
+    buf = trainer.buffer
+    assert summary["updates"] == 150
+    leaves = buf.tree.get(np.arange(buf.capacity))
+    # sampled transitions got |TD|-based priorities; the rest still hold the running maximum
+    assert len(np.unique(leaves[leaves > 0])) > 100
+    assert leaves[~buf.complete.reshape(-1)].sum() == 0
+
+
+def test_learner_keys_that_replay_does_not_use_are_reported(tmp_path):
+    from rlcore.errors import ConfigError
+
+    path = tmp_path / "exp.yaml"
+    path.write_text("algorithm: dqn\nenv:\n  id: CartPole-v1\nlearner:\n  num_epochs: 4\n"
+                    "  minibatch_size: 64\n")
+    with pytest.raises(ConfigError) as err:
+        load_experiment(path)
+    assert err.value.problems == [
+        f"{path}:5: learner.num_epochs does not apply to dqn (replay takes one optimizer step per "
+        "sampled batch of algo.batch_size); remove it, or set algo.batch_size / algo.replay_ratio",
+        f"{path}:6: learner.minibatch_size does not apply to dqn (replay takes one optimizer step "
+        "per sampled batch of algo.batch_size); remove it, or set algo.batch_size / "
+        "algo.replay_ratio"]
+
+
+def test_resume_with_a_replay_of_another_shape_is_refused(tmp_path, capsys):
+    run_dir = tmp_path / "run"
+    assert main(["run", "experiments/dqn_cartpole.yaml", "--run-dir", str(run_dir),
+                 *sets(SHORT + ["algo.checkpoint_replay=true", "stop.num_env_steps=600"])]) == 0
+    capsys.readouterr()
+    assert main(["resume", str(run_dir), "--set", "env.num_envs=2"]) == 2
+    err = capsys.readouterr().err
+    assert "replay.npz: 'frames' has shape (1, 100000, 4), this buffer (2, 50000, 4)" in err
+    assert "resume with the run's own algo.buffer_size, env.num_envs" in err

@@ -1,1 +1,2 @@
-"""Pure math shared by plugins: returns, advantages, gradient noise scale."""
+"""Pure math shared by plugins: returns, advantages, gradient noise scale, n-step returns,
+target-network updates."""

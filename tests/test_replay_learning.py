@@ -1,0 +1,32 @@
+"""Learning tests of the off-policy plugins (fixed seeds; budgets in env steps). Each stops at
+the first evaluation reaching the threshold."""
+
+import pytest
+
+from rlcore.loops import train_experiment
+
+pytestmark = [pytest.mark.slow, pytest.mark.timeout(1200)]
+
+
+def train(tmp_path, file, *overrides):
+    return train_experiment(file, tmp_path, ["learner.torch_threads=1", *overrides])[0]
+
+
+@pytest.mark.parametrize("file,overrides", [
+    ("experiments/dqn_cartpole.yaml", []),
+    ("experiments/dqn_cartpole.yaml", ["algo.double_q=true"]),
+    ("experiments/c51_cartpole.yaml", []),
+    ("experiments/qrdqn_cartpole.yaml", []),
+], ids=["dqn", "double_dqn", "c51", "qrdqn"])
+def test_value_based_cartpole_reaches_475_within_100k_steps(tmp_path, file, overrides):
+    s = train(tmp_path, file, "stop.eval_return=475", "stop.num_env_steps=100000", *overrides)
+    assert s["stop_reason"] == "eval_return", s["evals"]
+    assert s["eval_return_mean"] >= 475 and s["env_steps"] <= 100_000
+
+
+@pytest.mark.parametrize("file", ["experiments/ddpg_pendulum.yaml", "experiments/td3_pendulum.yaml"],
+                         ids=["ddpg", "td3"])
+def test_deterministic_policy_gradient_pendulum_reaches_minus_250_within_30k_steps(tmp_path, file):
+    s = train(tmp_path, file, "stop.eval_return=-250", "stop.num_env_steps=30000")
+    assert s["stop_reason"] == "eval_return", s["evals"]
+    assert s["eval_return_mean"] >= -250 and s["env_steps"] <= 30_000
