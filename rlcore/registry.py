@@ -24,12 +24,14 @@ BUILTIN_ALGORITHMS = {
     "trpo": "rlcore.plugins.trpo.plugin:PLUGIN",
     "tabular": "rlcore.plugins.tabular.plugin:PLUGIN",
     "supervised": "rlcore.plugins.supervised.plugin:PLUGIN",
+    "alphazero": "rlcore.plugins.alphazero.plugin:PLUGIN",
 }
 BUILTIN_ENVS = {
     "atari": "rlcore.envs.atari:PLUGIN",
     "bandits": "rlcore.envs.bandits:PLUGIN",
     "gridworld": "rlcore.envs.gridworld:PLUGIN",
     "datasets": "rlcore.envs.datasets:PLUGIN",
+    "games": "rlcore.envs.games:PLUGIN",
 }
 
 _extra: dict[str, dict[str, str]] = {ALGORITHM_GROUP: {}, ENV_GROUP: {}}

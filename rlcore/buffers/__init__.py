@@ -1,0 +1,1 @@
+"""Buffers between actors and the learner: fifo queue, replay, game store (DESIGN.md)."""
