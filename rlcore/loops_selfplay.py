@@ -202,8 +202,9 @@ class SelfPlayTrainer:
 
     def evaluate(self, logger, on_eval=None) -> float:
         """Play the network with search against each opponent (``eval.episodes`` games each,
-        half from each seat); log ``eval/<opponent>_{win,draw,loss}``. The evaluation return
-        is the mean score (+1/0/-1) against the last, strongest, opponent."""
+        half from each seat; against minimax every opening instead, see ``players.match``); log
+        ``eval/<opponent>_{win,draw,loss}``. The evaluation return is the mean score (+1/0/-1)
+        against the last, strongest, opponent: with minimax last, 0 means perfect play."""
         from rlcore.plugins.alphazero.networks import NetworkEvaluator
         from rlcore.plugins.alphazero.players import SearchPlayer, make_opponent, match
 
@@ -221,12 +222,12 @@ class SelfPlayTrainer:
                                     for k in ("win", "draw", "loss")}, self.env_steps)
         last = results[algo.eval_opponents[-1]]
         rec = {"env_steps": self.env_steps, "wall_s": round(self.wall_s(), 3),
-               "mean": last["score"], "std": 0.0, "episodes": int(cfg.eval.episodes),
+               "mean": last["score"], "std": 0.0, "episodes": last["games"],
                "opponents": results}
         self.evals.append(rec)
         logger.scalars("eval", {"return_mean": rec["mean"]}, self.env_steps)
-        text = "  ".join(f"{s}: W {r['win']:.2f} D {r['draw']:.2f} L {r['loss']:.2f}"
-                         for s, r in results.items())
+        text = "  ".join(f"{s}: W {r['win']:.2f} D {r['draw']:.2f} L {r['loss']:.2f} "
+                         f"({r['games']} games)" for s, r in results.items())
         logger.event(self.wall_s(), self.env_steps, f"eval {text}")
         if on_eval is not None:
             on_eval(rec)
@@ -249,3 +250,93 @@ class SelfPlayTrainer:
             "num_actors": cfg.rollout.num_actors, "checkpoint": str(ckpt), "evals": self.evals,
             "resumed_from": self.resumed_from, "versions": versions(),
         }
+
+
+# ---------------------------------------------------------------------- rlcore play
+
+
+def _load_for_play(path: Path):
+    """(experiment, spaces, net) from a run folder (latest checkpoint) or one checkpoint folder."""
+    import torch
+
+    from rlcore.config import load_experiment
+
+    path = Path(path)
+    if (path / checkpoint.WEIGHTS).is_file() and (path / checkpoint.META).is_file():
+        run_dir, ckpt = path.parent.parent, path
+    else:
+        run_dir, ckpt = path, None
+    if not (run_dir / "config.yaml").is_file():
+        raise ConfigError([f"{path}: neither a run folder (with config.yaml) nor a checkpoint "
+                           "folder of one (RUN_DIR/checkpoints/step_*); give what `rlcore run` "
+                           "printed"])
+    exp = load_experiment(run_dir / "config.yaml")
+    if exp.plugin.data_spec.regime != "game":
+        raise IncompatibleEnvError(f"{run_dir}: a run of '{exp.plugin.name}', which does not play "
+                                   "two-player games; rlcore play needs a game-regime run "
+                                   "(algorithm: alphazero)")
+    spaces = check_spaces(exp)
+    if ckpt is None:
+        _, meta, tensors = checkpoint.load_latest(run_dir, exp.plugin.name, spaces.to_json(),
+                                                  torch.device("cpu"))
+    else:
+        try:
+            meta = json.loads((ckpt / checkpoint.META).read_text())
+        except (OSError, json.JSONDecodeError) as exc:
+            raise checkpoint.CheckpointError(f"{ckpt}: unreadable checkpoint ({exc})") from None
+        checkpoint.check_compatible(meta, exp.plugin.name, spaces.to_json(), ckpt)
+        try:
+            tensors = torch.load(ckpt / checkpoint.WEIGHTS, map_location="cpu", weights_only=True)
+        except Exception as exc:
+            raise checkpoint.CheckpointError(f"{ckpt}: unreadable weights ({type(exc).__name__}: "
+                                             f"{exc}); pick another checkpoint") from None
+    modules = exp.plugin.make_modules(exp.algo, spaces)
+    for name, m in modules.items():
+        m.load_state_dict(tensors["modules"][name])
+        m.eval()
+    return exp, modules["net"], meta
+
+
+def play_interactive(path, human_first: bool = True, simulations: int | None = None,
+                     input_fn=input, out=None) -> float:
+    """Play a trained network (with search) in the terminal; returns the human's result
+    (+1/0/-1). Moves are typed as action numbers; anything else is explained and asked again;
+    ``q`` quits (the game counts as lost)."""
+    import sys
+
+    from rlcore.envs.games import make_game
+    from rlcore.plugins.alphazero.networks import NetworkEvaluator
+    from rlcore.plugins.alphazero.players import SearchPlayer
+
+    out = out or sys.stdout
+    exp, net, meta = _load_for_play(path)
+    game = make_game(game_for(exp))
+    sims = simulations or exp.algo.eval_simulations
+    bot = SearchPlayer(NetworkEvaluator(net, exp.algo.cache_size), sims, exp.algo.c_puct)
+    human = 0 if human_first else 1
+    print(f"{game.name}: you are {'X, moving first' if human == 0 else 'O, moving second'}; the "
+          f"network ({meta['env_steps']:,} training moves) searches {sims} simulations per move. "
+          "Type a move number, or q to quit.", file=out)
+    while not game.is_terminal():
+        if game.current_player() != human:
+            a = bot.act(game)
+            print(f"network plays {a}", file=out)
+            game.apply(a)
+            continue
+        print(game.render(), file=out)
+        legal = game.legal_actions()
+        text = input_fn(f"your move {legal}: ").strip()
+        if text.lower() in ("q", "quit", "exit"):
+            print("you resigned", file=out)
+            return -1.0
+        if not text.lstrip("-").isdigit():
+            print(f"'{text}' is not a move: type one of {legal}", file=out)
+            continue
+        if int(text) not in legal:
+            print(f"{text} is not a legal move here: type one of {legal}", file=out)
+            continue
+        game.apply(int(text))
+    print(game.render(), file=out)
+    result = game.terminal_value(human)
+    print({1.0: "you win", 0.0: "draw", -1.0: "the network wins"}[result], file=out)
+    return result

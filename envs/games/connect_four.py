@@ -63,6 +63,8 @@ class ConnectFour:
         return mask
 
     def apply(self, action: int) -> None:
+        if action.__class__ is not int:  # numpy ints and garbage: checked in full
+            action = check_action(self, action)
         if self.winner >= 0 or not (0 <= action < COLS) or self.heights[action] >= ROWS:
             check_action(self, action)
             raise IllegalMoveError(f"connect_four: move {action!r} is illegal here")

@@ -1,13 +1,14 @@
 """Any PettingZoo AEC game with an action mask as a ``Game``: search and rlcore players can
 then play it (``game: pettingzoo:pettingzoo.classic.connect_four_v3`` in env.kwargs).
 
-PettingZoo environments cannot be copied cheaply, so ``clone`` deep-copies the whole env: fine
-for playing and for checking the native games, slow for search (use the native games there).
+PettingZoo environments pickle (and deep-copy) by re-running their constructor, which loses the
+position, so ``clone`` makes a fresh env and replays the moves (the classic board games are
+deterministic): fine for playing and for checking the native games, slow for search (use the
+native games there).
 """
 
 from __future__ import annotations
 
-import copy
 import importlib
 
 import numpy as np
@@ -35,7 +36,8 @@ class PettingZooGame:
     ``observation`` and ``action_mask``."""
 
     def __init__(self, module: str, seed: int | None = 0, env_kwargs: dict | None = None):
-        self.module = module
+        self.module, self.seed, self.env_kwargs = module, seed, dict(env_kwargs or {})
+        self.moves: list[int] = []
         self.name = module.rsplit(".", 1)[-1]
         self.env = make_aec_env(module, **(env_kwargs or {}))
         self.env.reset(seed=seed)
@@ -57,7 +59,10 @@ class PettingZooGame:
         return np.moveaxis(obs, -1, 0) if obs.ndim == 3 else obs  # HWC -> CHW
 
     def clone(self) -> "PettingZooGame":
-        return copy.deepcopy(self)
+        other = PettingZooGame(self.module, self.seed, self.env_kwargs)
+        for a in self.moves:
+            other.apply(a)
+        return other
 
     def current_player(self) -> int:
         return self.agents.index(self.env.agent_selection)
@@ -76,6 +81,7 @@ class PettingZooGame:
     def apply(self, action: int) -> None:
         a = check_action(self, action)
         self.env.step(a)
+        self.moves.append(a)
         env = self.env
         if any(env.terminations.values()) or any(env.truncations.values()):
             # classic games reward only the final move: +1 / -1, or 0 for both on a draw

@@ -62,6 +62,8 @@ class TicTacToe:
         return mask
 
     def apply(self, action: int) -> None:
+        if action.__class__ is not int:  # numpy ints and garbage: checked in full
+            action = check_action(self, action)
         occupied = self.boards[0] | self.boards[1]
         if self.winner >= 0 or not (0 <= action < 9) or occupied >> action & 1:
             check_action(self, action)  # raises with the reason

@@ -152,30 +152,35 @@ def play_game(game, players) -> float:
 
 def match(make_game, player, opponent, games: int) -> dict[str, float]:
     """``games`` games, ``player`` first in half of them (the first when odd); win/draw/loss
-    rates and the mean score (+1/0/-1) of ``player``."""
+    rates and the mean score (+1/0/-1) of ``player``. Against a ``MinimaxPlayer`` the games are
+    instead every line of ``all_openings`` (``games`` does not apply; ``player`` must be
+    deterministic), so a score of 0 means it never loses to perfect play."""
     results = []
-    for i in range(games):
+    if isinstance(opponent, MinimaxPlayer):
+        results = [r for _, _, r in all_openings(make_game, player, opponent)]
+    for i in range(0 if results else games):
         seat = i % 2
         players = [player, opponent] if seat == 0 else [opponent, player]
         r = play_game(make_game(), players)
         results.append(r if seat == 0 else -r)
     results = np.array(results)
     return {"win": float((results > 0).mean()), "draw": float((results == 0).mean()),
-            "loss": float((results < 0).mean()), "score": float(results.mean())}
+            "loss": float((results < 0).mean()), "score": float(results.mean()),
+            "games": int(len(results))}
 
 
-def losing_lines(make_game, player, minimax: MinimaxPlayer) -> list[list[int]]:
-    """Every game ``player`` loses against perfect play over all openings (empty = it never
-    loses). Openings: with ``minimax`` moving first, every legal first move (not only the
-    optimal ones) and afterwards every optimal minimax reply; with ``player`` first, every
-    optimal minimax reply at every minimax turn. ``player`` must be deterministic."""
-    lost: list[list[int]] = []
-    chosen: dict = {}  # the player's move per position (it is deterministic)
+def all_openings(make_game, player, minimax: MinimaxPlayer) -> list[tuple[int, list[int], float]]:
+    """Every game of ``player`` against perfect play over all openings, as (player's seat,
+    moves, result for the player). Openings: with ``minimax`` moving first, every legal first
+    move (not only the optimal ones) and afterwards every optimal minimax reply; with ``player``
+    first, every optimal minimax reply at every minimax turn. ``player`` must be deterministic
+    (each position is asked once)."""
+    lines: list[tuple[int, list[int], float]] = []
+    chosen: dict = {}  # the player's move per position
 
     def walk(game, seat: int, moves: list[int]) -> None:
         if game.is_terminal():
-            if game.terminal_value(seat) < 0:
-                lost.append(moves)
+            lines.append((seat, moves, game.terminal_value(seat)))
             return
         if game.current_player() == seat:
             key = game.key()
@@ -193,4 +198,9 @@ def losing_lines(make_game, player, minimax: MinimaxPlayer) -> list[list[int]]:
 
     for seat in (0, 1):
         walk(make_game(), seat, [])
-    return lost
+    return lines
+
+
+def losing_lines(make_game, player, minimax: MinimaxPlayer) -> list[list[int]]:
+    """The games of ``all_openings`` that ``player`` loses (empty: it never loses)."""
+    return [moves for _, moves, result in all_openings(make_game, player, minimax) if result < 0]
