@@ -540,3 +540,34 @@ def test_tictactoe_learns_to_never_lose_to_minimax(tmp_path):
     assert len({tuple(m[:1]) for seat, m, _ in trained if seat == 1}) == 9  # all 9 openings
     lost = [moves for _, moves, r in trained if r < 0]
     assert lost == [], f"loses {len(lost)} of {len(trained)} lines, e.g. {lost[:3]}"
+
+
+def test_greedy_policy_for_rlcore_eval_plays_only_legal_moves():
+    from rlcore.envs.games.connect_four import ConnectFour
+    from rlcore.plugins.alphazero.networks import AlphaZeroNet, GreedyPolicy
+
+    rng = np.random.default_rng(0)
+    for cls in (TicTacToe, ConnectFour):
+        torch.manual_seed(0)
+        net = AlphaZeroNet(cls.obs_shape, cls.num_actions, 4, 1, 4)
+        games = []
+        for _ in range(64):
+            g = cls()
+            for _ in range(int(rng.integers(0, 7))):
+                g.apply(int(rng.choice(g.legal_actions())))
+            if not g.is_terminal():
+                games.append(g)
+        obs = np.stack([g.observation() for g in games])
+        for explore in (False, True):
+            actions = GreedyPolicy(net, explore).act(obs, rng).action
+            assert all(g.legal_mask()[a] for g, a in zip(games, actions))
+
+
+def test_rlcore_eval_on_a_game_run(trained_run, capsys):
+    import json
+
+    from rlcore.cli import main
+
+    assert main(["eval", str(trained_run), "--episodes", "10"]) == 0
+    out = json.loads(capsys.readouterr().out)
+    assert out["eval_episodes"] == 10 and -1 <= out["eval_return_mean"] <= 1

@@ -218,3 +218,22 @@ def test_minimax_never_loses_and_draws_itself():
         players = [mm, rnd] if i % 2 == 0 else [rnd, mm]
         r = play_game(TicTacToe(), players)
         assert (r if i % 2 == 0 else -r) >= 0
+
+
+@pytest.mark.parametrize("cls", [TicTacToe, ConnectFour])
+def test_legal_moves_read_off_observations(cls):
+    from rlcore.envs.games import legal_from_observation
+
+    rng = np.random.default_rng(4)
+    obs, legal = [], []
+    for _ in range(100):
+        game = cls()
+        for _ in range(int(rng.integers(0, 30))):
+            if game.is_terminal():
+                break
+            game.apply(int(rng.choice(game.legal_actions())))
+        if not game.is_terminal():
+            obs.append(game.observation())
+            legal.append(game.legal_mask())
+    np.testing.assert_array_equal(legal_from_observation(np.stack(obs)), np.stack(legal))
+    assert legal_from_observation(np.zeros((4, 3, 5, 5))) is None

@@ -48,6 +48,19 @@ def make_game(name: str):
     return getattr(importlib.import_module(module), cls)()
 
 
+def legal_from_observation(obs):
+    """Legal moves read off a batch of native-game observations (the game is known by the
+    observation's shape), or None for other shapes."""
+    import importlib
+
+    for target in NATIVE.values():
+        module, _, name = target.partition(":")
+        cls = getattr(importlib.import_module(module), name)
+        if tuple(obs.shape[-3:]) == cls.obs_shape:
+            return cls.legal_from_observation(obs)
+    return None
+
+
 def game_name_for(env_id: str, kwargs: dict | None = None) -> str | None:
     """The ``game`` an env id plays (its registered kwargs, overridden by ``kwargs``), or None
     for envs that are not two-player games."""

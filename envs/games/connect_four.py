@@ -104,6 +104,11 @@ class ConnectFour:
         return "\n".join(rows + [" ".join(str(c) for c in range(COLS))])
 
     @staticmethod
+    def legal_from_observation(obs: np.ndarray) -> np.ndarray:
+        """Legal moves of observations [..., 2, 6, 7]: the columns whose top cell is empty."""
+        return obs[..., 0, :].sum(-2) == 0
+
+    @staticmethod
     def symmetry(obs: np.ndarray, pi: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
         """Symmetry ``k``: 0 the identity, 1 the left-right mirror, for observations
         [..., 2, 6, 7] and policies [..., 7] alike."""

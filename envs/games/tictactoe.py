@@ -108,6 +108,11 @@ class TicTacToe:
     num_symmetries = 8
 
     @staticmethod
+    def legal_from_observation(obs: np.ndarray) -> np.ndarray:
+        """Legal moves of observations [..., 2, 3, 3]: the empty cells."""
+        return (obs.sum(-3) == 0).reshape(*obs.shape[:-3], 9)
+
+    @staticmethod
     def symmetry(obs: np.ndarray, pi: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
         """Board symmetry ``k`` (0..7: a rotation by k % 4 quarter turns, mirrored when k >= 4)
         applied to observations [..., 2, 3, 3] and policies [..., 9] alike."""

@@ -101,7 +101,8 @@ class NetworkEvaluator:
 
 class GreedyPolicy:
     """The raw policy network as an rlcore ``Policy`` (no search), for ``rlcore eval`` on the
-    single-agent game envs: the most likely move (or a sample when exploring)."""
+    single-agent game envs: the most likely legal move (or a sample when exploring). Legal moves
+    are read off the observation for the native games."""
 
     def __init__(self, net: nn.Module, explore: bool):
         self.net, self.explore = net.eval(), explore
@@ -110,7 +111,13 @@ class GreedyPolicy:
     def act(self, obs: np.ndarray, rng: np.random.Generator):
         from rlcore.types import ActionOut
 
-        logits, _ = self.net(torch.as_tensor(np.asarray(obs, np.float32)))
+        from rlcore.envs.games import legal_from_observation
+
+        obs = np.asarray(obs, np.float32)
+        logits, _ = self.net(torch.as_tensor(obs))
+        legal = legal_from_observation(obs)
+        if legal is not None:
+            logits = logits.masked_fill(~torch.as_tensor(legal), -1e9)
         if self.explore:
             p = torch.softmax(logits, -1).numpy().astype(np.float64)
             action = np.array([rng.choice(len(row), p=row / row.sum()) for row in p])
