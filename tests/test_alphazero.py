@@ -571,3 +571,43 @@ def test_rlcore_eval_on_a_game_run(trained_run, capsys):
     assert main(["eval", str(trained_run), "--episodes", "10"]) == 0
     out = json.loads(capsys.readouterr().out)
     assert out["eval_episodes"] == 10 and -1 <= out["eval_return_mean"] <= 1
+
+
+def test_search_and_players_work_on_a_pettingzoo_game():
+    from rlcore.envs.games import make_game
+    from rlcore.plugins.alphazero.players import RandomPlayer, RolloutMCTSPlayer, play_game
+
+    game = make_game("pettingzoo:pettingzoo.classic.tictactoe_v3")
+    for a in (0, 3, 1, 4):
+        game.apply(a)
+    root = Node(game)
+    MCTS(uniform_evaluator(0.0), num_simulations=60).search([root])
+    assert choose(root, 0.0, None) == 2 and root.Q[2] == 1.0
+    result = play_game(make_game("pettingzoo:pettingzoo.classic.connect_four_v3"),
+                       [RolloutMCTSPlayer(20, seed=0), RandomPlayer(0)])
+    assert result in (-1.0, 0.0, 1.0)
+
+
+def test_interrupt_writes_a_checkpoint(tmp_path):
+    from rlcore.config import load_experiment
+    from rlcore.logging import RunLogger
+    from rlcore.loops import make_trainer
+
+    exp = load_experiment(write_experiment(tmp_path, stop__num_env_steps=10_000))
+    trainer = make_trainer(exp, tmp_path / "run")
+    play, calls = trainer.pool.play, []
+
+    def interrupted(weights, version):
+        calls.append(version)
+        if len(calls) == 3:
+            raise KeyboardInterrupt
+        return play(weights, version)
+
+    trainer.pool.play = interrupted
+    logger = RunLogger(tmp_path / "run", 0, 0)
+    with pytest.raises(KeyboardInterrupt):
+        trainer.run(logger)
+    logger.close()
+    ckpts = list((tmp_path / "run" / "checkpoints").iterdir())
+    assert len(ckpts) == 1 and ckpts[0].name == f"step_{trainer.env_steps:012d}"
+    assert 0 < trainer.env_steps < 10_000
