@@ -52,10 +52,6 @@ class Node:
     def is_terminal(self) -> bool:
         return self.terminal_value is not None
 
-    @property
-    def visits(self) -> float:
-        return float(self.N.sum()) if self.expanded else 0.0
-
     def expand(self, prior: np.ndarray) -> None:
         self.legal = self.game.legal_mask()
         p = np.where(self.legal, prior, 0.0)

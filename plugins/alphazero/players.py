@@ -84,7 +84,7 @@ class MinimaxPlayer:
 class RolloutEvaluator:
     """Uniform priors; the value of a leaf is the result of one random playout from it."""
 
-    def __init__(self, game_factory_unused=None, seed: int = 0):
+    def __init__(self, seed: int = 0):
         self.rng = np.random.default_rng(seed)
         self.games: list = []  # set by the player before each search (observations are not games)
 

@@ -30,8 +30,6 @@ class _Slot:
 
 class SelfPlayWorker:
     def __init__(self, plugin, algo_cfg, spaces, game_name: str, seed: int, actor_id: int):
-        import torch
-
         from rlcore.envs.games import make_game
 
         self.cfg, self.actor_id, self.version = algo_cfg, actor_id, 0
@@ -46,7 +44,6 @@ class SelfPlayWorker:
                          algo_cfg.leaves_per_game, algo_cfg.virtual_loss,
                          algo_cfg.dirichlet_alpha, algo_cfg.dirichlet_eps)
         self.rng = np.random.default_rng(seeding.derive(seed, SELFPLAY_STREAM, actor_id))
-        self._torch = torch
 
     def set_weights(self, weights: dict, version: int) -> None:
         from rlcore.learner import load_numpy_weights

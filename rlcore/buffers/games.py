@@ -81,6 +81,6 @@ class GameStore:
             ks = rng.integers(0, num_symmetries, batch_size)
             for k in np.unique(ks):
                 sel = ks == k
+                legal[sel] = symmetry(obs[sel], legal[sel], int(k))[1]  # moves like pi
                 obs[sel], pi[sel] = symmetry(obs[sel], pi[sel], int(k))
-                legal[sel] = symmetry(obs[sel], legal[sel], int(k))[1]
         return {"obs": obs, "pi": pi, "legal": legal, "z": z}
