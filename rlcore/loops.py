@@ -30,6 +30,10 @@ def check_spaces(exp) -> SpaceSpec:
             f"{exp.plugin.name} needs a {' or '.join(exp.plugin.action_spaces)} action space; "
             f"'{cfg.env.id}' has {spaces.describe_action()}; pick an env with a "
             f"{'/'.join(exp.plugin.action_spaces)} action space or another algorithm")
+    if exp.plugin.data_spec.regime == "game":  # the env must be a two-player game
+        from rlcore.loops_selfplay import check_game
+
+        check_game(exp)
     return spaces
 
 

@@ -37,6 +37,14 @@ def game_for(exp) -> str:
     return name
 
 
+def check_game(exp) -> str:
+    """The experiment's game, after checking that its env is one and the opponents fit it
+    (``check_spaces`` calls this for game-regime plugins, so ``rlcore validate`` does too)."""
+    name = game_for(exp)
+    check_opponents(exp, name)
+    return name
+
+
 def check_opponents(exp, game_name: str) -> None:
     if "minimax" in exp.algo.eval_opponents and game_name != "tictactoe":
         raise ConfigError([f"{exp.where('algo', 'eval_opponents')}: algo.eval_opponents: minimax "
@@ -54,9 +62,8 @@ class SelfPlayTrainer:
         self.exp, self.cfg, self.algo, self.run_dir = exp, exp.config, exp.algo, Path(run_dir)
         self.clock, self.t0 = clock, clock()
         torch.set_num_threads(learner_threads(self.cfg))
-        self.spaces = check_spaces(exp)
+        self.spaces = check_spaces(exp)  # checks the game too (check_game)
         self.game_name = game_for(exp)
-        check_opponents(exp, self.game_name)
         self.make_game = lambda: make_game(self.game_name)
         game = self.make_game()
         self.symmetry = getattr(type(game), "symmetry", None) if self.algo.augment else None

@@ -434,6 +434,18 @@ def test_non_game_env_is_refused(tmp_path):
         make_trainer(exp, tmp_path / "run")
 
 
+def test_validate_refuses_envs_that_are_not_games_and_bad_seats(tmp_path, capsys):
+    from rlcore.cli import main
+
+    path = write_experiment(tmp_path, env__id="CartPole-v1")
+    assert main(["validate", str(path)]) == 2
+    err = capsys.readouterr().err
+    assert f"{path}:" in err and "alphazero plays two-player games; 'CartPole-v1' is not one" in err
+    path = write_experiment(tmp_path, env__kwargs={"seat": 3})
+    assert main(["validate", str(path)]) == 2
+    assert "env.kwargs.seat must be 0 (the agent moves first) or 1, got 3" in capsys.readouterr().err
+
+
 def test_experiment_files_validate(capsys):
     from rlcore.cli import main
 

@@ -19,8 +19,11 @@ class GameEnv(gym.Env):
     def __init__(self, game: str = "tictactoe", seat: int = 0, render_mode: str | None = None):
         from rlcore.envs.games import make_game
 
-        if seat not in (0, 1):
-            raise ValueError(f"seat must be 0 (moves first) or 1, got {seat!r}")
+        if seat not in (0, 1) or isinstance(seat, bool):
+            from rlcore.errors import IncompatibleEnvError
+
+            raise IncompatibleEnvError(f"env.kwargs.seat must be 0 (the agent moves first) or 1, "
+                                       f"got {seat!r}")
         self.game_name, self.seat, self.render_mode = game, seat, render_mode
         self.game = make_game(game)
         self.observation_space = gym.spaces.Box(0.0, 1.0, self.game.obs_shape, np.float32)
