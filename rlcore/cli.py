@@ -1,4 +1,4 @@
-"""The ``rlcore`` command: list, schema, validate, run, resume, eval."""
+"""The ``rlcore`` command: list, schema, validate, run, resume, eval, play."""
 
 from __future__ import annotations
 
@@ -228,6 +228,18 @@ def cmd_eval(args) -> int:
     return 0
 
 
+def cmd_play(args) -> int:
+    from rlcore.loops_selfplay import play_interactive
+
+    if args.simulations is not None and args.simulations < 1:
+        raise ConfigError([f"--simulations {args.simulations}: must be at least 1"])
+    try:
+        play_interactive(args.path, human_first=not args.second, simulations=args.simulations)
+    except (EOFError, KeyboardInterrupt):
+        print("\nbye", file=sys.stderr)
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="rlcore", description="Reinforcement-learning experiments.")
     p.add_argument("--debug", action="store_true", help="show Python tracebacks")
@@ -258,6 +270,12 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--seed", type=int, default=12345)
     s.add_argument("--stochastic", action="store_true", help="sample actions instead of greedy")
     s.set_defaults(fn=cmd_eval)
+    s = sub.add_parser("play", help="play a trained game network (alphazero) in the terminal")
+    s.add_argument("path", metavar="RUN_DIR_OR_CHECKPOINT")
+    s.add_argument("--second", action="store_true", help="let the network move first")
+    s.add_argument("--simulations", type=int, default=None,
+                   help="search simulations per network move (default: algo.eval_simulations)")
+    s.set_defaults(fn=cmd_play)
     return p
 
 

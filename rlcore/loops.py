@@ -38,6 +38,10 @@ def check_spaces(exp) -> SpaceSpec:
             f"env.normalize_obs needs a Box observation; '{cfg.env.id}' has "
             f"{'Discrete(' + str(spaces.num_obs) + ')' if spaces.num_obs else 'a scalar'} "
             f"observations ({exp.where('env', 'normalize_obs')}); set env.normalize_obs: false")
+    if exp.plugin.data_spec.regime == "game":  # the env must be a two-player game
+        from rlcore.loops_selfplay import check_game
+
+        check_game(exp)
     return spaces
 
 

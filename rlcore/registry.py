@@ -29,6 +29,7 @@ BUILTIN_ALGORITHMS = {
     "qrdqn": "rlcore.plugins.distributional.plugin:QRDQN",
     "ddpg": "rlcore.plugins.ddpg.plugin:DDPG",
     "td3": "rlcore.plugins.ddpg.plugin:TD3",
+    "alphazero": "rlcore.plugins.alphazero.plugin:PLUGIN",
 }
 BUILTIN_ENVS = {
     "atari": "rlcore.envs.atari:PLUGIN",
@@ -36,6 +37,7 @@ BUILTIN_ENVS = {
     "bandits": "rlcore.envs.bandits:PLUGIN",
     "gridworld": "rlcore.envs.gridworld:PLUGIN",
     "datasets": "rlcore.envs.datasets:PLUGIN",
+    "games": "rlcore.envs.games:PLUGIN",
 }
 
 _extra: dict[str, dict[str, str]] = {ALGORITHM_GROUP: {}, ENV_GROUP: {}}

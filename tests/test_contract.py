@@ -4,7 +4,9 @@ updates on a fake env, save -> restore -> identical next update, same seed -> sa
 A new trajectory-regime plugin joins by adding its name to ALGORITHMS (and to BOX_ALGORITHMS
 when it also declares Box actions: those run the same contract on a Box-action fake env); a
 transition-regime (replay) plugin joins TRANSITION_CASES, which runs the contract through the
-replay driver's parts."""
+replay driver's parts.
+Game-regime plugins (self-play on two-player games) join GAME_ALGORITHMS: the same contract with
+self-play games in place of fragments."""
 
 import numpy as np
 import pytest
@@ -19,6 +21,7 @@ from rlcore.learner import Learner
 from rlcore.loops import check_spaces
 
 ALGORITHMS = ["pg", "ppo", "supervised", "trpo"]
+GAME_ALGORITHMS = ["alphazero"]
 BOX_ALGORITHMS = ["pg", "ppo", "trpo"]
 CASES = [(a, "discrete") for a in ALGORITHMS] + [(a, "box") for a in BOX_ALGORITHMS]
 
@@ -215,6 +218,71 @@ def test_transition_updates_then_save_restore_gives_identical_next_update(tmp_pa
     assert m1 == m2
 
 
+# ---------------------------------------------------------------- the game regime
+
+
+def test_every_builtin_plugin_of_these_regimes_is_under_contract():
+    from rlcore import registry
+
+    lists = {"trajectory": ALGORITHMS, "game": GAME_ALGORITHMS}
+    for name in registry.BUILTIN_ALGORITHMS:
+        regime = registry.get_algorithm(name).data_spec.regime
+        if regime in lists and name != "tabular":  # tabular: exact solvers, tests/test_tabular.py
+            assert name in lists[regime], f"{name} ({regime}) is not in this file's lists"
+
+
+def build_game(tmp_path, algorithm, seed=0):
+    text = yaml.safe_dump({
+        "algorithm": algorithm, "seed": seed, "env": {"id": "rlcore/TicTacToe-v0"},
+        "learner": {"gns_microbatches": 2},
+        "algo": {"channels": 4, "blocks": 1, "value_hidden": 4, "num_simulations": 4,
+                 "parallel_games": 2, "games_per_round": 2, "batch_size": 8},
+    })
+    path = tmp_path / f"{algorithm}-game-{seed}.yaml"
+    path.write_text(text)
+    exp = load_experiment(path)
+    assert exp.plugin.data_spec.regime == "game"
+    return exp, check_spaces(exp)
+
+
+def game_batch(exp, spaces, learner, seed=0):
+    from rlcore.buffers.games import GameStore
+    from rlcore.plugins.alphazero.selfplay import SelfPlayWorker
+
+    worker = SelfPlayWorker(exp.plugin, exp.algo, spaces, "tictactoe", seed, 0)
+    worker.set_weights(learner.weights(), learner.version)
+    games = worker.play(exp.algo.games_per_round)
+    store = GameStore(10)
+    store.add(games)
+    return games, store.sample(exp.algo.batch_size, np.random.default_rng(seed))
+
+
+@pytest.mark.parametrize("algorithm", GAME_ALGORITHMS)
+def test_game_regime_two_updates_then_save_restore_gives_identical_next_update(tmp_path, algorithm):
+    exp, spaces = build_game(tmp_path, algorithm)
+    learner = Learner(exp, spaces, torch.device("cpu"))
+    before = params(learner)
+    for i in range(2):
+        games, sample = game_batch(exp, spaces, learner, seed=i)
+        assert all(g.policy_version == learner.version for g in games)
+        metrics = learner.update([sample], progress=0.1 * i)
+        assert np.isfinite(metrics["loss"]) and metrics["grad_norm"] > 0
+    assert learner.version == 2
+    assert any(not torch.equal(before[k], v) for k, v in params(learner).items())
+    checkpoint.save(tmp_path / "run", 48, learner.state_tensors(), {
+        "algorithm": exp.plugin.name, "spaces": spaces.to_json(), "learner": learner.meta()})
+    _, meta, tensors = checkpoint.load_latest(tmp_path / "run", exp.plugin.name, spaces.to_json(),
+                                              torch.device("cpu"))
+    restored = Learner(exp, spaces, torch.device("cpu"))
+    restored.load_state_tensors(tensors)
+    restored.load_meta(meta["learner"])
+    _, sample = game_batch(exp, spaces, learner, seed=5)
+    m1, m2 = learner.update([sample], 0.3), restored.update([sample], 0.3)
+    p1, p2 = params(learner), params(restored)
+    assert all(torch.equal(p1[k], p2[k]) for k in p1)
+    assert m1 == m2
+
+
 @pytest.mark.parametrize("algorithm,action_kind", TRANSITION_CASES)
 def test_transition_same_seed_same_run_other_seed_other_run(tmp_path, algorithm, action_kind):
     def run(seed):
@@ -257,3 +325,22 @@ def test_transition_replay_keeps_terminated_and_truncated_apart(tmp_path, algori
     # still running: the observation its next step will start from)
     ended = int((buf.terminated | buf.truncated).sum())
     assert len(buf) == 72 and int(buf.count.sum()) == 72 + ended + int((buf.pending >= 0).sum())
+
+
+@pytest.mark.parametrize("algorithm", GAME_ALGORITHMS)
+def test_game_regime_same_seed_same_games_other_seed_other_games(tmp_path, algorithm):
+    def run(seed):
+        exp, spaces = build_game(tmp_path, algorithm, seed=seed)
+        learner = Learner(exp, spaces, torch.device("cpu"))
+        games, _ = game_batch(exp, spaces, learner, seed=seed)
+        return params(learner), games
+
+    init0, games0 = run(0)
+    init0b, games0b = run(0)
+    init1, games1 = run(1)
+    assert all(torch.equal(init0[k], init0b[k]) for k in init0)
+    for a, b in zip(games0, games0b):
+        np.testing.assert_array_equal(a.obs, b.obs)
+        np.testing.assert_array_equal(a.pi, b.pi)
+    assert not all(torch.equal(init0[k], init1[k]) for k in init0)
+    assert not all(np.array_equal(a.pi, b.pi) for a, b in zip(games0, games1))

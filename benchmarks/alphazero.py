@@ -1,0 +1,211 @@
+"""AlphaZero benchmarks: search speed, tic-tac-toe time to perfect play, connect four against
+pure MCTS. Prints one JSON line per measurement, then a table. Each line records the CPU that
+other processes used meanwhile (``cpu_during``, cpu_monitor.py): the 2 cores are shared.
+
+1. ``search``: simulations per second of the PUCT search with the experiments' networks
+   (untrained weights, evaluation cache off, one torch thread), for tic-tac-toe and connect
+   four: one game with one leaf per forward pass (no batching); 32 games searched together
+   (one forward pass per round for all 32 trees); 32 games x 4 virtual-loss leaves each. Also
+   the pure-MCTS opponent (random rollouts) on connect four.
+2. ``tictactoe``: experiments/alphazero_tictactoe.yaml per seed, inline, until its evaluation
+   finds perfect play (score 0 against minimax over every opening, see
+   plugins/alphazero/players.py:all_openings); wall seconds from the trainer's start, the
+   moves of self-play, and an independent re-check of all openings.
+3. ``connect4``: experiments/alphazero_connect4.yaml with ``stop.wall_s=BUDGET``, then
+   ``--games`` games (half from each seat) of the network with search (algo.eval_simulations)
+   against pure MCTS with 1000 rollouts per move.
+
+Usage:
+    python benchmarks/alphazero.py search
+    python benchmarks/alphazero.py tictactoe --seeds 0 1 2
+    python benchmarks/alphazero.py connect4 --budget 1800 --games 20 [--set key=value ...]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from cpu_monitor import OtherCpu  # noqa: E402
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def emit(bench: str, metrics: dict, config: dict, cpu: dict) -> dict:
+    line = {"bench": bench, "metrics": metrics, "config": config, "cpu_during": cpu,
+            "time": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())}
+    print(json.dumps(line), flush=True)
+    return line
+
+
+def net_for(experiment: str):
+    import torch
+
+    from rlcore.config import load_experiment
+    from rlcore.loops import check_spaces
+
+    exp = load_experiment(ROOT / "experiments" / experiment)
+    spaces = check_spaces(exp)
+    torch.manual_seed(0)
+    return exp, exp.plugin.make_modules(exp.algo, spaces)["net"].eval()
+
+
+def bench_search(seconds: float) -> list[dict]:
+    import numpy as np
+
+    from rlcore.envs.games import make_game
+    from rlcore.plugins.alphazero.mcts import MCTS, Node
+    from rlcore.plugins.alphazero.networks import NetworkEvaluator
+    from rlcore.plugins.alphazero.players import RolloutMCTSPlayer
+
+    lines = []
+    for experiment, game_name in (("alphazero_tictactoe.yaml", "tictactoe"),
+                                  ("alphazero_connect4.yaml", "connect_four")):
+        exp, net = net_for(experiment)
+        for games, leaves in ((1, 1), (32, 1), (32, 4)):
+            search = MCTS(NetworkEvaluator(net, 0), exp.algo.c_puct, 64, leaves)
+            rng = np.random.default_rng(0)
+            sims, meter = 0, OtherCpu({os.getpid()}).start(1.0)
+            t0 = time.perf_counter()
+            while time.perf_counter() - t0 < seconds:
+                roots = []
+                for _ in range(games):  # positions a few random moves in
+                    g = make_game(game_name)
+                    for _ in range(int(rng.integers(0, 4))):
+                        g.apply(int(rng.choice(g.legal_actions())))
+                    roots.append(Node(g))
+                search.search(roots)
+                sims += 64 * games
+            dt = time.perf_counter() - t0
+            lines.append(emit("alphazero_search", {
+                "simulations_per_s": round(sims / dt), "positions_per_forward":
+                    round(search.positions_evaluated / search.forward_passes, 2)},
+                {"game": game_name, "games": games, "leaves_per_game": leaves,
+                 "simulations_per_move": 64, "channels": exp.algo.channels,
+                 "blocks": exp.algo.blocks}, meter.result()))
+    player = RolloutMCTSPlayer(1000, seed=0)
+    meter, t0, moves = OtherCpu({os.getpid()}).start(1.0), time.perf_counter(), 0
+    rng = np.random.default_rng(1)
+    while time.perf_counter() - t0 < seconds:
+        g = make_game("connect_four")
+        for _ in range(int(rng.integers(0, 6))):
+            g.apply(int(rng.choice(g.legal_actions())))
+        player.act(g)
+        moves += 1
+    dt = time.perf_counter() - t0
+    lines.append(emit("alphazero_search", {"simulations_per_s": round(moves * 1000 / dt),
+                                           "seconds_per_move": round(dt / moves, 3)},
+                      {"game": "connect_four", "player": "mcts:1000 (random rollouts)"},
+                      meter.result()))
+    return lines
+
+
+def bench_tictactoe(seeds: list[int]) -> list[dict]:
+    import torch
+
+    from rlcore.learner import load_numpy_weights
+    from rlcore.loops import train_experiment
+    from rlcore.envs.games.tictactoe import TicTacToe
+    from rlcore.plugins.alphazero.networks import NetworkEvaluator
+    from rlcore.plugins.alphazero.players import MinimaxPlayer, SearchPlayer, all_openings
+
+    torch.set_num_threads(1)
+    lines = []
+    for seed in seeds:
+        with tempfile.TemporaryDirectory() as tmp:
+            meter = OtherCpu({os.getpid()}).start(1.0)
+            summary, trainer = train_experiment(ROOT / "experiments/alphazero_tictactoe.yaml",
+                                                Path(tmp) / "run", [f"seed={seed}"])
+            cpu = meter.result()
+        load_numpy_weights(trainer.eval_modules, trainer.learner.weights())
+        player = SearchPlayer(NetworkEvaluator(trainer.eval_modules["net"], 0),
+                              trainer.algo.eval_simulations, trainer.algo.c_puct)
+        lines_ = all_openings(TicTacToe, player, MinimaxPlayer(seed=None))
+        lost = sum(r < 0 for _, _, r in lines_)
+        lines.append(emit("alphazero_tictactoe_perfect_play", {
+            "perfect": summary["stop_reason"] == "eval_return" and lost == 0,
+            "wall_s": summary["wall_s"], "self_play_moves": summary["env_steps"],
+            "games": summary["games_played"], "learner_steps": summary["updates"],
+            "recheck_lines": len(lines_), "recheck_lost": int(lost)},
+            {"seed": seed, "experiment": "experiments/alphazero_tictactoe.yaml"}, cpu))
+    return lines
+
+
+def bench_connect4(budget: float, games: int, overrides: list[str]) -> list[dict]:
+    import torch
+
+    from rlcore.envs.games.connect_four import ConnectFour
+    from rlcore.learner import load_numpy_weights
+    from rlcore.loops import train_experiment
+    from rlcore.plugins.alphazero.networks import NetworkEvaluator
+    from rlcore.plugins.alphazero.players import RolloutMCTSPlayer, SearchPlayer, match
+
+    torch.set_num_threads(1)
+    run_dir = Path(tempfile.mkdtemp(prefix="az-c4-"))
+    meter = OtherCpu({os.getpid()}, learn_sessions=True).start(2.0)
+    summary, trainer = train_experiment(
+        ROOT / "experiments/alphazero_connect4.yaml", run_dir / "run",
+        [f"stop.wall_s={budget}", "eval.every_env_steps=0", "logging.progress_every_s=60",
+         'algo.eval_opponents=["random"]', *overrides])
+    train_cpu = meter.result()
+    load_numpy_weights(trainer.eval_modules, trainer.learner.weights())
+    player = SearchPlayer(NetworkEvaluator(trainer.eval_modules["net"], 100_000),
+                          trainer.algo.eval_simulations, trainer.algo.c_puct)
+    meter = OtherCpu({os.getpid()}).start(2.0)
+    t0 = time.perf_counter()
+    result = match(ConnectFour, player, RolloutMCTSPlayer(1000, seed=0), games)
+    return [emit("alphazero_connect4_vs_mcts1000", {
+        **{k: result[k] for k in ("win", "draw", "loss", "games")},
+        "train_wall_s": summary["wall_s"], "self_play_moves": summary["env_steps"],
+        "self_play_games": summary["games_played"], "learner_steps": summary["updates"],
+        "eval_wall_s": round(time.perf_counter() - t0, 1), "train_cpu_during": train_cpu},
+        {"budget_s": budget, "overrides": overrides, "eval_simulations":
+         trainer.algo.eval_simulations, "run_dir": str(run_dir / "run")}, meter.result())]
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    sub = ap.add_subparsers(dest="what", required=True)
+    s = sub.add_parser("search")
+    s.add_argument("--seconds", type=float, default=5.0)
+    s = sub.add_parser("tictactoe")
+    s.add_argument("--seeds", type=int, nargs="+", default=[0])
+    s = sub.add_parser("connect4")
+    s.add_argument("--budget", type=float, default=1800)
+    s.add_argument("--games", type=int, default=20)
+    s.add_argument("--set", action="append", default=[])
+    args = ap.parse_args()
+    import torch
+
+    torch.set_num_threads(1)  # actors and the learner use one thread each (see plugin.py)
+    if args.what == "search":
+        lines = bench_search(args.seconds)
+        print(f"\n{'game':<13} {'setting':<34} {'simulations/s':>13}")
+        for ln in lines:
+            c = ln["config"]
+            setting = c.get("player") or (f"{c['games']} games x {c['leaves_per_game']} leaves"
+                                          f" ({ln['metrics']['positions_per_forward']}/pass)")
+            print(f"{c['game']:<13} {setting:<34} {ln['metrics']['simulations_per_s']:>13,}")
+    elif args.what == "tictactoe":
+        lines = bench_tictactoe(args.seeds)
+        print(f"\n{'seed':>4} {'perfect':>8} {'wall_s':>8} {'moves':>8} {'other cores':>11}")
+        for ln in lines:
+            m = ln["metrics"]
+            print(f"{ln['config']['seed']:>4} {str(m['perfect']):>8} {m['wall_s']:>8.1f} "
+                  f"{m['self_play_moves']:>8,} {ln['cpu_during']['other_processes_cores']:>11}")
+    else:
+        (ln,) = bench_connect4(args.budget, args.games, args.set)
+        m = ln["metrics"]
+        print(f"\nafter {m['train_wall_s']:.0f} s of training ({m['self_play_games']:,} games): "
+              f"vs mcts:1000 W {m['win']:.2f} D {m['draw']:.2f} L {m['loss']:.2f} "
+              f"over {m['games']} games")
+
+
+if __name__ == "__main__":
+    main()

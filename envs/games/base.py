@@ -1,0 +1,51 @@
+"""The ``Game`` protocol that tree search needs, and what every two-player game shares.
+
+A game state is a small mutable object: ``apply`` changes it in place and ``clone`` copies it
+(cheaply: the native games keep their boards as a few Python ints). Players are 0 (moves first)
+and 1. Values are from one player's view: +1 a win, -1 a loss, 0 a draw.
+"""
+
+from __future__ import annotations
+
+from typing import Hashable, Protocol
+
+import numpy as np
+
+from rlcore.errors import EnvRuntimeError
+
+
+class IllegalMoveError(EnvRuntimeError):
+    """A move that is not legal in the current position (a bug in whatever chose it)."""
+
+
+class Game(Protocol):
+    name: str
+    num_actions: int
+    obs_shape: tuple[int, ...]  # canonical observation [C, H, W], float32
+
+    def current_player(self) -> int: ...  # 0 or 1: who moves next
+    def legal_mask(self) -> np.ndarray: ...  # bool [num_actions]
+    def legal_actions(self) -> list[int]: ...
+    def apply(self, action: int) -> None: ...  # raises IllegalMoveError
+    def clone(self) -> "Game": ...
+    def is_terminal(self) -> bool: ...
+    def terminal_value(self, player: int) -> float: ...  # +1/-1/0 from ``player``'s view
+    def observation(self) -> np.ndarray: ...  # from the view of the player to move
+    def key(self) -> Hashable: ...  # equal for equal positions (transposition tables)
+    def render(self) -> str: ...
+
+
+def check_action(game, action) -> int:
+    """``action`` as an int if it is legal in ``game``, else IllegalMoveError saying why."""
+    try:
+        a = int(action)
+    except (TypeError, ValueError):
+        raise IllegalMoveError(f"{game.name}: move {action!r} is not an integer action") from None
+    if a != action:
+        raise IllegalMoveError(f"{game.name}: move {action!r} is not an integer action")
+    if game.is_terminal():
+        raise IllegalMoveError(f"{game.name}: move {a} played after the game ended")
+    if not 0 <= a < game.num_actions or not game.legal_mask()[a]:
+        raise IllegalMoveError(f"{game.name}: move {a} is illegal here; legal moves: "
+                               f"{game.legal_actions()}")
+    return a

@@ -1,0 +1,86 @@
+"""Finished self-play games and the store the learner samples positions from (the game regime).
+
+A ``GameRecord`` crosses Ray as numpy arrays: for each position the canonical observation, the
+legal moves, the search's visit-count distribution pi, the mover and z, the game's outcome from
+that mover's view (back-filled when the game ends). ``GameStore`` keeps the last N games and
+samples positions uniformly from them.
+"""
+
+from __future__ import annotations
+
+import collections
+from dataclasses import dataclass
+
+import numpy as np
+
+
+@dataclass
+class GameRecord:
+    obs: np.ndarray  # [T, C, H, W] float32, from the view of the player to move
+    legal: np.ndarray  # [T, A] bool
+    pi: np.ndarray  # [T, A] float32: visit-count distribution of the search (tau = 1)
+    player: np.ndarray  # [T] int8: who moved
+    z: np.ndarray  # [T] float32: outcome for the mover (+1 win, 0 draw, -1 loss)
+    winner: int  # -1 for a draw
+    policy_version: int
+    actor_id: int
+
+    @property
+    def length(self) -> int:
+        return int(len(self.z))
+
+    @classmethod
+    def from_moves(cls, obs, legal, pi, player, result_for_player0: float, policy_version: int,
+                   actor_id: int) -> "GameRecord":
+        """Back-fill z from each mover's perspective from the result for player 0."""
+        player = np.asarray(player, np.int8)
+        z = np.where(player == 0, result_for_player0, -result_for_player0).astype(np.float32)
+        winner = -1 if result_for_player0 == 0 else (0 if result_for_player0 > 0 else 1)
+        return cls(np.asarray(obs, np.float32), np.asarray(legal, bool),
+                   np.asarray(pi, np.float32), player, z, winner, policy_version, actor_id)
+
+
+class GameStore:
+    """The last ``max_games`` games; ``sample`` draws positions uniformly over all of them."""
+
+    def __init__(self, max_games: int):
+        if max_games < 1:
+            raise ValueError("max_games must be >= 1")
+        self.games: collections.deque[GameRecord] = collections.deque(maxlen=max_games)
+        self.total_games = 0
+
+    def add(self, games: list[GameRecord]) -> None:
+        for g in games:
+            if g.length:
+                self.games.append(g)
+                self.total_games += 1
+
+    @property
+    def num_positions(self) -> int:
+        return sum(g.length for g in self.games)
+
+    def __len__(self) -> int:
+        return len(self.games)
+
+    def sample(self, batch_size: int, rng: np.random.Generator, symmetry=None,
+               num_symmetries: int = 1) -> dict[str, np.ndarray]:
+        """``batch_size`` positions, uniform over the stored positions (with replacement).
+        ``symmetry(obs, pi, k)`` applies board symmetry k (drawn uniformly from
+        ``num_symmetries``) to each sampled position."""
+        if not self.games:
+            raise ValueError("the game store is empty")
+        lengths = np.array([g.length for g in self.games])
+        gi = rng.choice(len(lengths), size=batch_size, p=lengths / lengths.sum())
+        ti = (rng.random(batch_size) * lengths[gi]).astype(np.int64)
+        games = self.games
+        obs = np.stack([games[g].obs[t] for g, t in zip(gi, ti)])
+        pi = np.stack([games[g].pi[t] for g, t in zip(gi, ti)])
+        legal = np.stack([games[g].legal[t] for g, t in zip(gi, ti)])
+        z = np.array([games[g].z[t] for g, t in zip(gi, ti)], np.float32)
+        if symmetry is not None and num_symmetries > 1:
+            ks = rng.integers(0, num_symmetries, batch_size)
+            for k in np.unique(ks):
+                sel = ks == k
+                legal[sel] = symmetry(obs[sel], legal[sel], int(k))[1]  # moves like pi
+                obs[sel], pi[sel] = symmetry(obs[sel], pi[sel], int(k))
+        return {"obs": obs, "pi": pi, "legal": legal, "z": z}
