@@ -1,4 +1,4 @@
-"""BAD_INPUTS.md rows 9, 11 and safe YAML: refused on the driver before anything starts, with
+"""BAD_INPUTS.md rows 9, 11, 25 and safe YAML: refused on the driver before anything starts, with
 what, where and the fix, exit code 2. (Rows 1-8, 10, 14-16, 21-23: test_cli.py, test_config.py,
 test_runs.py; 12, 13, 15, 24: test_faults.py; 17: test_cluster.py; 18, 19: test_ray_faults.py;
 20: test_runs.py and test_ray_faults.py.)"""
@@ -117,3 +117,21 @@ def test_python_tags_are_refused_and_never_run(workdir, capsys, nothing_starts, 
     assert err.endswith("experiment files are plain data (safe YAML): remove the tag and write "
                         "the value\n")
     assert not (workdir / "PWNED").exists() and not (workdir / "runs").exists()
+
+
+# ---------------------------------------------------------------- row 25: self-play game unfit
+
+
+def test_self_play_game_without_an_action_mask_is_refused_at_startup(workdir, capsys,
+                                                                     nothing_starts, monkeypatch):
+    seen = errors_seen(monkeypatch)
+    text = ("algorithm: alphazero\nenv:\n  id: rlcore/PettingZooGame-v0\n  kwargs:\n"
+            "    game: pettingzoo:maskless_game\n")
+    path = write(workdir, text)
+    before = snapshot(workdir)
+    code, out, err = rlcore(capsys, "run", path)
+    assert code == 2
+    assert err.startswith(f"error: {path}:")
+    assert "maskless_game: observations carry no action_mask; search needs the legal moves" in err
+    assert [type(e) for e in seen] == [IncompatibleEnvError]
+    assert snapshot(workdir) == before  # no run folder, nothing written

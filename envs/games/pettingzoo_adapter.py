@@ -48,7 +48,9 @@ class PettingZooGame:
         first = self.env.observe(self.env.agent_selection)
         if not isinstance(first, dict) or "action_mask" not in first:
             raise IncompatibleEnvError(f"{module}: observations carry no action_mask; search "
-                                       "needs the legal moves")
+                                       "needs the legal moves: make observe() return "
+                                       "{'observation': ..., 'action_mask': ...} as PettingZoo's "
+                                       "classic games do")
         self.num_actions = int(self.env.action_space(self.agents[0]).n)
         self.obs_shape = tuple(self._canonical(first["observation"]).shape)
         self._final = None  # rewards at the end of the game, by agent
