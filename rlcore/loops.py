@@ -184,33 +184,21 @@ class Trainer:
     # ------------------------------------------------------------------ loop
 
     def run(self, logger, on_eval=None) -> dict:
-        cfg, learner = self.cfg, self.learner
-        pool = self.pool
+        """The loop every driver shares: ``round(logger)`` (collect, update, log) until a stop
+        criterion, with evaluations, checkpoints, Ctrl-C (a final checkpoint), failures (a
+        checkpoint and the cause in summary.json) and the run summary."""
+        cfg = self.cfg
         next_eval = self._next_multiple(cfg.eval.every_env_steps)
         next_ckpt = self._next_multiple(cfg.checkpoint.every_env_steps)
-        published, stop_reason, failure = None, "num_env_steps", None
-        t_run, steps_at_start = self.clock(), self.env_steps
+        stop_reason, failure = "num_env_steps", None
+        self.t_run, self.steps_at_start, self.published = self.clock(), self.env_steps, None
         try:
             while self.env_steps < cfg.stop.num_env_steps:
-                t = self.clock()
-                weights = learner.weights() if published != learner.version else None
-                fragments = pool.sample(weights, learner.version)
-                published = learner.version
-                t_sample = self.clock() - t
-                self._log_rollout(fragments, logger, pool)
-                t = self.clock()
-                metrics = learner.update(fragments, min(1.0, self.env_steps / cfg.stop.num_env_steps))
-                logger.scalars("learner", {**metrics, "skipped_updates": learner.skipped_updates},
-                               self.env_steps)
-                sps = (self.env_steps - steps_at_start) / max(self.clock() - t_run, 1e-9)
-                logger.scalars("time", {"env_steps_per_s": sps, "sample_s": t_sample,
-                                        "update_s": self.clock() - t}, self.env_steps)
-                logger.progress(self.wall_s(), self.env_steps, cfg.stop.num_env_steps, sps,
-                                self.mean_return(), self._progress_extra(metrics, pool))
+                self.round(logger)
                 if next_eval and self.env_steps >= next_eval:
                     next_eval = self._next_multiple(cfg.eval.every_env_steps)
-                    mean = self.evaluate(logger, on_eval)
-                    if cfg.stop.eval_return is not None and mean >= cfg.stop.eval_return:
+                    score = self.evaluate(logger, on_eval)
+                    if cfg.stop.eval_return is not None and score >= cfg.stop.eval_return:
                         stop_reason = "eval_return"
                         break
                 if next_ckpt and self.env_steps >= next_ckpt:
@@ -228,7 +216,7 @@ class Trainer:
                 raise
             stop_reason, failure = "failed", exc
         finally:
-            pool.close()
+            self.pool.close()
         if failure is not None:
             self._stop_on_failure(failure)
         evaluated_now = bool(self.evals) and self.evals[-1]["env_steps"] == self.env_steps
@@ -240,6 +228,29 @@ class Trainer:
         if stop_reason == "interrupted":
             raise KeyboardInterrupt
         return summary
+
+    def round(self, logger) -> None:
+        """The trajectory regime's round: fragments from every actor, one update, logs."""
+        cfg, learner, pool = self.cfg, self.learner, self.pool
+        t = self.clock()
+        weights = learner.weights() if self.published != learner.version else None
+        fragments = pool.sample(weights, learner.version)
+        self.published = learner.version
+        t_sample = self.clock() - t
+        self._log_rollout(fragments, logger, pool)
+        t = self.clock()
+        metrics = learner.update(fragments, min(1.0, self.env_steps / cfg.stop.num_env_steps))
+        logger.scalars("learner", {**metrics, "skipped_updates": learner.skipped_updates},
+                       self.env_steps)
+        sps = self.steps_per_s()
+        logger.scalars("time", {"env_steps_per_s": sps, "sample_s": t_sample,
+                                "update_s": self.clock() - t}, self.env_steps)
+        logger.progress(self.wall_s(), self.env_steps, cfg.stop.num_env_steps, sps,
+                        self.mean_return(), self._progress_extra(metrics, pool))
+
+    def steps_per_s(self) -> float:
+        """Env steps per second since ``run`` started (resumed runs: since the resume)."""
+        return (self.env_steps - self.steps_at_start) / max(self.clock() - self.t_run, 1e-9)
 
     def _stop_on_failure(self, exc: BaseException) -> None:
         """Write a checkpoint (or name the last good one), record the cause in summary.json and

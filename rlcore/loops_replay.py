@@ -17,7 +17,6 @@ saved beside each checkpoint as ``replay.npz`` and restored on resume.
 from __future__ import annotations
 
 import collections
-import json
 import time
 from pathlib import Path
 
@@ -136,65 +135,35 @@ class ReplayTrainer(Trainer):
             self.buffer.update_priorities(sample.index, td_abs)
         return metrics
 
-    def run(self, logger, on_eval=None) -> dict:
-        cfg, algo, learner, pool = self.cfg, self.algo, self.learner, self.pool
-        next_eval = self._next_multiple(cfg.eval.every_env_steps)
-        next_ckpt = self._next_multiple(cfg.checkpoint.every_env_steps)
-        next_log = self.env_steps
-        published, stop_reason = None, "num_env_steps"
-        t_run, steps_at_start = self.clock(), self.env_steps
-        sums: dict[str, float] = {}
-        n_metrics, t_update = 0, 0.0
-        try:
-            while self.env_steps < cfg.stop.num_env_steps:
-                stale = published is None or learner.version - published >= algo.publish_every
-                weights = learner.published_weights() if stale else None
-                fragments = pool.collect(weights, learner.version, self.env_steps,
-                                         wait=self.updates_due() <= 0)
-                if stale:
-                    published = learner.version
-                for frag in fragments:
-                    self.add_fragment(frag)
-                progress = min(1.0, self.env_steps / cfg.stop.num_env_steps)
-                t = self.clock()
-                # Ray: a bounded share of the due updates per pass, so finished fragments are
-                # taken and their actors restarted while the learner works
-                for _ in range(min(self.updates_due(), 64 if pool.num_actors else 1 << 30)):
-                    for k, v in self.train_step(progress).items():
-                        sums[k] = sums.get(k, 0.0) + v
-                    n_metrics += 1
-                t_update += self.clock() - t
-                if self.env_steps >= next_log:
-                    next_log = self.env_steps + LOG_EVERY_ENV_STEPS
-                    self._log(logger, sums, n_metrics, t_update, t_run, steps_at_start)
-                    sums, n_metrics, t_update = {}, 0, 0.0
-                if next_eval and self.env_steps >= next_eval:
-                    next_eval = self._next_multiple(cfg.eval.every_env_steps)
-                    mean = self.evaluate(logger, on_eval)
-                    if cfg.stop.eval_return is not None and mean >= cfg.stop.eval_return:
-                        stop_reason = "eval_return"
-                        break
-                if next_ckpt and self.env_steps >= next_ckpt:
-                    next_ckpt = self._next_multiple(cfg.checkpoint.every_env_steps)
-                    self.save_checkpoint()
-                if cfg.stop.wall_s is not None and self.wall_s() >= cfg.stop.wall_s:
-                    stop_reason = "wall_s"
-                    break
-        except KeyboardInterrupt:
-            stop_reason = "interrupted"
-        finally:
-            pool.close()
-        evaluated_now = bool(self.evals) and self.evals[-1]["env_steps"] == self.env_steps
-        if stop_reason != "interrupted" and not evaluated_now:
-            self.evaluate(logger, on_eval)
-        path = self.save_checkpoint()
-        summary = self.summary(stop_reason, path)
-        (self.run_dir / "summary.json").write_text(json.dumps(summary, indent=1))
-        if stop_reason == "interrupted":
-            raise KeyboardInterrupt
-        return summary
+    def round(self, logger) -> None:
+        """Take the fragments the actors have finished (waiting only when no update is due),
+        then the updates the replay ratio makes due; logs at most every 1,000 env steps."""
+        algo, learner, pool = self.algo, self.learner, self.pool
+        if self.published is None:  # a new run() (or a resumed one): start the log window
+            self._next_log, self._sums, self._n_metrics, self._t_update = self.env_steps, {}, 0, 0.0
+        stale = self.published is None or learner.version - self.published >= algo.publish_every
+        weights = learner.published_weights() if stale else None
+        fragments = pool.collect(weights, learner.version, self.env_steps,
+                                 wait=self.updates_due() <= 0)
+        if stale:
+            self.published = learner.version
+        for frag in fragments:
+            self.add_fragment(frag)
+        progress = min(1.0, self.env_steps / self.cfg.stop.num_env_steps)
+        t = self.clock()
+        # Ray: a bounded share of the due updates per pass, so finished fragments are taken and
+        # their actors restarted while the learner works
+        for _ in range(min(self.updates_due(), 64 if pool.num_actors else 1 << 30)):
+            for k, v in self.train_step(progress).items():
+                self._sums[k] = self._sums.get(k, 0.0) + v
+            self._n_metrics += 1
+        self._t_update += self.clock() - t
+        if self.env_steps >= self._next_log:
+            self._next_log = self.env_steps + LOG_EVERY_ENV_STEPS
+            self._log(logger, self._sums, self._n_metrics, self._t_update)
+            self._sums, self._n_metrics, self._t_update = {}, 0, 0.0
 
-    def _log(self, logger, sums, n_metrics, t_update, t_run, steps_at_start) -> None:
+    def _log(self, logger, sums, n_metrics, t_update) -> None:
         step = self.env_steps
         if n_metrics:
             logger.scalars("learner", {k: v / n_metrics for k, v in sums.items()}, step)
@@ -204,7 +173,7 @@ class ReplayTrainer(Trainer):
         logger.scalars("actors", {**self.pool.health(), "num_actors": self.pool.num_actors,
                                   "policy_lag": lag}, step)
         logger.scalars("buffer", {"size": len(self.buffer), "updates": self.learner.updates}, step)
-        sps = (step - steps_at_start) / max(self.clock() - t_run, 1e-9)
+        sps = self.steps_per_s()
         logger.scalars("time", {"env_steps_per_s": sps, "update_s": t_update}, step)
         extra = f"replay {len(self.buffer):,}  updates {self.learner.updates:,}"
         if lag is not None:

@@ -22,7 +22,7 @@ from rlcore import checkpoint, seeding
 from rlcore.buffers.games import GameStore
 from rlcore.errors import ConfigError, IncompatibleEnvError
 from rlcore.learner import Learner, load_numpy_weights, pick_device
-from rlcore.loops import Background, check_spaces, learner_threads, versions
+from rlcore.loops import Background, Trainer, check_spaces, learner_threads, versions
 
 
 def game_for(exp) -> str:
@@ -52,7 +52,9 @@ def check_opponents(exp, game_name: str) -> None:
                            f"'{game_name}'; use random or mcts:N"])
 
 
-class SelfPlayTrainer:
+class SelfPlayTrainer(Trainer):
+    """The game regime's driver: ``Trainer.run``'s loop with self-play rounds."""
+
     def __init__(self, exp, run_dir: Path, resume: bool = False, clock=time.monotonic):
         import torch
 
@@ -111,67 +113,32 @@ class SelfPlayTrainer:
         return checkpoint.save(self.run_dir, self.env_steps, self.learner.state_tensors(), meta,
                                keep=self.cfg.checkpoint.keep)
 
-    def wall_s(self) -> float:
-        return self.wall_offset + self.clock() - self.t0
-
     # ------------------------------------------------------------------ loop
 
-    def run(self, logger, on_eval=None) -> dict:
+    def round(self, logger) -> None:
+        """Finished self-play games from every actor, then ``updates_per_round`` updates on
+        positions sampled from the last games, logs."""
         cfg, algo, learner, pool = self.cfg, self.algo, self.learner, self.pool
-        next_eval = self._next_multiple(cfg.eval.every_env_steps)
-        next_ckpt = self._next_multiple(cfg.checkpoint.every_env_steps)
-        published, stop_reason = None, "num_env_steps"
-        t_run, steps_at_start = self.clock(), self.env_steps
+        t = self.clock()
+        weights = learner.weights() if self.published != learner.version else None
+        games = pool.play(weights, learner.version)
+        self.published = learner.version
+        t_play = self.clock() - t
+        self._log_games(games, logger)
+        t = self.clock()
         metrics: dict = {}
-        try:
-            while self.env_steps < cfg.stop.num_env_steps:
-                t = self.clock()
-                weights = learner.weights() if published != learner.version else None
-                games = pool.play(weights, learner.version)
-                published = learner.version
-                t_play = self.clock() - t
-                self._log_games(games, logger)
-                t = self.clock()
-                if self.store.num_positions >= algo.min_positions:
-                    progress = min(1.0, self.env_steps / cfg.stop.num_env_steps)
-                    for _ in range(algo.updates_per_round):
-                        sample = self.store.sample(algo.batch_size, self.rng, self.symmetry,
-                                                   self.num_symmetries)
-                        metrics = learner.update([sample], progress)
-                    logger.scalars("learner", metrics, self.env_steps)
-                sps = (self.env_steps - steps_at_start) / max(self.clock() - t_run, 1e-9)
-                logger.scalars("time", {"env_steps_per_s": sps, "selfplay_s": t_play,
-                                        "update_s": self.clock() - t}, self.env_steps)
-                logger.progress(self.wall_s(), self.env_steps, cfg.stop.num_env_steps, sps,
-                                self.mean_return(), self._progress_extra(metrics))
-                if next_eval and self.env_steps >= next_eval:
-                    next_eval = self._next_multiple(cfg.eval.every_env_steps)
-                    score = self.evaluate(logger, on_eval)
-                    if cfg.stop.eval_return is not None and score >= cfg.stop.eval_return:
-                        stop_reason = "eval_return"
-                        break
-                if next_ckpt and self.env_steps >= next_ckpt:
-                    next_ckpt = self._next_multiple(cfg.checkpoint.every_env_steps)
-                    self.save_checkpoint()
-                if cfg.stop.wall_s is not None and self.wall_s() >= cfg.stop.wall_s:
-                    stop_reason = "wall_s"
-                    break
-        except KeyboardInterrupt:
-            stop_reason = "interrupted"
-        finally:
-            pool.close()
-        evaluated_now = bool(self.evals) and self.evals[-1]["env_steps"] == self.env_steps
-        if stop_reason != "interrupted" and not evaluated_now:
-            self.evaluate(logger, on_eval)
-        path = self.save_checkpoint()
-        summary = self.summary(stop_reason, path)
-        (self.run_dir / "summary.json").write_text(json.dumps(summary, indent=1))
-        if stop_reason == "interrupted":
-            raise KeyboardInterrupt
-        return summary
-
-    def _next_multiple(self, every: int) -> int:
-        return (self.env_steps // every + 1) * every if every else 0
+        if self.store.num_positions >= algo.min_positions:
+            progress = min(1.0, self.env_steps / cfg.stop.num_env_steps)
+            for _ in range(algo.updates_per_round):
+                sample = self.store.sample(algo.batch_size, self.rng, self.symmetry,
+                                           self.num_symmetries)
+                metrics = learner.update([sample], progress)
+            logger.scalars("learner", metrics, self.env_steps)
+        sps = self.steps_per_s()
+        logger.scalars("time", {"env_steps_per_s": sps, "selfplay_s": t_play,
+                                "update_s": self.clock() - t}, self.env_steps)
+        logger.progress(self.wall_s(), self.env_steps, cfg.stop.num_env_steps, sps,
+                        self.mean_return(), self._progress_extra(metrics))
 
     def _log_games(self, games, logger) -> None:
         self.store.add(games)
@@ -254,8 +221,8 @@ class SelfPlayTrainer:
             "grad_noise_verdict": gns.verdict(self.algo.batch_size),
             "updates": self.learner.updates, "skipped_updates": self.learner.skipped_updates,
             "stop_reason": stop_reason, "device": str(self.device),
-            "num_actors": cfg.rollout.num_actors, "checkpoint": str(ckpt), "evals": self.evals,
-            "resumed_from": self.resumed_from, "versions": versions(),
+            "num_actors": cfg.rollout.num_actors, "checkpoint": str(ckpt) if ckpt else None,
+            "evals": self.evals, "resumed_from": self.resumed_from, "versions": versions(),
         }
 
 
