@@ -124,16 +124,7 @@ STORAGE_ERRNOS = {errno.ENOSPC, errno.EDQUOT, errno.EROFS, errno.EACCES, errno.E
 
 class Trainer:
     def __init__(self, exp, run_dir: Path, resume: bool = False, clock=time.monotonic):
-        import torch
-
-        self.exp, self.cfg, self.run_dir = exp, exp.config, Path(run_dir)
-        self.clock, self.t0 = clock, clock()
-        torch.set_num_threads(learner_threads(self.cfg))
-        self.spaces = check_spaces(exp)
-        self.device = pick_device(self.cfg.learner.device)
-        self.env_steps, self.wall_offset, self.evals = 0, 0.0, []
-        self.returns = collections.deque(maxlen=100)
-        self.resumed_from = None
+        self._init_run(exp, run_dir, clock)
         if resume:  # the checkpoint is checked before any actor starts
             self.learner = Learner(exp, self.spaces, self.device)
             self._restore()
@@ -151,9 +142,23 @@ class Trainer:
         with seeding.seeded_torch(0):  # a CPU copy; its weights are loaded before each eval
             self.eval_modules = exp.plugin.make_modules(exp.algo, self.spaces)
 
+    def _init_run(self, exp, run_dir: Path, clock) -> None:
+        """What every driver sets up first: threads, the env check, the device, the counters."""
+        import torch
+
+        self.exp, self.cfg, self.run_dir = exp, exp.config, Path(run_dir)
+        self.clock, self.t0 = clock, clock()
+        torch.set_num_threads(learner_threads(self.cfg))
+        self.spaces = check_spaces(exp)
+        self.device = pick_device(self.cfg.learner.device)
+        self.env_steps, self.wall_offset, self.evals = 0, 0.0, []
+        self.returns = collections.deque(maxlen=100)
+        self.resumed_from = None
+
     # ------------------------------------------------------------------ state
 
-    def _restore(self) -> None:
+    def _restore(self) -> dict:
+        """Load the latest checkpoint into the learner and the counters; returns its meta."""
         path, meta, tensors = checkpoint.load_latest(
             self.run_dir, self.exp.plugin.name, self.spaces.to_json(), self.device)
         self.learner.load_state_tensors(tensors)
@@ -161,6 +166,7 @@ class Trainer:
         self.env_steps, self.wall_offset = meta["env_steps"], meta["wall_s"]
         self.evals = meta.get("evals", [])
         self.resumed_from = {"checkpoint": str(path), "skipped": meta["skipped"]}
+        return meta
 
     def save_checkpoint(self) -> Path:
         meta = {"algorithm": self.exp.plugin.name, "env": self.cfg.env.id,

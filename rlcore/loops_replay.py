@@ -21,13 +21,12 @@ import time
 from pathlib import Path
 
 import numpy as np
-import torch
 
 from rlcore import seeding
 from rlcore.buffers import ReplayBuffer
 from rlcore.errors import CheckpointError
-from rlcore.learner import Learner, pick_device, to_numpy_weights
-from rlcore.loops import Trainer, check_spaces, learner_threads
+from rlcore.learner import Learner, to_numpy_weights
+from rlcore.loops import Trainer
 from rlcore.networks import is_image
 from rlcore.transition_actors import fragment_transitions, make_transition_pool
 
@@ -74,14 +73,8 @@ def make_replay(exp, spaces, num_streams: int) -> ReplayBuffer:
 
 class ReplayTrainer(Trainer):
     def __init__(self, exp, run_dir: Path, resume: bool = False, clock=time.monotonic):
-        self.exp, self.cfg, self.algo, self.run_dir = exp, exp.config, exp.algo, Path(run_dir)
-        self.clock, self.t0 = clock, clock()
-        torch.set_num_threads(learner_threads(self.cfg))
-        self.spaces = check_spaces(exp)
-        self.device = pick_device(self.cfg.learner.device)
-        self.env_steps, self.wall_offset, self.evals = 0, 0.0, []
-        self.returns = collections.deque(maxlen=100)
-        self.resumed_from = None
+        self._init_run(exp, run_dir, clock)
+        self.algo = exp.algo
         self.learner = ReplayLearner(exp, self.spaces, self.device)
         streams = max(1, self.cfg.rollout.num_actors) * self.cfg.env.num_envs
         self.buffer = make_replay(exp, self.spaces, streams)

@@ -21,8 +21,8 @@ import numpy as np
 from rlcore import checkpoint, seeding
 from rlcore.buffers.games import GameStore
 from rlcore.errors import ConfigError, IncompatibleEnvError
-from rlcore.learner import Learner, load_numpy_weights, pick_device
-from rlcore.loops import Background, Trainer, check_spaces, learner_threads, versions
+from rlcore.learner import Learner, load_numpy_weights
+from rlcore.loops import Background, Trainer, check_spaces, versions
 
 
 def game_for(exp) -> str:
@@ -56,28 +56,21 @@ class SelfPlayTrainer(Trainer):
     """The game regime's driver: ``Trainer.run``'s loop with self-play rounds."""
 
     def __init__(self, exp, run_dir: Path, resume: bool = False, clock=time.monotonic):
-        import torch
-
         from rlcore.envs.games import make_game
         from rlcore.plugins.alphazero.selfplay import make_selfplay_pool
 
-        self.exp, self.cfg, self.algo, self.run_dir = exp, exp.config, exp.algo, Path(run_dir)
-        self.clock, self.t0 = clock, clock()
-        torch.set_num_threads(learner_threads(self.cfg))
-        self.spaces = check_spaces(exp)  # checks the game too (check_game)
+        self._init_run(exp, run_dir, clock)  # check_spaces checks the game too (check_game)
+        self.algo = exp.algo
         self.game_name = game_for(exp)
         self.make_game = lambda: make_game(self.game_name)
         game = self.make_game()
         self.symmetry = getattr(type(game), "symmetry", None) if self.algo.augment else None
         self.num_symmetries = getattr(type(game), "num_symmetries", 1)
-        self.device = pick_device(self.cfg.learner.device)
-        self.env_steps, self.wall_offset, self.evals = 0, 0.0, []
         self.store = GameStore(self.algo.window_games)
         self.rng = np.random.default_rng(seeding.derive(self.cfg.seed, seeding.LEARNER_STREAM, 1))
         self.lengths = collections.deque(maxlen=200)
         self.outcomes = collections.deque(maxlen=200)  # result for the first player
         self.games_played = 0
-        self.resumed_from = None
         if resume:
             self.learner = Learner(exp, self.spaces, self.device)
             self._restore()
@@ -95,15 +88,10 @@ class SelfPlayTrainer(Trainer):
 
     # ------------------------------------------------------------------ state
 
-    def _restore(self) -> None:
-        path, meta, tensors = checkpoint.load_latest(
-            self.run_dir, self.exp.plugin.name, self.spaces.to_json(), self.device)
-        self.learner.load_state_tensors(tensors)
-        self.learner.load_meta(meta["learner"])
-        self.env_steps, self.wall_offset = meta["env_steps"], meta["wall_s"]
-        self.evals = meta.get("evals", [])
+    def _restore(self) -> dict:
+        meta = super()._restore()
         self.games_played = meta.get("games_played", 0)
-        self.resumed_from = {"checkpoint": str(path), "skipped": meta["skipped"]}
+        return meta
 
     def save_checkpoint(self) -> Path:
         meta = {"algorithm": self.exp.plugin.name, "env": self.cfg.env.id, "game": self.game_name,
