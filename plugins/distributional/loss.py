@@ -18,7 +18,7 @@ import torch
 import torch.nn.functional as F
 
 from rlcore.offpolicy import replay_batch
-from rlcore.ops.targets import target_update
+from rlcore.plugins.dqn import loss as dqn_loss
 
 
 def prepare_batch(modules, sample, cfg, state):
@@ -87,11 +87,5 @@ def qr_loss(modules, batch, cfg, state):
             {"q_mean": theta.mean().detach(), "td_abs": td.detach()})
 
 
-def init_state(cfg) -> dict:
-    return {"num_updates": 0.0}
-
-
-def after_update(modules, batch, cfg, state, metrics):
-    n = int(state.get("num_updates", 0)) + 1
-    target_update(modules["target_q"], modules["q"], n, cfg.target_update_period, cfg.tau)
-    return {**state, "num_updates": float(n)}
+# the target network follows the online one on DQN's schedule (period or Polyak tau)
+init_state, after_update = dqn_loss.init_state, dqn_loss.after_update
