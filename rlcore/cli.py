@@ -216,7 +216,7 @@ def cmd_eval(args) -> int:
         m.eval()
     policy = exp.plugin.make_policy(modules, exp.algo, explore=args.stochastic)
     norm = NormSettings.of(exp)
-    if norm.obs:  # the policy was trained on observations normalized with the run's statistics
+    if norm.obs and "normalizer" in tensors:  # trained on observations normalized with these
         normalizer = RunNormalizer(norm, spaces.obs_shape)
         normalizer.load_numpy(tensors["normalizer"])
         policy = NormalizedPolicy(policy, normalizer)

@@ -223,7 +223,7 @@ class Learner:
             m.load_state_dict(tensors["modules"][k])
         self.opt.load_state_dict(tensors["optimizer"])
         self.generator.set_state(tensors["generator"])
-        if self.normalizer is not None:
+        if self.normalizer is not None and "normalizer" in tensors:  # else: turned on at resume
             self.normalizer.load_numpy(tensors["normalizer"])  # CPU tensors read as arrays
 
     def meta(self) -> dict:
