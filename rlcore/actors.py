@@ -129,13 +129,9 @@ def init_ray(ray_cfg, num_cpus_needed: float) -> None:
             try:
                 # address="local": a new Ray, never one that `ray start` (or RAY_ADDRESS) left
                 # for ray.init() to find. Ray 2.60 turns token auth on for it by itself.
-                # A local Ray whose GCS is gone (Ctrl-C reaches the whole process group) will not
-                # come back: give up reconnecting after 5 s, not Ray's default 60 s, so closing
-                # the actors after an interrupt cannot hold the final checkpoint back.
                 ray.init(address="local", num_cpus=ray_cfg.num_cpus or os.cpu_count(),
                          include_dashboard=False, _node_ip_address="127.0.0.1",
-                         log_to_driver=False, logging_level="ERROR", configure_logging=True,
-                         _system_config={"gcs_rpc_server_reconnect_timeout_s": 5})
+                         log_to_driver=False, logging_level="ERROR", configure_logging=True)
             finally:
                 if old_home is not None:
                     os.environ["HOME"] = old_home
