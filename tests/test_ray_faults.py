@@ -139,7 +139,10 @@ def test_ctrl_c_with_ray_actors_checkpoints_and_resume_continues(tmp_path):
     run_dir = tmp_path / "run"
     proc = subprocess.Popen([sys.executable, "-m", "rlcore.cli", "run", path, "--run-dir",
                              str(run_dir)], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                            text=True, start_new_session=True)
+                            text=True, start_new_session=True,
+                            # as from a terminal: a shell's background job would otherwise hand
+                            # SIGINT down ignored, to the driver and Ray alike
+                            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
     try:
         deadline = time.monotonic() + 120
         seen = 0

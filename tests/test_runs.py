@@ -136,7 +136,9 @@ def test_ctrl_c_writes_a_checkpoint_and_resume_continues(tmp_path):
          "--run-dir", str(run_dir), "--set", "rollout.num_actors=0", "--set", "env.num_envs=8",
          "--set", "stop.num_env_steps=10000000", "--set", "stop.eval_return=null",
          "--set", "eval.every_env_steps=0", "--set", "logging.progress_every_s=0.2"],
-        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        # as from a terminal: a shell's background job would otherwise hand SIGINT down ignored
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
     deadline = time.monotonic() + 120
     for line in proc.stdout:  # wait until training is under way
         if "steps/s" in line or time.monotonic() > deadline:
