@@ -42,6 +42,21 @@ def build(tmp_path, algorithm, seed=0, action_kind="discrete", **algo):
     return exp, spaces
 
 
+def assert_same_seed_same_run(run):
+    """``run(seed) -> (initial params, fragments, params after an update)``: seed 0 twice gives
+    identical weights and fragments, seed 1 other weights and other actions."""
+    init0, frags0, after0 = run(0)
+    init0b, frags0b, after0b = run(0)
+    init1, frags1, _ = run(1)
+    assert all(torch.equal(init0[k], init0b[k]) for k in init0)
+    assert all(torch.equal(after0[k], after0b[k]) for k in after0)
+    for a, b in zip(frags0, frags0b):
+        np.testing.assert_array_equal(a.action, b.action)
+        np.testing.assert_array_equal(a.obs, b.obs)
+    assert not all(torch.equal(init0[k], init1[k]) for k in init0)
+    assert not np.array_equal(frags0[0].action, frags1[0].action)
+
+
 def params(learner):
     return {f"{k}.{n}": p.detach().clone() for k, m in learner.modules.items()
             for n, p in m.state_dict().items()}
@@ -88,16 +103,7 @@ def test_same_seed_same_run_other_seed_other_run(tmp_path, algorithm, action_kin
         learner.update(frags[:1], 0.0)
         return init, frags, params(learner)
 
-    init0, frags0, after0 = run(0)
-    init0b, frags0b, after0b = run(0)
-    init1, frags1, _ = run(1)
-    assert all(torch.equal(init0[k], init0b[k]) for k in init0)
-    assert all(torch.equal(after0[k], after0b[k]) for k in after0)
-    for a, b in zip(frags0, frags0b):
-        np.testing.assert_array_equal(a.action, b.action)
-        np.testing.assert_array_equal(a.obs, b.obs)
-    assert not all(torch.equal(init0[k], init1[k]) for k in init0)
-    assert not np.array_equal(frags0[0].action, frags1[0].action)
+    assert_same_seed_same_run(run)
 
 
 @pytest.mark.parametrize("algorithm,action_kind", CASES)
@@ -298,15 +304,7 @@ def test_transition_same_seed_same_run_other_seed_other_run(tmp_path, algorithm,
         finally:
             trainer.pool.close()
 
-    (init0, frags0, after0), (init0b, frags0b, after0b) = run(0), run(0)
-    init1, frags1, _ = run(1)
-    assert all(torch.equal(init0[k], init0b[k]) for k in init0)
-    assert all(torch.equal(after0[k], after0b[k]) for k in after0)
-    for a, b in zip(frags0, frags0b):
-        np.testing.assert_array_equal(a.action, b.action)
-        np.testing.assert_array_equal(a.obs, b.obs)
-    assert not all(torch.equal(init0[k], init1[k]) for k in init0)
-    assert not np.array_equal(frags0[0].action, frags1[0].action)
+    assert_same_seed_same_run(run)
 
 
 @pytest.mark.parametrize("algorithm,action_kind", TRANSITION_CASES)
