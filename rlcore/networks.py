@@ -193,11 +193,18 @@ class SquashedNormal(torch.distributions.Independent):
         return super().log_prob(value) - tanh_log_det(value).flatten(-len(self.event_shape)).sum(-1)
 
 
+def rescale_coefficients(low: np.ndarray, high: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(scale, offset) mapping the policy's range [-1, 1] affinely onto [low, high] as
+    ``a * scale + offset``; unbounded dimensions pass as is (scale 1, offset 0)."""
+    low, high = np.asarray(low, np.float64), np.asarray(high, np.float64)
+    finite = np.isfinite(low) & np.isfinite(high)
+    return np.where(finite, 0.5 * (high - low), 1.0), np.where(finite, 0.5 * (high + low), 0.0)
+
+
 def rescale_action(a: np.ndarray, low: np.ndarray, high: np.ndarray) -> np.ndarray:
     """Map the policy's range [-1, 1] affinely onto [low, high]; unbounded dimensions pass as is."""
-    finite = np.isfinite(low) & np.isfinite(high)
-    low, high = np.where(finite, low, -1.0), np.where(finite, high, 1.0)
-    return (low + (a + 1.0) * 0.5 * (high - low)).astype(np.float32)
+    scale, offset = rescale_coefficients(low, high)
+    return (a * scale + offset).astype(np.float32)
 
 
 class GaussianActorCritic(ActorCritic):
@@ -222,11 +229,8 @@ class GaussianActorCritic(ActorCritic):
         self.squash = squash
         self.low = np.asarray(spaces.action_low, np.float32).reshape(self.action_shape)
         self.high = np.asarray(spaces.action_high, np.float32).reshape(self.action_shape)
-        # rescale_action as one multiply-add (the rollout's hot path)
-        low, high = self.low.astype(np.float64), self.high.astype(np.float64)
-        finite = np.isfinite(low) & np.isfinite(high)
-        self._scale = np.where(finite, 0.5 * (high - low), 1.0)
-        self._offset = np.where(finite, 0.5 * (high + low), 0.0)
+        # computed once: rescaling is then one multiply-add on the rollout's hot path
+        self._scale, self._offset = rescale_coefficients(self.low, self.high)
 
     def distribution(self, mean: torch.Tensor) -> torch.distributions.Independent:
         std = self.log_std.exp().expand_as(mean)
