@@ -3,8 +3,9 @@
 # test in tests/test_cluster.py.
 #   ray-node.sh head                      the head (GCS on $RAY_PORT, default 6379), foreground
 #   ray-node.sh worker HOST:PORT          a rollout node that joins the head, foreground
-#   ray-node.sh driver HOST:PORT CMD...   join as a node (the learner's GPU), then run CMD,
-#                                         e.g. rlcore run x.yaml --set ray.address=HOST:PORT
+#   ray-node.sh driver HOST:PORT CMD...   join as a node (a Ray driver must be one), then run
+#                                         CMD, e.g. rlcore run x.yaml --set ray.address=HOST:PORT
+#                                         --set learner.num_gpus=1 (the learner goes to a GPU node)
 # Token authentication is always on: every node and every driver needs the same RAY_AUTH_TOKEN
 # (make one with: python -c "import secrets; print(secrets.token_hex(32))").
 # RAY_NODE_IP: the address other nodes reach this one at (default: `hostname -i`);

@@ -102,8 +102,10 @@ def private_ray_home() -> str:
     return str(home)
 
 
-def init_ray(ray_cfg, num_cpus_needed: float) -> None:
-    """Start a loopback-only local Ray, or join ``ray_cfg.address``; check there are enough CPUs.
+def init_ray(ray_cfg, num_cpus_needed: float, extra: dict | None = None, what: str = "") -> None:
+    """Start a loopback-only local Ray, or join ``ray_cfg.address``; check there are enough CPUs
+    for the rollout actors and, when ``extra`` (resource name -> amount) is given, a node that
+    holds all of ``extra`` for ``what``.
 
     Call it before this process imports ray: Ray reads the variables set here at import."""
     if ray_cfg.address is None:  # localhost stays 127.0.0.1 (on a cluster: the node's address)
@@ -138,17 +140,38 @@ def init_ray(ray_cfg, num_cpus_needed: float) -> None:
         else:
             _join_cluster(ray_cfg)
     # On a cluster, nodes may still be joining (containers start in any order): wait for them
-    # up to ray.connect_timeout_s. A local Ray has all its CPUs at once.
+    # up to ray.connect_timeout_s. A local Ray has all its resources at once.
     deadline = time.monotonic() + (ray_cfg.connect_timeout_s if ray_cfg.address else 0.0)
+    waited = f" after waiting {ray_cfg.connect_timeout_s:g} s for nodes" if ray_cfg.address else ""
     available = ray.cluster_resources().get("CPU", 0)
     while num_cpus_needed > available and time.monotonic() < deadline:
         time.sleep(1.0)
         available = ray.cluster_resources().get("CPU", 0)
     if num_cpus_needed > available:
-        waited = f" after waiting {ray_cfg.connect_timeout_s:g} s for nodes" if ray_cfg.address else ""
         raise ClusterError(f"the rollout actors need {num_cpus_needed:g} CPUs "
                            f"(rollout.num_actors x rollout.num_cpus_per_actor) but the Ray cluster "
                            f"has {available:g}{waited}; lower rollout.num_actors or add nodes")
+    if extra:
+        while not _node_with(extra) and time.monotonic() < deadline:
+            time.sleep(1.0)
+        if not _node_with(extra):
+            have = {k: ray.cluster_resources().get(k, 0) for k in extra}
+            asked = ", ".join(f"{v:g} {k}" for k, v in extra.items())
+            raise ClusterError(
+                f"{what} asks for {asked} on one node, but no node of the Ray cluster has that"
+                f"{waited} (the whole cluster has "
+                f"{', '.join(f'{v:g} {k}' for k, v in have.items())}); start the learner's node "
+                "with them (ray start --num-gpus N / --resources '{...}'), or set "
+                "learner.num_gpus: 0 and learner.resources: {} to run the learner in the driver")
+
+
+def _node_with(resources: dict) -> bool:
+    """Whether one alive node of the Ray cluster holds all of ``resources``."""
+    import ray
+
+    return any(node["Alive"] and all(node["Resources"].get(k, 0) >= v
+                                     for k, v in resources.items())
+               for node in ray.nodes())
 
 
 def _join_cluster(ray_cfg) -> None:

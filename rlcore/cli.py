@@ -138,7 +138,7 @@ def _open_run(trainer, exp, run_dir: Path, resume: bool):
         (run_dir / "config.yaml").write_text(yaml.safe_dump(exp.resolved(), sort_keys=False))
     n = exp.config.rollout.num_actors
     print(f"rlcore: {exp.plugin.name} on {exp.config.env.id}, rollouts "
-          f"{f'{n} Ray actors' if n else 'inline'}, learner on {trainer.device} "
+          f"{f'{n} Ray actors' if n else 'inline'}, learner on {trainer.learner_location()} "
           f"(learner.device={exp.config.learner.device}), run dir {run_dir}", flush=True)
     if trainer.resumed_from:
         skipped = trainer.resumed_from["skipped"]

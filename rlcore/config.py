@@ -70,6 +70,10 @@ class RolloutConfig(Section):
 
 class LearnerConfig(Section):
     device: Literal["auto", "cpu", "cuda"] = Field("auto", description="auto picks cuda if present")
+    num_gpus: float = Field(
+        0.0, ge=0, le=64, description="> 0: the learner runs in a Ray actor holding this many GPUs, on whichever node has them; 0 = in the driver")
+    resources: dict[str, float] = Field(
+        default_factory=dict, description="custom Ray resources (amounts > 0) the learner actor asks for, e.g. {learner_node: 1}; non-empty = learner in a Ray actor")
     lr: float = Field(3e-4, gt=0, le=1, description="Adam learning rate")
     lr_schedule: Literal["constant", "linear"] = Field(
         "constant", description="linear anneals lr to 0 at stop.num_env_steps")
@@ -86,6 +90,15 @@ class LearnerConfig(Section):
         "skip", description="NaN/inf loss or gradient: skip the optimizer step (counted), or stop")
     max_nonfinite_steps: int = Field(
         10, ge=1, le=100_000, description="nonfinite: skip stops after N skipped steps in a row")
+
+    @field_validator("resources")
+    @classmethod
+    def _positive_amounts(cls, value: dict[str, float]) -> dict[str, float]:
+        bad = [k for k, v in value.items() if not v > 0]
+        if bad:
+            raise ValueError(f"the amounts of {', '.join(bad)} must be > 0 (a resource the "
+                             "learner does not need is left out)")
+        return value
 
 
 class StopConfig(Section):

@@ -39,8 +39,8 @@ def pick_device(requested: str) -> torch.device:
     """``auto`` picks CUDA when present; ``cuda`` without a GPU is a config error."""
     if requested == "cuda" and not torch.cuda.is_available():
         raise ConfigError(["learner.device: 'cuda' was requested but no CUDA device is visible; "
-                           "use device: auto or cpu, or run on a machine with a GPU (the learner runs in "
-                           "the driver: on a cluster, start `rlcore run` on the GPU node)"])
+                           "use device: auto or cpu, run on a machine with a GPU, or on a cluster set "
+                           "learner.num_gpus: 1 so that Ray places the learner on a GPU node"])
     if requested == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
     return torch.device(requested)
@@ -54,13 +54,24 @@ def to_numpy_weights(modules: dict) -> dict:
 def load_numpy_weights(modules: dict, weights: dict) -> None:
     """Copy ``to_numpy_weights`` output into ``modules`` in place (parameters keep their storage)."""
     for name, m in modules.items():
-        m.load_state_dict({k: torch.from_numpy(v) for k, v in weights[name].items()})
+        # weights fetched from Ray's object store are read-only views: copy those
+        m.load_state_dict({k: torch.from_numpy(v) if v.flags.writeable else torch.tensor(v)
+                           for k, v in weights[name].items()})
 
 
 def _tensors(tree):
     if isinstance(tree, dict):
         return {k: _tensors(v) for k, v in tree.items()}
     return torch.from_numpy(np.asarray(tree))
+
+
+def eval_policy(plugin, algo, normalizer, modules: dict, explore: bool):
+    """``plugin.make_policy`` over ``modules``, seeing observations normalized with the run's
+    current statistics (frozen) when the run normalizes them."""
+    policy = plugin.make_policy(modules, algo, explore=explore)
+    if normalizer is not None and normalizer.settings.obs:
+        return NormalizedPolicy(policy, normalizer.frozen())
+    return policy
 
 
 class Learner:
@@ -97,12 +108,10 @@ class Learner:
         return out
 
     def policy_for_eval(self, modules: dict, explore: bool):
-        """``plugin.make_policy`` over ``modules``, seeing observations normalized with the
-        run's current statistics (frozen) when the run normalizes them."""
-        policy = self.plugin.make_policy(modules, self.cfg, explore=explore)
-        if self.normalizer is not None and self.normalizer.settings.obs:
-            return NormalizedPolicy(policy, self.normalizer.frozen())
-        return policy
+        return eval_policy(self.plugin, self.cfg, self.normalizer, modules, explore)
+
+    def close(self) -> None:
+        """Nothing to release in the driver (a ``RemoteLearner`` stops its actor)."""
 
     def update(self, fragments: list, progress: float) -> dict[str, float]:
         """One update from a list of fragments; ``progress`` in [0, 1] drives schedules."""

@@ -18,6 +18,7 @@ from rlcore.actors import make_pool
 from rlcore.errors import CheckpointError, IncompatibleEnvError, RLCoreError, TrainingError
 from rlcore.evaluation import evaluate
 from rlcore.learner import Learner, load_numpy_weights, pick_device
+from rlcore.learner_actor import build_learner, is_remote
 from rlcore.rollout import probe_spaces
 from rlcore.types import SpaceSpec
 
@@ -126,9 +127,17 @@ class Trainer:
     def __init__(self, exp, run_dir: Path, resume: bool = False, clock=time.monotonic):
         self._init_run(exp, run_dir, clock)
         if resume:  # the checkpoint is checked before any actor starts
-            self.learner = Learner(exp, self.spaces, self.device)
-            self._restore()
+            loaded = self._read_checkpoint()
+            self.learner = build_learner(Learner, exp, self.spaces, self.device)
+            self._restore(loaded)
             self.pool = make_pool(exp, self.spaces)
+        elif is_remote(self.cfg):  # Ray first (in the main thread), then the learner's actor
+            self.pool = make_pool(exp, self.spaces)
+            try:
+                self.learner = build_learner(Learner, exp, self.spaces, self.device)
+            except BaseException:
+                self.pool.close()
+                raise
         else:
             # Building the learner overlaps with Ray's start-up and actor creation (seconds).
             # Ray must start in the main thread: its daemons die with the thread that started them.
@@ -150,17 +159,25 @@ class Trainer:
         self.clock, self.t0 = clock, clock()
         torch.set_num_threads(learner_threads(self.cfg))
         self.spaces = check_spaces(exp)
-        self.device = pick_device(self.cfg.learner.device)
+        # A learner in a Ray actor picks its device on its own node; the driver reads
+        # checkpoints on the CPU and hands them over.
+        self.device = (torch.device("cpu") if is_remote(self.cfg)
+                       else pick_device(self.cfg.learner.device))
         self.env_steps, self.wall_offset, self.evals = 0, 0.0, []
         self.returns = collections.deque(maxlen=100)
         self.resumed_from = None
 
     # ------------------------------------------------------------------ state
 
-    def _restore(self) -> dict:
-        """Load the latest checkpoint into the learner and the counters; returns its meta."""
-        path, meta, tensors = checkpoint.load_latest(
-            self.run_dir, self.exp.plugin.name, self.spaces.to_json(), self.device)
+    def _read_checkpoint(self) -> tuple:
+        """The latest checkpoint (path, meta, tensors), checked against this experiment."""
+        return checkpoint.load_latest(self.run_dir, self.exp.plugin.name, self.spaces.to_json(),
+                                      self.device)
+
+    def _restore(self, loaded: tuple) -> dict:
+        """Load ``_read_checkpoint()``'s result into the learner and the counters; returns its
+        meta."""
+        path, meta, tensors = loaded
         self.learner.load_state_tensors(tensors)
         self.learner.load_meta(meta["learner"])
         self.env_steps, self.wall_offset = meta["env_steps"], meta["wall_s"]
@@ -183,6 +200,12 @@ class Trainer:
                 f"{self.run_dir / 'checkpoints'} ({exc.strerror or exc}); the previous checkpoint "
                 f"{previous[-1] if previous else '(none)'} is intact. Free space or fix the "
                 f"folder's permissions, then: rlcore resume {self.run_dir}") from None
+
+    def learner_location(self) -> str:
+        """The learner's device, and its Ray node when it runs in an actor."""
+        node = getattr(self.learner, "node", None)
+        where = f" (a Ray actor on node {node[:12]})" if node else ""
+        return f"{self.learner.device}{where}"
 
     def wall_s(self) -> float:
         return self.wall_offset + self.clock() - self.t0
@@ -223,14 +246,17 @@ class Trainer:
             stop_reason, failure = "failed", exc
         finally:
             self.pool.close()
-        if failure is not None:
-            self._stop_on_failure(failure)
-        evaluated_now = bool(self.evals) and self.evals[-1]["env_steps"] == self.env_steps
-        if stop_reason != "interrupted" and not evaluated_now:
-            self.evaluate(logger, on_eval)
-        path = self.save_checkpoint()
-        summary = self.summary(stop_reason, path)
-        (self.run_dir / "summary.json").write_text(json.dumps(summary, indent=1))
+        try:
+            if failure is not None:
+                self._stop_on_failure(failure)
+            evaluated_now = bool(self.evals) and self.evals[-1]["env_steps"] == self.env_steps
+            if stop_reason != "interrupted" and not evaluated_now:
+                self.evaluate(logger, on_eval)
+            path = self.save_checkpoint()
+            summary = self.summary(stop_reason, path)
+            (self.run_dir / "summary.json").write_text(json.dumps(summary, indent=1))
+        finally:
+            self.learner.close()
         if stop_reason == "interrupted":
             raise KeyboardInterrupt
         return summary
@@ -268,7 +294,7 @@ class Trainer:
         try:
             path = self.save_checkpoint()
             where = f"checkpoint {path} written"
-        except CheckpointError as ckpt_exc:
+        except RLCoreError as ckpt_exc:  # a full disk, or the learner's actor is gone with it
             where = str(ckpt_exc)
         summary = self.summary("failed", path)
         summary["error"] = f"{type(exc).__name__}: {exc}"
@@ -344,7 +370,8 @@ class Trainer:
             "grad_noise_scale": gns.value, "minibatch_size": minibatch,
             "batch_size": cfg.batch_size, "grad_noise_verdict": gns.verdict(minibatch),
             "updates": self.learner.updates, "skipped_updates": self.learner.skipped_updates,
-            "stop_reason": stop_reason, "device": str(self.device),
+            "stop_reason": stop_reason, "device": str(self.learner.device),
+            "learner_node": getattr(self.learner, "node", None),
             "num_actors": cfg.rollout.num_actors, "checkpoint": str(ckpt) if ckpt else None,
             "evals": self.evals, "actor_restarts": list(getattr(self.pool, "restart_log", [])),
             "actor_nodes": list(getattr(self.pool, "nodes", [])),

@@ -26,6 +26,7 @@ from rlcore import seeding
 from rlcore.buffers import ReplayBuffer
 from rlcore.errors import CheckpointError
 from rlcore.learner import Learner, to_numpy_weights
+from rlcore.learner_actor import build_learner
 from rlcore.loops import Trainer
 from rlcore.networks import is_image
 from rlcore.transition_actors import fragment_transitions, make_transition_pool
@@ -75,11 +76,12 @@ class ReplayTrainer(Trainer):
     def __init__(self, exp, run_dir: Path, resume: bool = False, clock=time.monotonic):
         self._init_run(exp, run_dir, clock)
         self.algo = exp.algo
-        self.learner = ReplayLearner(exp, self.spaces, self.device)
+        loaded = self._read_checkpoint() if resume else None  # checked before anything starts
+        self.learner = build_learner(ReplayLearner, exp, self.spaces, self.device)
         streams = max(1, self.cfg.rollout.num_actors) * self.cfg.env.num_envs
         self.buffer = make_replay(exp, self.spaces, streams)
-        if resume:  # the checkpoint is checked before any actor starts
-            self._restore()
+        if resume:
+            self._restore(loaded)
             replay = Path(self.resumed_from["checkpoint"]) / "replay.npz"
             if replay.is_file():
                 try:

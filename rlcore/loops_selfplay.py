@@ -22,6 +22,7 @@ from rlcore import checkpoint, seeding
 from rlcore.buffers.games import GameStore
 from rlcore.errors import ConfigError, IncompatibleEnvError
 from rlcore.learner import Learner, load_numpy_weights
+from rlcore.learner_actor import build_learner, is_remote
 from rlcore.loops import Background, Trainer, check_spaces, versions
 
 
@@ -71,10 +72,18 @@ class SelfPlayTrainer(Trainer):
         self.lengths = collections.deque(maxlen=200)
         self.outcomes = collections.deque(maxlen=200)  # result for the first player
         self.games_played = 0
-        if resume:
-            self.learner = Learner(exp, self.spaces, self.device)
-            self._restore()
+        if resume:  # the checkpoint is checked before any actor starts
+            loaded = self._read_checkpoint()
+            self.learner = build_learner(Learner, exp, self.spaces, self.device)
+            self._restore(loaded)
             self.pool = make_selfplay_pool(exp, self.spaces, self.game_name)
+        elif is_remote(self.cfg):  # Ray first (in the main thread), then the learner's actor
+            self.pool = make_selfplay_pool(exp, self.spaces, self.game_name)
+            try:
+                self.learner = build_learner(Learner, exp, self.spaces, self.device)
+            except BaseException:
+                self.pool.close()
+                raise
         else:
             builder = Background(Learner, exp, self.spaces, self.device)
             self.pool = make_selfplay_pool(exp, self.spaces, self.game_name)
@@ -88,8 +97,8 @@ class SelfPlayTrainer(Trainer):
 
     # ------------------------------------------------------------------ state
 
-    def _restore(self) -> dict:
-        meta = super()._restore()
+    def _restore(self, loaded: tuple) -> dict:
+        meta = super()._restore(loaded)
         self.games_played = meta.get("games_played", 0)
         return meta
 
@@ -208,7 +217,8 @@ class SelfPlayTrainer(Trainer):
             "batch_size": self.algo.batch_size,
             "grad_noise_verdict": gns.verdict(self.algo.batch_size),
             "updates": self.learner.updates, "skipped_updates": self.learner.skipped_updates,
-            "stop_reason": stop_reason, "device": str(self.device),
+            "stop_reason": stop_reason, "device": str(self.learner.device),
+            "learner_node": getattr(self.learner, "node", None),
             "num_actors": cfg.rollout.num_actors, "checkpoint": str(ckpt) if ckpt else None,
             "evals": self.evals, "resumed_from": self.resumed_from, "versions": versions(),
         }

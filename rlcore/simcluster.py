@@ -15,9 +15,11 @@ from rlcore.actors import private_ray_home
 
 
 @contextlib.contextmanager
-def simulated_cluster(num_nodes: int, cpus_per_node: int = 1):
+def simulated_cluster(num_nodes: int, cpus_per_node: int = 1, last_node: dict | None = None):
     """Yields the ``ray.cluster_utils.Cluster``: ``.address`` (``127.0.0.1:PORT``) goes into
-    ``ray.address``; ``.worker_nodes`` and ``.remove_node`` simulate losing a machine."""
+    ``ray.address``; ``.worker_nodes`` and ``.remove_node`` simulate losing a machine.
+    ``last_node`` adds node arguments to the last node, e.g. ``{"num_gpus": 1}`` for a GPU node
+    (a declared resource: Ray places by it, whether or not CUDA is there)."""
     tmp = tempfile.mkdtemp(prefix="rlc-", dir="/tmp")  # short: Ray's socket paths have a limit
     os.environ.update({
         "RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER": "0",  # "localhost" mode: nodes stay on 127.0.0.1
@@ -27,10 +29,12 @@ def simulated_cluster(num_nodes: int, cpus_per_node: int = 1):
     from ray.cluster_utils import Cluster
 
     node = dict(num_cpus=cpus_per_node, node_ip_address="127.0.0.1", include_dashboard=False)
-    cluster = Cluster(initialize_head=True, head_node_args=node)
+    args = [dict(node) for _ in range(num_nodes)]
+    args[-1].update(last_node or {})
+    cluster = Cluster(initialize_head=True, head_node_args=args[0])
     try:
-        for _ in range(num_nodes - 1):
-            cluster.add_node(**node)
+        for kw in args[1:]:
+            cluster.add_node(**kw)
         yield cluster
     finally:
         import ray

@@ -66,6 +66,72 @@ def test_actors_spread_over_the_nodes_of_a_simulated_cluster(tmp_path):
     assert result["auth"] == "token"
 
 
+LEARNER_ON_GPU_NODE = textwrap.dedent("""
+    import json, sys
+    from rlcore.simcluster import simulated_cluster
+    with simulated_cluster(num_nodes=3, cpus_per_node=2, last_node={"num_gpus": 1}) as cluster:
+        import ray
+        import torch
+        from rlcore import checkpoint
+        from rlcore.config import load_experiment
+        from rlcore.errors import ClusterError
+        from rlcore.logging import RunLogger
+        from rlcore.loops import check_spaces, make_trainer, train_experiment
+        common = [f"ray.address={cluster.address}", "rollout.num_actors=2", "env.num_envs=2",
+                  "rollout.fragment_length=16", "learner.minibatch_size=0",
+                  "learner.num_epochs=1", "learner.torch_threads=1", "stop.num_env_steps=256",
+                  "stop.eval_return=null", "eval.every_env_steps=0", "eval.episodes=2"]
+        runs, out = sys.argv[1], {}
+        for name, extra in (("driver", []), ("gpu", ["learner.num_gpus=1"])):
+            summary, _ = train_experiment("experiments/ppo_cartpole.yaml", f"{runs}/{name}",
+                                          common + extra)
+            exp = load_experiment("experiments/ppo_cartpole.yaml", common)
+            _, _, tensors = checkpoint.load_latest(f"{runs}/{name}", "ppo",
+                                                   check_spaces(exp).to_json(), "cpu")
+            out[name] = {"summary": summary, "weights": {
+                f"{m}.{k}": v.double().sum().item() for m, sd in tensors["modules"].items()
+                for k, v in sd.items()}}
+        # resume the GPU-node run: the checkpoint goes back into a new learner actor
+        exp = load_experiment("experiments/ppo_cartpole.yaml",
+                              common + ["learner.num_gpus=1", "stop.num_env_steps=512"])
+        trainer = make_trainer(exp, f"{runs}/gpu", resume=True)
+        out["resumed"] = trainer.run(RunLogger(f"{runs}/gpu", trainer.env_steps, 0))
+        try:  # a resource no node has: a clear error after ray.connect_timeout_s
+            train_experiment("experiments/ppo_cartpole.yaml", f"{runs}/tpu",
+                             common + ["learner.resources={tpu: 1}", "ray.connect_timeout_s=1"])
+        except ClusterError as exc:
+            out["missing"] = str(exc)
+        out["gpu_nodes"] = [n["NodeID"] for n in ray.nodes() if n["Resources"].get("GPU")]
+        print("RESULT " + json.dumps(out))
+""")
+
+
+def test_the_learner_runs_on_the_node_with_the_gpu_it_asks_for(tmp_path):
+    """learner.num_gpus: 1 puts the learner in a Ray actor that Ray places on the cluster's one
+    GPU node (a declared GPU: Ray places by the resource; CUDA is not there, so device auto
+    picks the CPU). The run is the same, update for update, as with the learner in the driver;
+    it checkpoints and resumes; a resource no node has is refused with the fix."""
+    code, out = run_script([sys.executable, "-c", LEARNER_ON_GPU_NODE, str(tmp_path)], 280)
+    assert code == 0, out[-3000:]
+    result = json.loads(out.split("RESULT ", 1)[1].splitlines()[0])
+    driver, gpu = result["driver"], result["gpu"]
+    assert len(result["gpu_nodes"]) == 1
+    assert gpu["summary"]["learner_node"] == result["gpu_nodes"][0]
+    assert driver["summary"]["learner_node"] is None
+    assert gpu["summary"]["device"] == "cpu"
+    assert gpu["summary"]["env_steps"] == driver["summary"]["env_steps"] == 256
+    assert gpu["summary"]["updates"] == driver["summary"]["updates"] == 4
+    assert gpu["weights"] == driver["weights"]  # identical updates wherever the learner runs
+    assert gpu["summary"]["eval_return_mean"] == driver["summary"]["eval_return_mean"]
+    resumed = result["resumed"]
+    assert resumed["env_steps"] == 512 and resumed["updates"] == 8
+    assert resumed["learner_node"] == result["gpu_nodes"][0]
+    assert resumed["resumed_from"]["checkpoint"].endswith("step_000000000256")
+    missing = result["missing"]
+    assert "asks for 1 tpu on one node, but no node of the Ray cluster has that" in missing
+    assert "after waiting 1 s for nodes" in missing and "learner.resources: {}" in missing
+
+
 NODE_LOSS = textwrap.dedent("""
     import json, sys
     from rlcore.simcluster import simulated_cluster

@@ -37,7 +37,7 @@ def test_images_install_what_the_makefile_installs(name):
 def test_compose_cluster_is_internal_authenticated_and_gives_the_learner_a_gpu():
     compose = yaml.safe_load((DOCKER / "compose.yaml").read_text())
     services = compose["services"]
-    assert set(services) == {"head", "worker", "learner"}
+    assert set(services) == {"head", "worker", "learner", "driver"}
     assert compose["networks"]["ray"]["internal"] is True
     for name, svc in services.items():
         assert svc["networks"] == ["ray"], name
@@ -48,14 +48,26 @@ def test_compose_cluster_is_internal_authenticated_and_gives_the_learner_a_gpu()
         assert svc["command"][0] == "ray-node.sh", name
     assert services["head"]["command"] == ["ray-node.sh", "head"]
     assert services["worker"]["command"] == ["ray-node.sh", "worker", "head:6379"]
-    driver = services["learner"]["command"]
-    assert driver[:3] == ["ray-node.sh", "driver", "head:6379"]
-    assert driver[3:5] == ["rlcore", "run"] and "ray.address=head:6379" in driver
+    # the GPU node is a plain Ray node offering its GPU and no CPUs ...
+    assert services["learner"]["command"] == ["ray-node.sh", "worker", "head:6379"]
     assert services["learner"]["environment"]["RAY_NUM_CPUS"] == "0"
     gpu = services["learner"]["deploy"]["resources"]["reservations"]["devices"][0]
     assert gpu["driver"] == "nvidia" and gpu["count"] == 1 and gpu["capabilities"] == ["gpu"]
     assert services["learner"]["build"]["dockerfile"] == "docker/Dockerfile.cuda"
+    # ... and the driver asks for a GPU for the learner: Ray places it there
+    driver = services["driver"]["command"]
+    assert driver[:3] == ["ray-node.sh", "driver", "head:6379"]
+    assert driver[3:5] == ["rlcore", "run"] and "ray.address=head:6379" in driver
+    assert "learner.num_gpus=1" in driver
+    assert services["driver"]["environment"]["RAY_NUM_CPUS"] == "0"
+    assert "deploy" not in services["driver"]
     assert services["worker"]["build"]["dockerfile"] == "docker/Dockerfile.cpu"
+    # the experiment the driver runs validates with these settings
+    from rlcore.config import load_experiment
+
+    sets = [driver[i + 1] for i, a in enumerate(driver) if a == "--set"]
+    exp = load_experiment(ROOT / driver[5], sets)
+    assert exp.config.learner.num_gpus == 1 and exp.config.ray.address == "head:6379"
 
 
 def test_kuberay_cluster_uses_the_token_and_a_gpu_learner_group():
