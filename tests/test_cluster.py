@@ -132,6 +132,66 @@ def test_the_learner_runs_on_the_node_with_the_gpu_it_asks_for(tmp_path):
     assert "after waiting 1 s for nodes" in missing and "learner.resources: {}" in missing
 
 
+LEARNER_BY_CUSTOM_RESOURCE = textwrap.dedent("""
+    import json, sys
+    import yaml
+    from rlcore.simcluster import simulated_cluster
+    with simulated_cluster(num_nodes=2, cpus_per_node=2,
+                           last_node={"resources": {"learner_node": 1}}) as cluster:
+        import ray
+        from rlcore import checkpoint
+        from rlcore.config import load_experiment
+        from rlcore.loops import check_spaces, train_experiment
+        runs, out = sys.argv[1], {}
+        az = f"{runs}/az.yaml"
+        with open(az, "w") as f:
+            yaml.safe_dump({
+                "algorithm": "alphazero", "seed": 4, "env": {"id": "rlcore/TicTacToe-v0"},
+                "algo": {"channels": 8, "blocks": 1, "value_hidden": 8, "num_simulations": 8,
+                         "parallel_games": 3, "games_per_round": 3, "batch_size": 16,
+                         "updates_per_round": 2, "min_positions": 16, "eval_simulations": 8},
+                "stop": {"num_env_steps": 80}, "eval": {"episodes": 2}}, f)
+        base = {"replay": ("experiments/dqn_cartpole.yaml", [
+                    "stop.num_env_steps=1200", "stop.eval_return=null", "eval.every_env_steps=0",
+                    "eval.episodes=2", "algo.learning_starts=500", "algo.hidden_sizes=[32]"]),
+                "selfplay": (az, [])}
+        common = [f"ray.address={cluster.address}", "rollout.num_actors=0",
+                  "learner.torch_threads=1"]
+        for regime, (path, sets) in base.items():
+            for name, extra in (("driver", []), ("remote", ["learner.resources={learner_node: 1}"])):
+                run = f"{runs}/{regime}-{name}"
+                summary, _ = train_experiment(path, run, common + sets + extra)
+                exp = load_experiment(path, common + sets)
+                _, _, tensors = checkpoint.load_latest(run, exp.plugin.name,
+                                                       check_spaces(exp).to_json(), "cpu")
+                out[f"{regime}-{name}"] = {
+                    "updates": summary["updates"], "env_steps": summary["env_steps"],
+                    "node": summary["learner_node"], "eval": summary["eval_return_mean"],
+                    "weights": {f"{m}.{k}": v.double().sum().item()
+                                for m, sd in tensors["modules"].items() for k, v in sd.items()}}
+        out["marked"] = [n["NodeID"] for n in ray.nodes() if n["Resources"].get("learner_node")]
+        print("RESULT " + json.dumps(out))
+""")
+
+
+def test_replay_and_selfplay_learners_run_where_their_custom_resource_is(tmp_path):
+    """learner.resources places the learner by a custom resource. The replay learner (DQN:
+    one call per optimizer step) and the self-play learner (AlphaZero) in their Ray actor make
+    the same updates as in the driver (inline rollouts, so both runs see the same data)."""
+    code, out = run_script([sys.executable, "-c", LEARNER_BY_CUSTOM_RESOURCE, str(tmp_path)], 280)
+    assert code == 0, out[-3000:]
+    result = json.loads(out.split("RESULT ", 1)[1].splitlines()[0])
+    assert len(result["marked"]) == 1
+    for regime in ("replay", "selfplay"):
+        driver, remote = result[f"{regime}-driver"], result[f"{regime}-remote"]
+        assert driver["node"] is None and remote["node"] == result["marked"][0], regime
+        assert remote["updates"] == driver["updates"] > 0, regime
+        assert remote["env_steps"] == driver["env_steps"], regime
+        assert remote["weights"] == driver["weights"], regime
+        assert remote["eval"] == driver["eval"], regime
+    assert result["replay-remote"]["updates"] == int(0.5 * (1200 - 500 + 1))
+
+
 NODE_LOSS = textwrap.dedent("""
     import json, sys
     from rlcore.simcluster import simulated_cluster
