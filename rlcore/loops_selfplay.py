@@ -20,7 +20,7 @@ import numpy as np
 
 from rlcore import checkpoint, seeding
 from rlcore.buffers.games import GameStore
-from rlcore.errors import ConfigError, IncompatibleEnvError
+from rlcore.errors import CheckpointError, ConfigError, IncompatibleEnvError
 from rlcore.learner import Learner, load_numpy_weights
 from rlcore.learner_actor import build_learner, is_remote
 from rlcore.loops import Background, Trainer, check_spaces, versions
@@ -100,6 +100,13 @@ class SelfPlayTrainer(Trainer):
     def _restore(self, loaded: tuple) -> dict:
         meta = super()._restore(loaded)
         self.games_played = meta.get("games_played", 0)
+        games = Path(self.resumed_from["checkpoint"]) / "games.npz"
+        if games.is_file():  # else (checkpoint_games off): training waits for min_positions
+            try:
+                self.store.load(games, self.spaces.obs_shape, self.spaces.num_actions)
+            except (ValueError, OSError, KeyError) as exc:
+                raise CheckpointError(f"{exc}; delete {games} to resume with an empty game "
+                                      "store") from None
         return meta
 
     def save_checkpoint(self) -> Path:
@@ -107,8 +114,11 @@ class SelfPlayTrainer(Trainer):
                 "spaces": self.spaces.to_json(), "env_steps": self.env_steps,
                 "wall_s": self.wall_s(), "learner": self.learner.meta(), "evals": self.evals,
                 "games_played": self.games_played, "versions": versions()}
-        return checkpoint.save(self.run_dir, self.env_steps, self.learner.state_tensors(), meta,
+        path = checkpoint.save(self.run_dir, self.env_steps, self.learner.state_tensors(), meta,
                                keep=self.cfg.checkpoint.keep)
+        if self.algo.checkpoint_games:
+            self.store.save(path / "games.npz")
+        return path
 
     # ------------------------------------------------------------------ loop
 

@@ -270,6 +270,26 @@ def test_game_store_keeps_the_last_n_games_and_samples_positions_uniformly():
     assert batch["pi"].shape == (12_000, 9) and batch["z"].shape == (12_000,)
 
 
+def test_game_store_file_round_trip_keeps_the_window_and_refuses_another_game(tmp_path):
+    store = GameStore(3)
+    store.add([record(i, length=1 + i) for i in range(5)])
+    store.save(tmp_path / "games.npz")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["games.npz"]  # no temporary left
+    back = GameStore(3)
+    back.load(tmp_path / "games.npz", (2, 3, 3), 9)
+    assert back.total_games == 5 and [g.length for g in back.games] == [3, 4, 5]
+    assert [float(g.obs[0, 0, 0, 0]) for g in back.games] == [2.0, 3.0, 4.0]
+    smaller = GameStore(2)  # a smaller window keeps the newest games
+    smaller.load(tmp_path / "games.npz", (2, 3, 3), 9)
+    assert [g.length for g in smaller.games] == [4, 5]
+    with pytest.raises(ValueError, match=r"positions of shape \(2, 3, 3\) with 9 moves, "
+                                         r"this game has \(3, 6, 7\) and 7"):
+        GameStore(3).load(tmp_path / "games.npz", (3, 6, 7), 7)
+    empty = GameStore(3)
+    empty.save(tmp_path / "empty.npz")
+    GameStore(3).load(tmp_path / "empty.npz", (2, 3, 3), 9)
+
+
 def test_game_store_symmetries_move_policy_and_legal_moves_with_the_board():
     game = TicTacToe()
     game.apply(0)
@@ -388,6 +408,14 @@ def test_trainer_runs_evaluates_checkpoints_and_resumes(tmp_path):
     again = make_trainer(exp2, run, resume=True)
     assert again.env_steps == summary["env_steps"] and again.resumed_from is not None
     assert again.learner.updates == summary["updates"]
+    # the game store came back with the checkpoint: the same games, position for position
+    assert len(again.store) == len(trainer.store) > 0
+    assert again.store.total_games == trainer.store.total_games
+    for a, b in zip(again.store.games, trainer.store.games):
+        for k in ("obs", "legal", "pi", "player", "z"):
+            np.testing.assert_array_equal(getattr(a, k), getattr(b, k))
+            assert getattr(a, k).dtype == getattr(b, k).dtype
+        assert (a.winner, a.policy_version, a.actor_id) == (b.winner, b.policy_version, b.actor_id)
     again.pool.close()
 
 

@@ -36,6 +36,8 @@ class AlphaZeroConfig(BaseModel):
     updates_per_round: int = Field(20, ge=1, le=100_000, description="learner steps per round")
     batch_size: int = Field(256, ge=1, le=65_536, description="positions per learner step")
     window_games: int = Field(2000, ge=1, description="the game store keeps the last N games")
+    checkpoint_games: bool = Field(
+        True, description="save the game store beside each checkpoint (games.npz): a resumed run trains on the same games")
     min_positions: int = Field(500, ge=1, description="positions stored before training starts")
     augment: bool = Field(True, description="train on a random board symmetry of each position")
     weight_decay: float = Field(1e-4, ge=0, le=1, description="L2 penalty c * |theta|^2 in the loss")

@@ -9,6 +9,7 @@ samples positions uniformly from them.
 from __future__ import annotations
 
 import collections
+import os
 from dataclasses import dataclass
 
 import numpy as np
@@ -84,3 +85,43 @@ class GameStore:
                 legal[sel] = symmetry(obs[sel], legal[sel], int(k))[1]  # moves like pi
                 obs[sel], pi[sel] = symmetry(obs[sel], pi[sel], int(k))
         return {"obs": obs, "pi": pi, "legal": legal, "z": z}
+
+    # ------------------------------------------------------------------ checkpoint
+
+    _PER_POSITION = ("obs", "legal", "pi", "player", "z")
+    _PER_GAME = ("winner", "policy_version", "actor_id")
+
+    def save(self, path) -> None:
+        """The stored games as one compressed ``.npz`` (no pickle), written to a temporary file
+        and renamed into place: positions concatenated, with each game's length."""
+        games = list(self.games)
+        arrays = {k: np.concatenate([getattr(g, k) for g in games]) if games else np.zeros(0)
+                  for k in self._PER_POSITION}
+        arrays.update({k: np.array([getattr(g, k) for g in games], np.int64)
+                       for k in self._PER_GAME})
+        arrays["lengths"] = np.array([g.length for g in games], np.int64)
+        arrays["totals"] = np.array([self.total_games, self.games.maxlen], np.int64)
+        path = str(path)
+        tmp = f"{path}.tmp.npz"
+        np.savez_compressed(tmp, **arrays)
+        os.replace(tmp, path)
+
+    def load(self, path, obs_shape: tuple, num_actions: int) -> None:
+        """Replace the stored games with those of ``save``'s file; the newest ``max_games`` are
+        kept if the file holds more. Raises ValueError when the file's positions do not have
+        ``obs_shape`` and ``num_actions``."""
+        with np.load(path, allow_pickle=False) as data:
+            d = {k: data[k] for k in data.files}
+        lengths = d["lengths"]
+        if len(lengths) and (d["obs"].shape[1:] != tuple(obs_shape)
+                             or d["pi"].shape[1:] != (num_actions,)):
+            raise ValueError(f"game store file {path}: positions of shape {d['obs'].shape[1:]} "
+                             f"with {d['pi'].shape[1]} moves, this game has {tuple(obs_shape)} "
+                             f"and {num_actions}")
+        ends = np.cumsum(lengths)
+        self.games.clear()
+        for i, (start, end) in enumerate(zip(ends - lengths, ends)):
+            self.games.append(GameRecord(
+                *(d[k][start:end] for k in self._PER_POSITION),
+                *(int(d[k][i]) for k in self._PER_GAME)))
+        self.total_games = int(d["totals"][0])
