@@ -13,12 +13,14 @@ other processes used meanwhile (``cpu_during``, cpu_monitor.py): the 2 cores are
    moves of self-play, and an independent re-check of all openings.
 3. ``connect4``: experiments/alphazero_connect4.yaml with ``stop.wall_s=BUDGET``, then
    ``--games`` games (half from each seat) of the network with search (algo.eval_simulations)
-   against pure MCTS with 1000 rollouts per move.
+   against pure MCTS with 1000 rollouts per move. ``connect4-eval`` plays the same match with
+   saved checkpoints of such a run (the win rate at several training times, measured after).
 
 Usage:
     python benchmarks/alphazero.py search
     python benchmarks/alphazero.py tictactoe --seeds 0 1 2
     python benchmarks/alphazero.py connect4 --budget 1800 --games 20 [--set key=value ...]
+    python benchmarks/alphazero.py connect4-eval RUN_DIR/checkpoints/step_* --games 20
 """
 
 from __future__ import annotations
@@ -169,6 +171,34 @@ def bench_connect4(budget: float, games: int, overrides: list[str]) -> list[dict
          trainer.algo.eval_simulations, "run_dir": str(run_dir / "run")}, meter.result())]
 
 
+def bench_connect4_checkpoints(paths: list[str], games: int) -> list[dict]:
+    """Each checkpoint folder (RUN_DIR/checkpoints/step_*) of a connect four run against
+    ``mcts:1000``, as ``bench_connect4`` evaluates the end of a run: read a run's win rate at
+    several training times without stopping it to evaluate."""
+    from rlcore.envs.games.connect_four import ConnectFour
+    from rlcore.loops_selfplay import _load_for_play
+    from rlcore.plugins.alphazero.networks import NetworkEvaluator
+    from rlcore.plugins.alphazero.players import RolloutMCTSPlayer, SearchPlayer, match
+
+    lines = []
+    for path in paths:
+        exp, net, meta = _load_for_play(Path(path))
+        player = SearchPlayer(NetworkEvaluator(net, 100_000), exp.algo.eval_simulations,
+                              exp.algo.c_puct)
+        meter = OtherCpu({os.getpid()}).start(2.0)
+        t0 = time.perf_counter()
+        result = match(ConnectFour, player, RolloutMCTSPlayer(1000, seed=0), games)
+        lines.append(emit("alphazero_connect4_vs_mcts1000", {
+            **{k: result[k] for k in ("win", "draw", "loss", "games")},
+            "train_wall_s": meta["wall_s"], "self_play_moves": meta["env_steps"],
+            "self_play_games": meta.get("games_played"),
+            "learner_steps": meta["learner"]["updates"],
+            "eval_wall_s": round(time.perf_counter() - t0, 1)},
+            {"checkpoint": str(path), "eval_simulations": exp.algo.eval_simulations},
+            meter.result()))
+    return lines
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     sub = ap.add_subparsers(dest="what", required=True)
@@ -180,6 +210,9 @@ def main() -> None:
     s.add_argument("--budget", type=float, default=1800)
     s.add_argument("--games", type=int, default=20)
     s.add_argument("--set", action="append", default=[])
+    s = sub.add_parser("connect4-eval", help="checkpoints of a connect four run vs mcts:1000")
+    s.add_argument("checkpoints", nargs="+", help="RUN_DIR/checkpoints/step_* folders")
+    s.add_argument("--games", type=int, default=20)
     args = ap.parse_args()
     import torch
 
@@ -199,6 +232,12 @@ def main() -> None:
             m = ln["metrics"]
             print(f"{ln['config']['seed']:>4} {str(m['perfect']):>8} {m['wall_s']:>8.1f} "
                   f"{m['self_play_moves']:>8,} {ln['cpu_during']['other_processes_cores']:>11}")
+    elif args.what == "connect4-eval":
+        for ln in bench_connect4_checkpoints(args.checkpoints, args.games):
+            m = ln["metrics"]
+            print(f"after {m['train_wall_s']:.0f} s of training ({m['self_play_moves']:,} moves): "
+                  f"vs mcts:1000 W {m['win']:.2f} D {m['draw']:.2f} L {m['loss']:.2f} "
+                  f"over {m['games']} games")
     else:
         (ln,) = bench_connect4(args.budget, args.games, args.set)
         m = ln["metrics"]

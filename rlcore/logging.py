@@ -2,8 +2,29 @@
 
 from __future__ import annotations
 
+import contextlib
+import signal
 import sys
+import threading
 import time
+
+
+@contextlib.contextmanager
+def interrupts_after():
+    """Ctrl-C (SIGINT) arriving inside the block is delivered when the block ends. A
+    KeyboardInterrupt raised inside TensorBoard's writer (between its queue's bookkeeping
+    steps) can leave the queue inconsistent, and closing the writer then waits forever."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    pending: list[int] = []
+    previous = signal.signal(signal.SIGINT, lambda signum, frame: pending.append(signum))
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, previous)
+        if pending and callable(previous):  # SIG_IGN / SIG_DFL are not callables
+            previous(signal.SIGINT, None)
 
 
 class RunLogger:
@@ -18,9 +39,10 @@ class RunLogger:
         self._last = 0.0
 
     def scalars(self, prefix: str, values: dict, step: int) -> None:
-        for k, v in values.items():
-            if v is not None:
-                self.writer.add_scalar(f"{prefix}/{k}", float(v), step)
+        with interrupts_after():
+            for k, v in values.items():
+                if v is not None:
+                    self.writer.add_scalar(f"{prefix}/{k}", float(v), step)
 
     def progress(self, wall_s: float, steps: int, total: int, sps: float, ret: float | None,
                  extra: str = "") -> None:
@@ -37,5 +59,6 @@ class RunLogger:
         print(f"[{wall_s:7.1f}s] steps {steps:>10,}  {text}", file=self.stream, flush=True)
 
     def close(self) -> None:
-        self.writer.flush()
-        self.writer.close()
+        with interrupts_after():
+            self.writer.flush()
+            self.writer.close()

@@ -123,6 +123,23 @@ def test_trainer_is_reproducible_inline(tmp_path):
     assert all(torch.equal(end_a[k], end_b[k]) for k in end_a)
 
 
+def test_ctrl_c_inside_a_tensorboard_write_arrives_after_it():
+    import os
+    import signal
+
+    from rlcore.logging import interrupts_after
+
+    reached = []
+    with pytest.raises(KeyboardInterrupt):
+        with interrupts_after():
+            os.kill(os.getpid(), signal.SIGINT)  # delivered to this (main) thread at once ...
+            reached.append("end of block")  # ... but held until the block ends
+    assert reached == ["end of block"]
+    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler  # handler restored
+    with interrupts_after():  # nothing pending: nothing raised
+        pass
+
+
 @pytest.mark.slow
 def test_ctrl_c_writes_a_checkpoint_and_resume_continues(tmp_path):
     import signal
