@@ -3,8 +3,9 @@ tolerance of those actors.
 
 Both pools expose ``sample(weights, version) -> list[Fragment]``; the loop does not know which
 it has. A local Ray is started on demand bound to 127.0.0.1; ``ray.address`` joins a cluster,
-where the actors are spread over the nodes (``SPREAD`` scheduling) and the learner stays in the
-driver: start the driver (``rlcore run``) on the GPU node.
+where the actors are spread over the nodes (``SPREAD`` scheduling). The learner runs in the
+driver, or, when it asks for resources (``learner.num_gpus`` / ``learner.resources``), in a Ray
+actor placed where they are (``rlcore.learner_actor``).
 
 ``ActorSlots`` is the fault-tolerance piece every driver with Ray actors can use: it keeps one
 actor per slot, replaces an actor that died (SIGKILL, OOM, lost node), hung (no answer within a
