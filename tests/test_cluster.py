@@ -192,6 +192,49 @@ def test_replay_and_selfplay_learners_run_where_their_custom_resource_is(tmp_pat
     assert result["replay-remote"]["updates"] == int(0.5 * (1200 - 500 + 1))
 
 
+LEARNER_LOST = textwrap.dedent("""
+    import json, sys
+    from rlcore.simcluster import simulated_cluster
+    with simulated_cluster(num_nodes=2, cpus_per_node=2, last_node={"num_gpus": 1}) as cluster:
+        import ray
+        from rlcore import checkpoint
+        from rlcore.config import load_experiment
+        from rlcore.errors import TrainingError
+        from rlcore.logging import RunLogger
+        from rlcore.loops import make_trainer
+        run = sys.argv[1]
+        exp = load_experiment("experiments/ppo_cartpole.yaml", [
+            f"ray.address={cluster.address}", "rollout.num_actors=1", "env.num_envs=2",
+            "rollout.fragment_length=16", "learner.minibatch_size=0", "learner.num_epochs=1",
+            "learner.num_gpus=1", "stop.num_env_steps=100000", "stop.eval_return=null",
+            "eval.every_env_steps=256", "eval.episodes=1", "checkpoint.every_env_steps=128"])
+        trainer = make_trainer(exp, run)
+        def lose_the_learner(rec):  # the learner's process dies after the first evaluation
+            ray.kill(trainer.learner.actor)
+        try:
+            trainer.run(RunLogger(run, 0, 0), on_eval=lose_the_learner)
+            out = {"raised": None}
+        except TrainingError as exc:
+            out = {"raised": str(exc)}
+        out["summary"] = json.loads(open(f"{run}/summary.json").read())
+        out["checkpoints"] = [p.name for p in checkpoint.complete_checkpoints(run)]
+        print("RESULT " + json.dumps(out))
+""")
+
+
+def test_a_lost_learner_actor_stops_the_run_with_the_cause_and_the_last_checkpoint(tmp_path):
+    code, out = run_script([sys.executable, "-c", LEARNER_LOST, str(tmp_path / "run")], 240)
+    assert code == 0, out[-3000:]
+    result = json.loads(out.split("RESULT ", 1)[1].splitlines()[0])
+    raised, summary = result["raised"], result["summary"]
+    assert raised is not None and "the learner actor (1 GPU) failed" in raised
+    assert "the run stopped at 256 env steps" in raised and "rlcore resume" in raised
+    assert summary["stop_reason"] == "failed" and "learner actor" in summary["error"]
+    # the checkpoint due at 256 needed the lost learner's weights: the one before stays
+    assert result["checkpoints"] == ["step_000000000128"]
+    assert summary["env_steps"] == 256 and summary["checkpoint"] is None
+
+
 NODE_LOSS = textwrap.dedent("""
     import json, sys
     from rlcore.simcluster import simulated_cluster
