@@ -126,28 +126,7 @@ STORAGE_ERRNOS = {errno.ENOSPC, errno.EDQUOT, errno.EROFS, errno.EACCES, errno.E
 class Trainer:
     def __init__(self, exp, run_dir: Path, resume: bool = False, clock=time.monotonic):
         self._init_run(exp, run_dir, clock)
-        if resume:  # the checkpoint is checked before any actor starts
-            loaded = self._read_checkpoint()
-            self.learner = build_learner(Learner, exp, self.spaces, self.device)
-            self._restore(loaded)
-            self.pool = make_pool(exp, self.spaces)
-        elif is_remote(self.cfg):  # Ray first (in the main thread), then the learner's actor
-            self.pool = make_pool(exp, self.spaces)
-            try:
-                self.learner = build_learner(Learner, exp, self.spaces, self.device)
-            except BaseException:
-                self.pool.close()
-                raise
-        else:
-            # Building the learner overlaps with Ray's start-up and actor creation (seconds).
-            # Ray must start in the main thread: its daemons die with the thread that started them.
-            builder = Background(Learner, exp, self.spaces, self.device)
-            self.pool = make_pool(exp, self.spaces)
-            try:
-                self.learner = builder.result()
-            except BaseException:
-                self.pool.close()
-                raise
+        self._start(resume, lambda: make_pool(exp, self.spaces))
         with seeding.seeded_torch(0):  # a CPU copy; its weights are loaded before each eval
             self.eval_modules = exp.plugin.make_modules(exp.algo, self.spaces)
 
@@ -166,6 +145,29 @@ class Trainer:
         self.env_steps, self.wall_offset, self.evals = 0, 0.0, []
         self.returns = collections.deque(maxlen=100)
         self.resumed_from = None
+
+    def _start(self, resume: bool, start_pool, learner_cls=Learner) -> None:
+        """Set ``self.learner`` and ``self.pool`` (``start_pool()``), in the order that starts
+        nothing before it must: a resumed run checks its checkpoint before any actor starts; a
+        learner in a Ray actor comes after Ray, which the pool starts in the main thread (Ray's
+        daemons die with the thread that started them); a learner in the driver is built in a
+        thread while Ray and the actors start (seconds)."""
+        exp = self.exp
+        if resume:
+            loaded = self._read_checkpoint()
+            self.learner = build_learner(learner_cls, exp, self.spaces, self.device)
+            self._restore(loaded)
+            self.pool = start_pool()
+            return
+        builder = None if is_remote(self.cfg) else Background(
+            learner_cls, exp, self.spaces, self.device)
+        self.pool = start_pool()
+        try:
+            self.learner = (builder.result() if builder is not None
+                            else build_learner(learner_cls, exp, self.spaces, self.device))
+        except BaseException:
+            self.pool.close()
+            raise
 
     # ------------------------------------------------------------------ state
 

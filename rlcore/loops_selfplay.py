@@ -21,9 +21,8 @@ import numpy as np
 from rlcore import checkpoint, seeding
 from rlcore.buffers.games import GameStore
 from rlcore.errors import CheckpointError, ConfigError, IncompatibleEnvError
-from rlcore.learner import Learner, load_numpy_weights
-from rlcore.learner_actor import build_learner, is_remote
-from rlcore.loops import Background, Trainer, check_spaces, versions
+from rlcore.learner import load_numpy_weights
+from rlcore.loops import Trainer, check_spaces, versions
 
 
 def game_for(exp) -> str:
@@ -72,26 +71,7 @@ class SelfPlayTrainer(Trainer):
         self.lengths = collections.deque(maxlen=200)
         self.outcomes = collections.deque(maxlen=200)  # result for the first player
         self.games_played = 0
-        if resume:  # the checkpoint is checked before any actor starts
-            loaded = self._read_checkpoint()
-            self.learner = build_learner(Learner, exp, self.spaces, self.device)
-            self._restore(loaded)
-            self.pool = make_selfplay_pool(exp, self.spaces, self.game_name)
-        elif is_remote(self.cfg):  # Ray first (in the main thread), then the learner's actor
-            self.pool = make_selfplay_pool(exp, self.spaces, self.game_name)
-            try:
-                self.learner = build_learner(Learner, exp, self.spaces, self.device)
-            except BaseException:
-                self.pool.close()
-                raise
-        else:
-            builder = Background(Learner, exp, self.spaces, self.device)
-            self.pool = make_selfplay_pool(exp, self.spaces, self.game_name)
-            try:
-                self.learner = builder.result()
-            except BaseException:
-                self.pool.close()
-                raise
+        self._start(resume, lambda: make_selfplay_pool(exp, self.spaces, self.game_name))
         with seeding.seeded_torch(0):
             self.eval_modules = exp.plugin.make_modules(self.algo, self.spaces)
 
