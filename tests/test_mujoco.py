@@ -14,7 +14,8 @@ EXPERIMENTS = Path(__file__).parent.parent / "experiments"
 FILES = ["ppo_halfcheetah", "ppo_hopper", "trpo_halfcheetah", "trpo_hopper", "ppo_inverted_pendulum"]
 
 
-def test_rlcore_ids_are_gymnasiums_tasks_with_float32_observations():
+def test_rlcore_ids_are_gymnasiums_tasks_with_float32_observations(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)  # Gymnasium's own id lets MuJoCo write MUJOCO_LOG.TXT here
     ensure_env_registered("rlcore/HalfCheetah-v5")
     ours, theirs = gym.make("rlcore/HalfCheetah-v5"), gym.make("HalfCheetah-v5")
     try:
