@@ -57,6 +57,18 @@ def assert_same_seed_same_run(run):
     assert not np.array_equal(frags0[0].action, frags1[0].action)
 
 
+def saved_and_restored(tmp_path, exp, spaces, learner) -> Learner:
+    """A new learner loaded from a checkpoint of ``learner`` written to and read from disk."""
+    checkpoint.save(tmp_path / "run", 48, learner.state_tensors(), {
+        "algorithm": exp.plugin.name, "spaces": spaces.to_json(), "learner": learner.meta()})
+    _, meta, tensors = checkpoint.load_latest(tmp_path / "run", exp.plugin.name, spaces.to_json(),
+                                              torch.device("cpu"))
+    restored = Learner(exp, spaces, torch.device("cpu"))
+    restored.load_state_tensors(tensors)
+    restored.load_meta(meta["learner"])
+    return restored
+
+
 def params(learner):
     return {f"{k}.{n}": p.detach().clone() for k, m in learner.modules.items()
             for n, p in m.state_dict().items()}
@@ -76,13 +88,7 @@ def test_two_updates_then_save_restore_gives_identical_next_update(tmp_path, alg
     assert learner.version == 2
     assert any(not torch.equal(before[k], v) for k, v in params(learner).items())
 
-    checkpoint.save(tmp_path / "run", 48, learner.state_tensors(), {
-        "algorithm": exp.plugin.name, "spaces": spaces.to_json(), "learner": learner.meta()})
-    _, meta, tensors = checkpoint.load_latest(tmp_path / "run", exp.plugin.name, spaces.to_json(),
-                                              torch.device("cpu"))
-    restored = Learner(exp, spaces, torch.device("cpu"))
-    restored.load_state_tensors(tensors)
-    restored.load_meta(meta["learner"])
+    restored = saved_and_restored(tmp_path, exp, spaces, learner)
 
     frags = pool.sample(learner.weights(), learner.version)
     m1 = learner.update(frags, progress=0.3)
@@ -275,13 +281,7 @@ def test_game_regime_two_updates_then_save_restore_gives_identical_next_update(t
         assert np.isfinite(metrics["loss"]) and metrics["grad_norm"] > 0
     assert learner.version == 2
     assert any(not torch.equal(before[k], v) for k, v in params(learner).items())
-    checkpoint.save(tmp_path / "run", 48, learner.state_tensors(), {
-        "algorithm": exp.plugin.name, "spaces": spaces.to_json(), "learner": learner.meta()})
-    _, meta, tensors = checkpoint.load_latest(tmp_path / "run", exp.plugin.name, spaces.to_json(),
-                                              torch.device("cpu"))
-    restored = Learner(exp, spaces, torch.device("cpu"))
-    restored.load_state_tensors(tensors)
-    restored.load_meta(meta["learner"])
+    restored = saved_and_restored(tmp_path, exp, spaces, learner)
     _, sample = game_batch(exp, spaces, learner, seed=5)
     m1, m2 = learner.update([sample], 0.3), restored.update([sample], 0.3)
     p1, p2 = params(learner), params(restored)
