@@ -49,3 +49,54 @@ def check_action(game, action) -> int:
         raise IllegalMoveError(f"{game.name}: move {a} is illegal here; legal moves: "
                                f"{game.legal_actions()}")
     return a
+
+
+class BitboardGame:
+    """What the native games share: each player's stones as one Python int (``boards``), the
+    player to move, the winner (-1 while there is none, and after a draw) and the move count.
+
+    A subclass sets ``name``, ``num_actions``, ``obs_shape``, ``max_moves`` and a static
+    ``_wins(bits) -> bool``, and places a stone with ``_place(bit)``: the stone, the win check
+    and the turn in one call."""
+
+    __slots__ = ("boards", "player", "winner", "moves")
+    num_actions: int
+    max_moves: int
+
+    def __init__(self):
+        self.boards = [0, 0]
+        self.player = 0
+        self.winner = -1
+        self.moves = 0
+
+    def _copy_to(self, g: "BitboardGame") -> "BitboardGame":
+        g.boards, g.player, g.winner, g.moves = [self.boards[0], self.boards[1]], self.player, \
+            self.winner, self.moves
+        return g
+
+    def _place(self, bit: int) -> None:
+        p = self.player
+        self.boards[p] |= bit
+        self.moves += 1
+        if self._wins(self.boards[p]):
+            self.winner = p
+        self.player = 1 - p
+
+    def current_player(self) -> int:
+        return self.player
+
+    def is_terminal(self) -> bool:
+        return self.winner >= 0 or self.moves == self.max_moves
+
+    def legal_mask(self) -> np.ndarray:
+        mask = np.zeros(self.num_actions, bool)
+        mask[self.legal_actions()] = True
+        return mask
+
+    def terminal_value(self, player: int) -> float:
+        if self.winner < 0:
+            return 0.0
+        return 1.0 if self.winner == player else -1.0
+
+    def key(self):
+        return (self.boards[0], self.boards[1])

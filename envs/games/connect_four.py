@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from rlcore.envs.games.base import IllegalMoveError, check_action
+from rlcore.envs.games.base import BitboardGame, IllegalMoveError, check_action
 
 ROWS, COLS, H1 = 6, 7, 7  # H1: bits per column
 TOP = tuple(1 << (c * H1 + ROWS - 1) for c in range(COLS))  # the top cell of each column
@@ -26,41 +26,28 @@ def _wins(b: int) -> bool:
     return False
 
 
-class ConnectFour:
+class ConnectFour(BitboardGame):
     name = "connect_four"
     num_actions = COLS
+    max_moves = ROWS * COLS
     obs_shape = (2, ROWS, COLS)
     num_symmetries = 2
-    __slots__ = ("boards", "heights", "player", "winner", "moves")
+    __slots__ = ("heights",)
+    _wins = staticmethod(_wins)
 
     def __init__(self):
-        self.boards = [0, 0]
+        super().__init__()
         self.heights = [0] * COLS  # stones in each column
-        self.player = 0
-        self.winner = -1
-        self.moves = 0
 
     def clone(self) -> "ConnectFour":
-        g = ConnectFour.__new__(ConnectFour)
-        g.boards, g.heights = [self.boards[0], self.boards[1]], self.heights[:]
-        g.player, g.winner, g.moves = self.player, self.winner, self.moves
+        g = self._copy_to(ConnectFour.__new__(ConnectFour))
+        g.heights = self.heights[:]
         return g
-
-    def current_player(self) -> int:
-        return self.player
-
-    def is_terminal(self) -> bool:
-        return self.winner >= 0 or self.moves == ROWS * COLS
 
     def legal_actions(self) -> list[int]:
         if self.is_terminal():
             return []
         return [c for c in range(COLS) if self.heights[c] < ROWS]
-
-    def legal_mask(self) -> np.ndarray:
-        mask = np.zeros(COLS, bool)
-        mask[self.legal_actions()] = True
-        return mask
 
     def apply(self, action: int) -> None:
         if action.__class__ is not int:  # numpy ints and garbage: checked in full
@@ -68,18 +55,8 @@ class ConnectFour:
         if self.winner >= 0 or not (0 <= action < COLS) or self.heights[action] >= ROWS:
             check_action(self, action)
             raise IllegalMoveError(f"connect_four: move {action!r} is illegal here")
-        p = self.player
-        self.boards[p] |= 1 << (action * H1 + self.heights[action])
         self.heights[action] += 1
-        self.moves += 1
-        if _wins(self.boards[p]):
-            self.winner = p
-        self.player = 1 - p
-
-    def terminal_value(self, player: int) -> float:
-        if self.winner < 0:
-            return 0.0
-        return 1.0 if self.winner == player else -1.0
+        self._place(1 << (action * H1 + self.heights[action] - 1))
 
     def _plane(self, bits: int) -> np.ndarray:
         plane = np.zeros((ROWS, COLS), np.float32)
@@ -93,9 +70,6 @@ class ConnectFour:
     def observation(self) -> np.ndarray:
         return np.stack([self._plane(self.boards[self.player]),
                          self._plane(self.boards[1 - self.player])])
-
-    def key(self):
-        return (self.boards[0], self.boards[1])
 
     def render(self) -> str:
         obs = np.stack([self._plane(self.boards[0]), self._plane(self.boards[1])])

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from rlcore.envs.games.base import IllegalMoveError, check_action
+from rlcore.envs.games.base import BitboardGame, IllegalMoveError, check_action
 
 _LINES = [(0, 1, 2), (3, 4, 5), (6, 7, 8), (0, 3, 6), (1, 4, 7), (2, 5, 8), (0, 4, 8), (2, 4, 6)]
 WIN_MASKS = tuple(sum(1 << c for c in line) for line in _LINES)
@@ -26,40 +26,22 @@ def _wins(bits: int) -> bool:
     return False
 
 
-class TicTacToe:
+class TicTacToe(BitboardGame):
     name = "tictactoe"
     num_actions = 9
+    max_moves = 9
     obs_shape = (2, 3, 3)
-    __slots__ = ("boards", "player", "winner", "moves")
-
-    def __init__(self):
-        self.boards = [0, 0]
-        self.player = 0
-        self.winner = -1  # -1: none (yet or draw); else the winning player
-        self.moves = 0
+    __slots__ = ()
+    _wins = staticmethod(_wins)
 
     def clone(self) -> "TicTacToe":
-        g = TicTacToe.__new__(TicTacToe)
-        g.boards, g.player, g.winner, g.moves = [self.boards[0], self.boards[1]], self.player, \
-            self.winner, self.moves
-        return g
-
-    def current_player(self) -> int:
-        return self.player
-
-    def is_terminal(self) -> bool:
-        return self.winner >= 0 or self.moves == 9
+        return self._copy_to(TicTacToe.__new__(TicTacToe))
 
     def legal_actions(self) -> list[int]:
         if self.is_terminal():
             return []
         occupied = self.boards[0] | self.boards[1]
         return [a for a in range(9) if not occupied >> a & 1]
-
-    def legal_mask(self) -> np.ndarray:
-        mask = np.zeros(9, bool)
-        mask[self.legal_actions()] = True
-        return mask
 
     def apply(self, action: int) -> None:
         if action.__class__ is not int:  # numpy ints and garbage: checked in full
@@ -68,17 +50,7 @@ class TicTacToe:
         if self.winner >= 0 or not (0 <= action < 9) or occupied >> action & 1:
             check_action(self, action)  # raises with the reason
             raise IllegalMoveError(f"tictactoe: move {action!r} is illegal here")
-        p = self.player
-        self.boards[p] |= 1 << action
-        self.moves += 1
-        if _wins(self.boards[p]):
-            self.winner = p
-        self.player = 1 - p
-
-    def terminal_value(self, player: int) -> float:
-        if self.winner < 0:
-            return 0.0
-        return 1.0 if self.winner == player else -1.0
+        self._place(1 << action)
 
     def observation(self) -> np.ndarray:
         obs = np.zeros(self.obs_shape, np.float32)
@@ -89,9 +61,6 @@ class TicTacToe:
             elif them >> a & 1:
                 obs[1, r, c] = 1.0
         return obs
-
-    def key(self):
-        return (self.boards[0], self.boards[1])
 
     def render(self) -> str:
         marks = {0: "X", 1: "O"}
