@@ -92,7 +92,7 @@ class RemoteLearner:
     """A ``Learner`` living in a Ray actor; see the module docstring."""
 
     def __init__(self, cls, exp, spaces):
-        from rlcore.actors import init_ray
+        from rlcore.ray_setup import init_ray
 
         cfg = exp.config
         self.plugin, self.cfg = exp.plugin, exp.algo

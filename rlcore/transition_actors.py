@@ -14,7 +14,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from rlcore.actors import _worker_kwargs, init_ray
+from rlcore.actors import _worker_kwargs
+from rlcore.ray_setup import init_ray
 from rlcore.errors import ClusterError, RLCoreError
 from rlcore.rollout import RolloutWorker
 from rlcore.types import Fragment

@@ -321,7 +321,7 @@ def test_ray_start_head_and_worker_in_a_private_network_namespace(tmp_path):
         "learner": {"num_epochs": 1, "minibatch_size": 0}, "stop": {"num_env_steps": 256},
         "eval": {"episodes": 1}, "logging": {"progress_every_s": 0},
         "ray": {"address": "127.0.0.1:6379", "connect_timeout_s": 60}}))
-    from rlcore.actors import private_ray_home
+    from rlcore.ray_setup import private_ray_home
 
     env = {**os.environ, "BIN": str(BIN), "EXP": str(exp), "RAY_TMPDIR": str(tmp),
            "HOME": private_ray_home(), "RAY_AUTH_TOKEN": "4f1c0a-test-token",

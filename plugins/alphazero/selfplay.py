@@ -137,7 +137,7 @@ class RaySelfPlay:
     def __init__(self, exp, spaces, game_name: str):
         import ray
 
-        from rlcore.actors import init_ray
+        from rlcore.ray_setup import init_ray
 
         cfg = exp.config
         self.num_actors = cfg.rollout.num_actors
