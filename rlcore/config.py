@@ -14,13 +14,17 @@ import re
 import typing
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 from pydantic_core import PydanticCustomError
 
 from rlcore.errors import ConfigError, RegistryError
 from rlcore.yamlio import _parse, apply_override
+
+
+# Layer widths of an MLP (``hidden_sizes`` in the algorithm sections): each at least 1.
+Widths = tuple[Annotated[int, Field(ge=1)], ...]
 
 
 class Section(BaseModel):
@@ -275,7 +279,13 @@ def _describe_error(err: dict, model: type[BaseModel], prefix: tuple, owner: str
     if etype == "missing":
         return full, f"missing required key '{key}'"
     if etype in ("greater_than", "greater_than_equal", "less_than", "less_than_equal"):
-        return full, f"{key} must be {_bounds(_field_info(model, loc))} (got {got!r})"
+        info = _field_info(model, loc)
+        if info is None:  # an item of a list (algo.hidden_sizes[1]): the bound is in the error
+            item = "".join(f"[{p}]" if isinstance(p, int) else f".{p}" for p in err["loc"])
+            (bound, value), = err.get("ctx", {"": "?"}).items()
+            op = {"gt": ">", "ge": ">=", "lt": "<", "le": "<="}.get(bound, bound)
+            return full, f"{'.'.join(prefix)}{item} must be {op} {value} (got {got!r})"
+        return full, f"{key} must be {_bounds(info)} (got {got!r})"
     if etype == "literal_error":
         return full, f"{key}: {err['msg'].replace('Input should be', 'must be')} (got {got!r})"
     for word, text in _TYPE_WORDS.items():
@@ -404,9 +414,17 @@ def load_experiment(path: str | Path | None = None, overrides: list[str] = (), *
 
 
 def _type_name(ann) -> str:
-    if typing.get_origin(ann) is Literal:
-        return " | ".join(repr(a) for a in typing.get_args(ann))
-    if not typing.get_args(ann) and hasattr(ann, "__name__"):
+    origin, args = typing.get_origin(ann), typing.get_args(ann)
+    if origin is Literal:
+        return " | ".join(repr(a) for a in args)
+    if origin is Annotated:  # an item with bounds, as in Widths: "int >= 1"
+        return f"{_type_name(args[0])} {_bounds(args[1])}"
+    if "Annotated" in str(ann):  # a container or union of bounded items
+        parts = ", ".join("..." if a is Ellipsis else _type_name(a) for a in args)
+        if origin is tuple:
+            return f"tuple[{parts}]"
+        return " | ".join("None" if a is type(None) else _type_name(a) for a in args)
+    if not args and hasattr(ann, "__name__"):
         return ann.__name__
     return str(ann).replace("typing.", "")
 

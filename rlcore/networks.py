@@ -55,11 +55,13 @@ def is_image(spaces: SpaceSpec) -> bool:
 
 
 class ActorCritic(nn.Module):
-    """Categorical policy head and value head. Vector observations get two separate MLPs;
-    image observations share a Nature CNN torso."""
+    """Categorical policy head and value head. Vector observations get two separate MLPs (the
+    value MLP ``value_hidden`` wide when given, else as wide as the policy's); image
+    observations share a Nature CNN torso."""
 
     def __init__(self, spaces: SpaceSpec, hidden: tuple[int, ...] = (64, 64),
-                 activation: str = "tanh", out_dim: int | None = None):
+                 activation: str = "tanh", out_dim: int | None = None,
+                 value_hidden: tuple[int, ...] | None = None):
         super().__init__()
         n_act = spaces.num_actions if out_dim is None else out_dim
         if is_image(spaces):
@@ -70,7 +72,8 @@ class ActorCritic(nn.Module):
             obs_dim = int(np.prod(spaces.obs_shape))
             self.torso = nn.Flatten() if len(spaces.obs_shape) > 1 else nn.Identity()
             self.pi = mlp([obs_dim, *hidden, n_act], activation, out_gain=0.01)
-            self.v = mlp([obs_dim, *hidden, 1], activation, out_gain=1.0)
+            v_hidden = hidden if value_hidden is None else value_hidden
+            self.v = mlp([obs_dim, *v_hidden, 1], activation, out_gain=1.0)
 
     def logits(self, obs: torch.Tensor) -> torch.Tensor:
         return self.pi(self.torso(obs))
@@ -221,10 +224,11 @@ class GaussianActorCritic(ActorCritic):
     """
 
     def __init__(self, spaces: SpaceSpec, hidden: tuple[int, ...] = (64, 64),
-                 activation: str = "tanh", squash: bool = False, log_std_init: float = 0.0):
+                 activation: str = "tanh", squash: bool = False, log_std_init: float = 0.0,
+                 value_hidden: tuple[int, ...] | None = None):
         self.action_shape = tuple(spaces.action_shape)
         act_dim = int(np.prod(self.action_shape))
-        super().__init__(spaces, hidden, activation, out_dim=act_dim)
+        super().__init__(spaces, hidden, activation, out_dim=act_dim, value_hidden=value_hidden)
         self.log_std = nn.Parameter(torch.full((act_dim,), float(log_std_init)))
         self.squash = squash
         self.low = np.asarray(spaces.action_low, np.float32).reshape(self.action_shape)
@@ -278,11 +282,12 @@ class GaussianPolicy:
 
 
 def make_actor_critic(spaces: SpaceSpec, hidden: tuple[int, ...], activation: str,
-                      squash: bool = False, log_std_init: float = 0.0) -> ActorCritic:
+                      squash: bool = False, log_std_init: float = 0.0,
+                      value_hidden: tuple[int, ...] | None = None) -> ActorCritic:
     """The actor-critic for the action space: categorical for discrete, Gaussian for Box."""
     if spaces.action_kind == "box":
-        return GaussianActorCritic(spaces, hidden, activation, squash, log_std_init)
-    return ActorCritic(spaces, hidden, activation)
+        return GaussianActorCritic(spaces, hidden, activation, squash, log_std_init, value_hidden)
+    return ActorCritic(spaces, hidden, activation, value_hidden=value_hidden)
 
 
 def make_actor_policy(net: ActorCritic, explore: bool) -> "CategoricalPolicy | GaussianPolicy":

@@ -13,6 +13,7 @@ from typing import Literal
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field
 
+from rlcore.config import Widths
 from rlcore.types import ActionOut
 
 
@@ -35,7 +36,7 @@ class ReplayConfig(BaseModel):
     target_update_period: int = Field(1, ge=1, description="optimizer steps between target updates")
     tau: float = Field(1.0, gt=0, le=1, description="target update: 1 = hard copy, < 1 = Polyak step")
     publish_every: int = Field(1, ge=1, description="optimizer steps between weight publications to actors")
-    hidden_sizes: tuple[int, ...] = Field((64, 64), description="MLP widths (vector observations)")
+    hidden_sizes: Widths = Field((64, 64), description="MLP widths (vector observations)")
     checkpoint_replay: bool = Field(False, description="save replay beside each checkpoint (replay.npz)")
 
 

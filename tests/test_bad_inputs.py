@@ -25,7 +25,12 @@ def errors_seen(monkeypatch) -> list:
 
 
 def test_atari_id_without_ale_py_says_which_extra(workdir, capsys, nothing_starts, monkeypatch):
+    from gymnasium.envs import registration
+
     monkeypatch.setitem(sys.modules, "ale_py", None)  # as if ale-py were not installed
+    # ... and had never been: an earlier test in this process may have registered ALE/ ids
+    monkeypatch.setattr(registration, "registry", {k: v for k, v in registration.registry.items()
+                                                   if not k.startswith("ALE/")})
     seen = errors_seen(monkeypatch)
     text = edit(BASE, "  id: CartPole-v1", "  id: ALE/Pong-v5")
     path = write(workdir, text)

@@ -288,6 +288,11 @@ def test_wrong_types_name_key_expected_type_and_value(tmp_path, old, new, needle
     ("  num_envs: 4 ", "  num_envs: 0 ", "num_envs", "env.num_envs must be in [1, 4096] (got 0)"),
     ("  max_grad_norm: 0.5", "  max_grad_norm: 0", "max_grad_norm",
      "learner.max_grad_norm must be > 0 (got 0)"),
+    # an item of a list names its index and the bound (a traceback from torch before)
+    ("  ent_coef: 0.0", "  ent_coef: 0.0\n  hidden_sizes: [64, -1]", "hidden_sizes",
+     "algo.hidden_sizes[1] must be >= 1 (got -1)"),
+    ("  ent_coef: 0.0", "  ent_coef: 0.0\n  value_hidden_sizes: [0]", "value_hidden_sizes",
+     "algo.value_hidden_sizes[0] must be >= 1 (got 0)"),
 ])
 def test_out_of_range_values_quote_the_bounds_and_the_value(tmp_path, old, new, needle, expected):
     text = edit(BASE, old, new)

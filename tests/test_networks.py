@@ -84,6 +84,24 @@ def test_box_spaces_get_the_gaussian_actor_critic():
     np.testing.assert_allclose(net.log_std.detach().numpy(), [-0.5, -0.5])
 
 
+def test_value_mlp_can_be_wider_than_the_policy_mlp():
+    from rlcore.registry import get_algorithm
+
+    def widths(seq):
+        return [m.out_features for m in seq if isinstance(m, nn.Linear)]
+
+    for space in (VEC, BOX):
+        net = make_actor_critic(space, (8, 8), "tanh", value_hidden=(32, 16))
+        assert widths(net.pi) == [8, 8, net.pi[-1].out_features]
+        assert widths(net.v) == [32, 16, 1]
+        assert widths(make_actor_critic(space, (8,), "tanh").v) == [8, 1]  # default: as pi
+    for name in ("pg", "ppo", "trpo"):  # the algo key reaches the modules
+        plugin = get_algorithm(name)
+        cfg = plugin.config_cls(hidden_sizes=(8,), value_hidden_sizes=(24,))
+        ac = plugin.make_modules(cfg, BOX)["ac"]
+        assert widths(ac.pi) == [8, 2] and widths(ac.v) == [24, 1], name
+
+
 def test_gaussian_log_prob_matches_torch_and_a_hand_calculation():
     net = gaussian(log_std_init=0.3)
     mean = torch.randn(5, 2)

@@ -5,11 +5,12 @@ from __future__ import annotations
 
 from pydantic import Field
 
+from rlcore.config import Widths
 from rlcore.offpolicy import ReplayConfig
 
 
 class DDPGConfig(ReplayConfig):
-    hidden_sizes: tuple[int, ...] = Field((256, 256), description="actor and critic MLP widths")
+    hidden_sizes: Widths = Field((256, 256), description="actor and critic MLP widths")
     tau: float = Field(0.005, gt=0, le=1, description="Polyak step of the target networks")
     exploration_noise: float = Field(0.1, ge=0, le=10,
                                      description="std of the Gaussian action noise (actions in [-1, 1])")

@@ -7,6 +7,8 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from rlcore.config import Widths
+
 
 class TRPOConfig(BaseModel):
     model_config = ConfigDict(extra="forbid")
@@ -21,7 +23,9 @@ class TRPOConfig(BaseModel):
     accept_ratio: float = Field(
         0.1, ge=0, le=1, description="accept a step improving the surrogate by > this x predicted")
     normalize_advantage: bool = Field(True, description="standardize advantages per batch")
-    hidden_sizes: tuple[int, ...] = Field((64, 64), description="MLP widths (vector observations)")
+    hidden_sizes: Widths = Field((64, 64), description="MLP widths (vector observations)")
+    value_hidden_sizes: Widths | None = Field(
+        None, description="value MLP widths (vector observations); default: hidden_sizes")
     activation: Literal["tanh", "relu"] = Field("tanh", description="MLP activation")
     squash: bool = Field(False, description="Box actions: tanh-squashed Gaussian instead of clipping")
     log_std_init: float = Field(0.0, ge=-5, le=2, description="Box actions: initial log-std")

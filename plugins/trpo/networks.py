@@ -13,7 +13,8 @@ from rlcore.networks import ActorCritic, GaussianActorCritic, make_actor_critic,
 
 def make_modules(cfg, spaces) -> dict:
     return {"ac": make_actor_critic(spaces, tuple(cfg.hidden_sizes), cfg.activation, cfg.squash,
-                                    cfg.log_std_init)}
+                                    cfg.log_std_init,
+                                    value_hidden=cfg.value_hidden_sizes)}
 
 
 def make_policy(modules: dict, cfg, explore: bool):
