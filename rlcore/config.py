@@ -282,9 +282,9 @@ def _describe_error(err: dict, model: type[BaseModel], prefix: tuple, owner: str
         info = _field_info(model, loc)
         if info is None:  # an item of a list (algo.hidden_sizes[1]): the bound is in the error
             item = "".join(f"[{p}]" if isinstance(p, int) else f".{p}" for p in err["loc"])
-            (bound, value), = err.get("ctx", {"": "?"}).items()
-            op = {"gt": ">", "ge": ">=", "lt": "<", "le": "<="}.get(bound, bound)
-            return full, f"{'.'.join(prefix)}{item} must be {op} {value} (got {got!r})"
+            ops = {"gt": ">", "ge": ">=", "lt": "<", "le": "<="}
+            bound = " and ".join(f"{ops.get(k, k)} {v}" for k, v in (err.get("ctx") or {}).items())
+            return full, f"{'.'.join(prefix)}{item} must be {bound or 'in range'} (got {got!r})"
         return full, f"{key} must be {_bounds(info)} (got {got!r})"
     if etype == "literal_error":
         return full, f"{key}: {err['msg'].replace('Input should be', 'must be')} (got {got!r})"
