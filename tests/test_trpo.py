@@ -74,6 +74,18 @@ def test_line_search_halves_a_step_that_violates_the_kl_bound():
     np.testing.assert_allclose(w.detach().numpy(), (step / 8).numpy())
 
 
+def test_line_search_shrinks_by_the_backtrack_coefficient():
+    w, c, evaluate = quadratic_problem()
+    step = c * 2.0  # KL of a fraction f of it: 10.5 f^2; <= 4 from f = 0.617 down
+    res = line_search([w], step, float(c @ step), evaluate, max_kl=4.0, backtrack_coef=0.8)
+    # fractions tried: 1 (KL 10.5), 0.8 (6.72), 0.64 (4.30), 0.512 (2.75): accepted at the 4th
+    assert res.accepted and res.steps == 4 and res.kl == pytest.approx(10.5 * 0.512 ** 2)
+    np.testing.assert_allclose(w.detach().numpy(), (step * 0.512).numpy())
+    w2, _, evaluate2 = quadratic_problem()  # halving goes from 1 straight to 0.5
+    res2 = line_search([w2], step, float(c @ step), evaluate2, max_kl=4.0)
+    assert res2.steps == 2 and res2.kl == pytest.approx(10.5 * 0.25)
+
+
 def test_line_search_keeps_old_parameters_when_no_step_is_within_the_kl_bound():
     w, c, evaluate = quadratic_problem()
     res = line_search([w], c * 1e4, float(c @ c) * 1e4, evaluate, max_kl=1e-12, max_backtracks=5)

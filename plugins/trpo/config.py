@@ -19,7 +19,9 @@ class TRPOConfig(BaseModel):
     damping: float = Field(0.1, ge=0, description="added to the Fisher: (F + damping I) v")
     cg_iters: int = Field(10, ge=1, le=1000, description="conjugate-gradient iterations")
     cg_residual_tol: float = Field(1e-10, ge=0, description="stop CG when |r|^2 falls below this")
-    max_backtracks: int = Field(10, ge=1, le=100, description="line-search halvings of the step")
+    max_backtracks: int = Field(10, ge=1, le=100, description="line search: step sizes tried")
+    backtrack_coef: float = Field(
+        0.5, gt=0, lt=1, description="line search: each try shrinks the step by this factor")
     accept_ratio: float = Field(
         0.1, ge=0, le=1, description="accept a step improving the surrogate by > this x predicted")
     normalize_advantage: bool = Field(True, description="standardize advantages per batch")

@@ -66,8 +66,10 @@ class LineSearchResult:
 @torch.no_grad()
 def line_search(params: list, full_step: torch.Tensor, expected_full: float,
                 evaluate: Callable[[], tuple[float, float]], max_kl: float,
-                max_backtracks: int = 10, accept_ratio: float = 0.1) -> LineSearchResult:
-    """Backtracking line search from the current parameters along ``full_step``.
+                max_backtracks: int = 10, accept_ratio: float = 0.1,
+                backtrack_coef: float = 0.5) -> LineSearchResult:
+    """Backtracking line search from the current parameters along ``full_step``: tries the
+    fractions 1, c, c^2, ... (c = ``backtrack_coef``) of it, ``max_backtracks`` in all.
 
     ``evaluate()`` returns (surrogate, mean KL from pi_old) at the parameters currently loaded;
     ``expected_full`` is g^T full_step. Restores the old parameters when no step is accepted."""
@@ -75,7 +77,7 @@ def line_search(params: list, full_step: torch.Tensor, expected_full: float,
     surr_old, _ = evaluate()
     expected = expected_full
     for k in range(max_backtracks):
-        frac = 0.5 ** k
+        frac = backtrack_coef ** k
         expected = expected_full * frac
         vector_to_parameters(old + frac * full_step, params)
         surr, kl = evaluate()
@@ -90,7 +92,8 @@ def line_search(params: list, full_step: torch.Tensor, expected_full: float,
 def natural_gradient_step(params: list, surrogate_fn: Callable[[], torch.Tensor],
                           kl_fn: Callable[[], torch.Tensor], max_kl: float, damping: float,
                           cg_iters: int = 10, cg_residual_tol: float = 1e-10,
-                          max_backtracks: int = 10, accept_ratio: float = 0.1) -> dict[str, float]:
+                          max_backtracks: int = 10, accept_ratio: float = 0.1,
+                          backtrack_coef: float = 0.5) -> dict[str, float]:
     """One TRPO policy step in place on ``params``; returns its diagnostics."""
     surrogate = surrogate_fn()
     g = flat_grad(surrogate, params)
@@ -110,7 +113,7 @@ def natural_gradient_step(params: list, surrogate_fn: Callable[[], torch.Tensor]
         return float(surrogate_fn()), float(kl_fn())
 
     res = line_search(params, full_step, expected_full, evaluate, max_kl, max_backtracks,
-                      accept_ratio)
+                      accept_ratio, backtrack_coef)
     metrics.update(kl=res.kl, surrogate_improvement=res.improvement,
                    expected_improvement=res.expected, line_search_steps=float(res.steps),
                    step_accepted=float(res.accepted))

@@ -23,7 +23,7 @@ def update(learner, batch) -> dict[str, float]:
     metrics = natural_gradient_step(
         pi_params, lambda: surrogate(net, batch), lambda: mean_kl(net, batch.obs, old),
         cfg.max_kl, cfg.damping, cfg.cg_iters, cfg.cg_residual_tol, cfg.max_backtracks,
-        cfg.accept_ratio)
+        cfg.accept_ratio, cfg.backtrack_coef)
     metrics["value_loss"] = fit_value(learner, batch)
     metrics["loss"] = metrics["value_loss"] - metrics["surrogate"]
     return metrics
