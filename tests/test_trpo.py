@@ -164,3 +164,14 @@ def test_gaussian_trust_region_counts_the_log_std():
         # KL(N(m, s) || N(m, s e^0.1)) per dim = 0.1 + (e^-0.2 - 1) / 2, two dims
         expected = 2 * (0.1 + (np.exp(-0.2) - 1) / 2)
         assert float(mean_kl(net, obs, old)) == pytest.approx(expected, rel=1e-5)
+
+
+def test_linear_max_kl_schedule_shrinks_the_trust_region_with_progress():
+    from rlcore.plugins.trpo.config import TRPOConfig
+    from rlcore.plugins.trpo.plugin import trust_region
+
+    const, linear = TRPOConfig(max_kl=0.02), TRPOConfig(max_kl=0.02, max_kl_schedule="linear")
+    assert trust_region(const, {"progress": 0.75}) == 0.02
+    assert trust_region(linear, {}) == 0.02  # before the first update
+    assert trust_region(linear, {"progress": 0.75}) == pytest.approx(0.005)
+    assert trust_region(linear, {"progress": 1.0}) == 0.0  # a zero step, which is never accepted

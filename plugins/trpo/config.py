@@ -16,6 +16,8 @@ class TRPOConfig(BaseModel):
     gamma: float = Field(0.99, ge=0, le=1, description="discount factor")
     gae_lambda: float = Field(0.95, ge=0, le=1, description="GAE lambda")
     max_kl: float = Field(0.01, gt=0, description="trust region: mean KL(pi_old || pi) per update")
+    max_kl_schedule: Literal["constant", "linear"] = Field(
+        "constant", description="linear: the trust region shrinks to 0 over the run")
     damping: float = Field(0.1, ge=0, description="added to the Fisher: (F + damping I) v")
     cg_iters: int = Field(10, ge=1, le=1000, description="conjugate-gradient iterations")
     cg_residual_tol: float = Field(1e-10, ge=0, description="stop CG when |r|^2 falls below this")

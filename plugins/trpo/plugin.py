@@ -20,13 +20,22 @@ def update(learner, batch) -> dict[str, float]:
     pi_params = policy_params(net)
     with torch.no_grad():
         old = base_distribution(net, batch.obs)  # parameters of pi_old, fixed for this step
+    max_kl = trust_region(cfg, learner.state)
     metrics = natural_gradient_step(
         pi_params, lambda: surrogate(net, batch), lambda: mean_kl(net, batch.obs, old),
-        cfg.max_kl, cfg.damping, cfg.cg_iters, cfg.cg_residual_tol, cfg.max_backtracks,
+        max_kl, cfg.damping, cfg.cg_iters, cfg.cg_residual_tol, cfg.max_backtracks,
         cfg.accept_ratio, cfg.backtrack_coef)
+    metrics["max_kl"] = max_kl
     metrics["value_loss"] = fit_value(learner, batch)
     metrics["loss"] = metrics["value_loss"] - metrics["surrogate"]
     return metrics
+
+
+def trust_region(cfg, state) -> float:
+    """This update's KL bound: ``max_kl``, or with the linear schedule max_kl (1 - progress)."""
+    if cfg.max_kl_schedule == "constant":
+        return cfg.max_kl
+    return cfg.max_kl * max(1.0 - state.get("progress", 0.0), 0.0)
 
 
 def fit_value(learner, batch) -> float:
