@@ -11,6 +11,7 @@ from rlcore import seeding
 from rlcore.errors import ConfigError, TrainingError
 from rlcore.ops.gns import NoiseScale
 from rlcore.ops.normalize import NormalizedPolicy, NormSettings, RunNormalizer
+from rlcore.ops.schedule import scheduled
 
 
 class Batch:
@@ -118,7 +119,7 @@ class Learner:
         self.state["progress"] = float(progress)
         if self.normalizer is not None:  # every actor's new statistics, before the next publish
             self.normalizer.absorb(f.norm_delta for f in fragments)
-        lr = self.lcfg.lr * (1.0 - progress if self.lcfg.lr_schedule == "linear" else 1.0)
+        lr = scheduled(self.lcfg.lr, self.lcfg.lr_schedule, progress)
         for group in self.opt.param_groups:
             group["lr"] = max(lr, 0.0)
         for m in self.modules.values():

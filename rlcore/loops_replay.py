@@ -29,6 +29,7 @@ from rlcore.learner import Learner, to_numpy_weights
 from rlcore.learner_actor import build_learner
 from rlcore.loops import Trainer
 from rlcore.networks import is_image
+from rlcore.ops.schedule import scheduled
 from rlcore.transition_actors import fragment_transitions, make_transition_pool
 
 LOG_EVERY_ENV_STEPS = 1000  # TensorBoard scalars at most this often (writes cost ~20 us each)
@@ -43,7 +44,7 @@ class ReplayLearner(Learner):
 
     def update_replay(self, sample, progress: float) -> tuple[dict, np.ndarray | None]:
         self.state["progress"] = float(progress)
-        lr = self.lcfg.lr * (1.0 - progress if self.lcfg.lr_schedule == "linear" else 1.0)
+        lr = scheduled(self.lcfg.lr, self.lcfg.lr_schedule, progress)
         for group in self.opt.param_groups:
             group["lr"] = max(lr, 0.0)
         batch = self.plugin.prepare_batch(self.modules, sample, self.cfg, self.state)

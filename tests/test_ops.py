@@ -127,3 +127,12 @@ def test_noise_scale_on_synthetic_gradients_with_known_variance():
     assert gns.value == pytest.approx(16.0, rel=0.15)
     assert "far above" in gns.verdict(1000)
     assert "far below" in gns.verdict(1)
+
+
+def test_schedules_keep_or_decay_linearly_to_zero():
+    from rlcore.ops.schedule import scheduled
+
+    assert scheduled(3e-4, "constant", 0.6) == 3e-4
+    assert scheduled(3e-4, "linear", 0.0) == 3e-4
+    assert scheduled(3e-4, "linear", 0.6) == pytest.approx(1.2e-4)
+    assert scheduled(3e-4, "linear", 1.0) == 0.0

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import torch
 
+from rlcore.ops.schedule import scheduled
 from rlcore.ops.trajectory import actor_critic_batch
 
 
@@ -22,8 +23,7 @@ def prepare_batch(modules, fragments, cfg, state):
 
 
 def clip_coef(cfg, state) -> float:
-    frac = 1.0 - state.get("progress", 0.0) if cfg.clip_schedule == "linear" else 1.0
-    return max(cfg.clip_coef * frac, 1e-8)
+    return max(scheduled(cfg.clip_coef, cfg.clip_schedule, state.get("progress", 0.0)), 1e-8)
 
 
 def surrogate(log_prob, old_log_prob, advantage, cfg, state):

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import torch
 
+from rlcore.ops.schedule import scheduled
 from rlcore.plugin import AlgorithmPlugin, DataSpec
 
 from rlcore.plugins.trpo.config import TRPOConfig
@@ -33,9 +34,7 @@ def update(learner, batch) -> dict[str, float]:
 
 def trust_region(cfg, state) -> float:
     """This update's KL bound: ``max_kl``, or with the linear schedule max_kl (1 - progress)."""
-    if cfg.max_kl_schedule == "constant":
-        return cfg.max_kl
-    return cfg.max_kl * max(1.0 - state.get("progress", 0.0), 0.0)
+    return scheduled(cfg.max_kl, cfg.max_kl_schedule, state.get("progress", 0.0))
 
 
 def fit_value(learner, batch) -> float:
