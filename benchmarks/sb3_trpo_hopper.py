@@ -12,7 +12,8 @@ learning_rate 1e-3; everything else SB3's default (target_kl 0.01, line search x
 times, MlpPolicy 64x64 tanh, orthogonal init, log-std 0). The zoo's published Hopper-v3 result
 with these settings, 3618, is one run (its benchmark.md says so).
 
-Needs the peers' SB3 venv (bench/peers/install.sh sb3) and their ``_common`` module:
+Needs the peers' SB3 venv ($PEERS_DIR/sb3, which bench/peers/run_all.sh or install.sh makes)
+and their ``_common`` module:
 
     $PEERS_DIR/sb3/bin/python benchmarks/sb3_trpo_hopper.py --seed 0 [--out results.jsonl]
 
