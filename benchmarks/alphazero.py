@@ -50,7 +50,7 @@ def net_for(experiment: str):
     import torch
 
     from rlcore.config import load_experiment
-    from rlcore.loops import check_spaces
+    from rlcore.run.lifecycle import check_spaces
 
     exp = load_experiment(ROOT / "experiments" / experiment)
     spaces = check_spaces(exp)
@@ -111,8 +111,8 @@ def bench_search(seconds: float) -> list[dict]:
 def bench_tictactoe(seeds: list[int]) -> list[dict]:
     import torch
 
-    from rlcore.learner import load_numpy_weights
-    from rlcore.loops import train_experiment
+    from rlcore.learner.core import load_numpy_weights
+    from rlcore.run.lifecycle import train_experiment
     from rlcore.envs.games.tictactoe import TicTacToe
     from rlcore.plugins.alphazero.networks import NetworkEvaluator
     from rlcore.plugins.alphazero.players import MinimaxPlayer, SearchPlayer, all_openings
@@ -143,8 +143,8 @@ def bench_connect4(budget: float, games: int, overrides: list[str]) -> list[dict
     import torch
 
     from rlcore.envs.games.connect_four import ConnectFour
-    from rlcore.learner import load_numpy_weights
-    from rlcore.loops import train_experiment
+    from rlcore.learner.core import load_numpy_weights
+    from rlcore.run.lifecycle import train_experiment
     from rlcore.plugins.alphazero.networks import NetworkEvaluator
     from rlcore.plugins.alphazero.players import RolloutMCTSPlayer, SearchPlayer, match
 
@@ -176,7 +176,7 @@ def bench_connect4_checkpoints(paths: list[str], games: int) -> list[dict]:
     ``mcts:1000``, as ``bench_connect4`` evaluates the end of a run: read a run's win rate at
     several training times without stopping it to evaluate."""
     from rlcore.envs.games.connect_four import ConnectFour
-    from rlcore.loops_selfplay import _load_for_play
+    from rlcore.regimes.game import _load_for_play
     from rlcore.plugins.alphazero.networks import NetworkEvaluator
     from rlcore.plugins.alphazero.players import RolloutMCTSPlayer, SearchPlayer, match
 

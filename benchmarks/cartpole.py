@@ -48,8 +48,8 @@ import torch
 from cpu_monitor import OtherCpu, session_pids
 
 from rlcore.config import load_experiment
-from rlcore.logging import RunLogger
-from rlcore.loops import Trainer
+from rlcore.run.logging import RunLogger
+from rlcore.run.lifecycle import Trainer
 
 PPO_BENCH = {"ray": "rlcore_ppo_cartpole", "inline": "rlcore_ppo_cartpole_inline"}
 

@@ -43,7 +43,7 @@ def child_cartpole(seed: int) -> None:
     """In a fresh process: train experiments/dqn_cartpole.yaml; seconds from process start."""
     import tempfile
 
-    from rlcore.loops import train_experiment
+    from rlcore.run.lifecycle import train_experiment
 
     with tempfile.TemporaryDirectory() as d:
         s, _ = train_experiment(ROOT / "experiments" / "dqn_cartpole.yaml", d,
@@ -121,7 +121,7 @@ class RawLoop:
     def __init__(self, env_id: str, num_envs: int):
         import numpy as np
 
-        from rlcore.rollout import make_vec_env
+        from rlcore.actors.worker import make_vec_env
 
         self.envs = make_vec_env(env_id, num_envs, {})
         self.rng, self.num_envs = np.random.default_rng(0), num_envs
@@ -148,9 +148,9 @@ class ActorLoop:
         import numpy as np
 
         from rlcore.config import load_experiment
-        from rlcore.loops import check_spaces
-        from rlcore.loops_replay import make_replay
-        from rlcore.transition_actors import InlineTransitionPool
+        from rlcore.run.lifecycle import check_spaces
+        from rlcore.regimes.transition import make_replay
+        from rlcore.actors.streaming import InlineTransitionPool
 
         exp = load_experiment(ROOT / "experiments" / "dqn_pong.yaml", [
             f"env.id={env_id}", f"env.num_envs={num_envs}", "env.kwargs={}",
@@ -162,7 +162,7 @@ class ActorLoop:
         self.streams = np.arange(num_envs)
 
     def run(self, seconds: float) -> float:
-        from rlcore.transition_actors import fragment_transitions
+        from rlcore.actors.streaming import fragment_transitions
 
         steps, t0 = 0, time.perf_counter()
         while time.perf_counter() - t0 < seconds:
@@ -215,7 +215,7 @@ def run_learner(args) -> None:
     import torch
 
     from rlcore.config import load_experiment
-    from rlcore.loops_replay import ReplayLearner, make_replay
+    from rlcore.regimes.transition import ReplayLearner, make_replay
     from rlcore.types import SpaceSpec
 
     spaces = SpaceSpec((4, 84, 84), "uint8", "discrete", (), 6)

@@ -62,7 +62,7 @@ def weights_checksum(weights: dict) -> str:
 def run_case(name: str) -> dict:
     import yaml
 
-    from rlcore.loops import train_experiment
+    from rlcore.run.lifecycle import train_experiment
 
     path, overrides = CASES[name]
     with tempfile.TemporaryDirectory() as tmp:

@@ -36,11 +36,11 @@ import gymnasium as gym
 import numpy as np
 import torch
 
-from rlcore.actors import InlinePool
+from rlcore.actors.pool import InlinePool
 from rlcore.config import load_experiment
 from rlcore.envs.datasets import split_mean_reward
-from rlcore.learner import Learner
-from rlcore.loops import check_spaces
+from rlcore.learner.core import Learner
+from rlcore.run.lifecycle import check_spaces
 from rlcore.registry import ensure_env_registered
 
 ROOT = Path(__file__).resolve().parent.parent

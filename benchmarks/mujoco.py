@@ -39,8 +39,8 @@ import numpy as np  # noqa: E402
 from rollout_throughput import print_table, throughput_lines  # noqa: E402
 
 from rlcore.config import load_experiment  # noqa: E402
-from rlcore.logging import RunLogger  # noqa: E402
-from rlcore.loops import Trainer  # noqa: E402
+from rlcore.run.logging import RunLogger  # noqa: E402
+from rlcore.run.lifecycle import Trainer  # noqa: E402
 
 
 

@@ -2,7 +2,7 @@
 every process it starts), and the time until two actors answer, bare or importing torch.
 
 Each repeat runs in a fresh child process, so the import of ray is counted as a user pays it.
-Ray is started the way ``rlcore run`` starts it (``rlcore.ray_setup.init_ray``: loopback only,
+Ray is started the way ``rlcore run`` starts it (``rlcore.actors.ray_setup.init_ray``: loopback only,
 private HOME, no dashboard UI). Actors are timed in three kinds, one after the other in the same
 Ray, two actors each, from ``.remote()`` until both have answered a call:
 
@@ -62,7 +62,7 @@ def child() -> dict:
     t0 = time.perf_counter()
     import ray
 
-    from rlcore.ray_setup import init_ray
+    from rlcore.actors.ray_setup import init_ray
     from rlcore.config import RayConfig
 
     t_import = time.perf_counter() - t0

@@ -19,9 +19,9 @@ import torch
 from bench_common import fmt, load_avg, make_line, shutdown_ray
 from cpu_monitor import OtherCpu
 
-from rlcore.actors import _worker_kwargs
-from rlcore.loops import check_spaces, learner_threads
-from rlcore.rollout import RolloutWorker, make_vec_env
+from rlcore.actors.pool import _worker_kwargs
+from rlcore.run.lifecycle import check_spaces, learner_threads
+from rlcore.actors.worker import RolloutWorker, make_vec_env
 
 
 def timed(step, seconds: float, warmup: int) -> dict:
@@ -69,8 +69,8 @@ def inline_rate(exp, spaces, num_envs: int, seconds: float) -> dict:
 def ray_rates(exp, spaces, seconds: float) -> dict:
     import ray
 
-    from rlcore.actors import RayPool
-    from rlcore.learner import to_numpy_weights
+    from rlcore.actors.pool import RayPool
+    from rlcore.learner.core import to_numpy_weights
 
     t = time.perf_counter()
     pool = RayPool(exp, spaces)

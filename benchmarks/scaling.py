@@ -1,6 +1,6 @@
 """Rollout scaling on a simulated multi-node cluster, and recovery after an actor is killed.
 
-A cluster of ``--nodes`` Ray nodes on this machine (rlcore.simcluster: separate raylets on
+A cluster of ``--nodes`` Ray nodes on this machine (rlcore.testing.cluster: separate raylets on
 127.0.0.1, one CPU each, token auth) is joined with ``ray.address`` as a real cluster would be.
 For 1, 2, 3 rollout actors (SPREAD: one per node) the RayPool samples fragments with fixed
 weights, interleaving the counts ``--repeats`` times; the printed ratio is the median
@@ -48,17 +48,17 @@ def main() -> None:
     p.add_argument("--kills", type=int, default=3, help="actor kills to time")
     args = p.parse_args()
 
-    from rlcore.simcluster import simulated_cluster
+    from rlcore.testing.cluster import simulated_cluster
 
     with simulated_cluster(num_nodes=args.nodes, cpus_per_node=1) as cluster:
         address = cluster.address
         import ray
         import torch
 
-        from rlcore.actors import RayPool
+        from rlcore.actors.pool import RayPool
         from rlcore.config import load_experiment
-        from rlcore.learner import Learner
-        from rlcore.loops import check_spaces
+        from rlcore.learner.core import Learner
+        from rlcore.run.lifecycle import check_spaces
 
         torch.set_num_threads(1)
 

@@ -74,7 +74,7 @@ def cmd_validate(args) -> int:
 
     exp = load_experiment(args.file, args.set)
     if not args.no_env:
-        from rlcore.loops import check_spaces
+        from rlcore.run.lifecycle import check_spaces
 
         with _env_errors_located(exp):
             check_spaces(exp)
@@ -127,7 +127,7 @@ def _open_run(trainer, exp, run_dir: Path, resume: bool):
     """Create the run folder, record the config, announce the run; returns its logger."""
     import yaml
 
-    from rlcore.logging import RunLogger
+    from rlcore.run.logging import RunLogger
 
     try:
         run_dir.mkdir(parents=True, exist_ok=True)
@@ -148,7 +148,7 @@ def _open_run(trainer, exp, run_dir: Path, resume: bool):
 
 
 def _train(exp, run_dir: Path, resume: bool) -> int:
-    from rlcore import loops
+    from rlcore.run import lifecycle as loops
 
     with _env_errors_located(exp):
         trainer = loops.make_trainer(exp, run_dir, resume=resume)
@@ -201,9 +201,9 @@ def cmd_resume(args) -> int:
 def cmd_eval(args) -> int:
     import torch
 
-    from rlcore import checkpoint
-    from rlcore.evaluation import evaluate
-    from rlcore.loops import check_spaces
+    from rlcore.run import checkpoint
+    from rlcore.run.evaluation import evaluate
+    from rlcore.run.lifecycle import check_spaces
     from rlcore.ops.normalize import NormalizedPolicy, NormSettings, RunNormalizer
 
     exp = _load_run(args.run_dir)
@@ -229,7 +229,7 @@ def cmd_eval(args) -> int:
 
 
 def cmd_play(args) -> int:
-    from rlcore.loops_selfplay import play_interactive
+    from rlcore.regimes.game import play_interactive
 
     if args.simulations is not None and args.simulations < 1:
         raise ConfigError([f"--simulations {args.simulations}: must be at least 1"])

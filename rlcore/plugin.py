@@ -19,7 +19,7 @@ Transition-regime plugins (replay, ``rlcore/loops_replay.py``): ``prepare_batch`
 ``rlcore.buffers.ReplaySample`` (n-step return, discount, importance weights) instead of
 fragments; ``loss`` may report per-sample |TD errors| as the metric ``td_abs`` (a vector) for
 prioritized replay; modules named ``target*`` stay on the learner (actors get the others); the
-config extends ``rlcore.offpolicy.ReplayConfig``; a policy may define
+config extends ``rlcore.regimes.transition_config.ReplayConfig``; a policy may define
 ``set_schedule(env_steps, actor_id, num_actors)`` for its exploration schedule.
 """
 

@@ -312,7 +312,7 @@ def test_game_store_symmetries_move_policy_and_legal_moves_with_the_board():
 
 
 def test_loss_is_value_error_plus_cross_entropy_plus_l2():
-    from rlcore.learner import Batch
+    from rlcore.learner.core import Batch
     from rlcore.plugins.alphazero.config import AlphaZeroConfig
     from rlcore.plugins.alphazero.loss import loss
     from rlcore.plugins.alphazero.networks import AlphaZeroNet
@@ -364,7 +364,7 @@ def write_experiment(tmp_path, **over):
 
 def test_self_play_records_are_consistent_games(tmp_path):
     from rlcore.config import load_experiment
-    from rlcore.loops import check_spaces
+    from rlcore.run.lifecycle import check_spaces
     from rlcore.plugins.alphazero.selfplay import SelfPlayWorker
 
     exp = load_experiment(write_experiment(tmp_path))
@@ -389,9 +389,9 @@ def test_self_play_records_are_consistent_games(tmp_path):
 
 def test_trainer_runs_evaluates_checkpoints_and_resumes(tmp_path):
     from rlcore.config import load_experiment
-    from rlcore.logging import RunLogger
-    from rlcore.loops import make_trainer
-    from rlcore.loops_selfplay import SelfPlayTrainer
+    from rlcore.run.logging import RunLogger
+    from rlcore.run.lifecycle import make_trainer
+    from rlcore.regimes.game import SelfPlayTrainer
 
     exp = load_experiment(write_experiment(tmp_path))
     run = tmp_path / "run"
@@ -422,7 +422,7 @@ def test_trainer_runs_evaluates_checkpoints_and_resumes(tmp_path):
 def test_eval_tags_are_logged_under_eval(tmp_path):
     from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
-    from rlcore.loops import train_experiment
+    from rlcore.run.lifecycle import train_experiment
 
     path = write_experiment(tmp_path, algo__eval_opponents=["random", "mcts:5", "minimax"])
     summary, _ = train_experiment(path, tmp_path / "run")
@@ -438,7 +438,7 @@ def test_eval_tags_are_logged_under_eval(tmp_path):
 
 def test_config_errors_name_the_key_and_the_fix(tmp_path):
     from rlcore.config import load_experiment
-    from rlcore.loops import make_trainer
+    from rlcore.run.lifecycle import make_trainer
 
     with pytest.raises(ConfigError, match=r"unknown opponent\(s\) \['stockfish'\]: use random, "
                                           "minimax or mcts:N"):
@@ -454,7 +454,7 @@ def test_config_errors_name_the_key_and_the_fix(tmp_path):
 def test_non_game_env_is_refused(tmp_path):
     from rlcore.config import load_experiment
     from rlcore.errors import IncompatibleEnvError
-    from rlcore.loops import make_trainer
+    from rlcore.run.lifecycle import make_trainer
 
     exp = load_experiment(write_experiment(tmp_path, env__id="rlcore/GridWorld-v0"))
     with pytest.raises(IncompatibleEnvError, match="alphazero plays two-player games; "
@@ -497,7 +497,7 @@ def trained_run(tmp_path_factory):
 def test_play_reprompts_on_garbled_and_illegal_moves(trained_run):
     import io
 
-    from rlcore.loops_selfplay import play_interactive
+    from rlcore.regimes.game import play_interactive
 
     run = trained_run
     answers = iter(["hello", "", "9", "-1", "4"] + [str(a) for a in range(9)] * 3)
@@ -555,8 +555,8 @@ def test_tictactoe_learns_to_never_lose_to_minimax(tmp_path):
     optimal minimax reply at each of its turns. The network moves with search (eval_simulations,
     no noise, most visited move), so it is deterministic and every line is one game. It must lose
     none; the same search over the untrained network does lose some, so the check can fail."""
-    from rlcore.learner import load_numpy_weights
-    from rlcore.loops import train_experiment
+    from rlcore.learner.core import load_numpy_weights
+    from rlcore.run.lifecycle import train_experiment
     from rlcore.plugins.alphazero.networks import NetworkEvaluator
     from rlcore.plugins.alphazero.players import MinimaxPlayer, SearchPlayer, all_openings
 
@@ -630,8 +630,8 @@ def test_search_and_players_work_on_a_pettingzoo_game():
 
 def test_interrupt_writes_a_checkpoint(tmp_path):
     from rlcore.config import load_experiment
-    from rlcore.logging import RunLogger
-    from rlcore.loops import make_trainer
+    from rlcore.run.logging import RunLogger
+    from rlcore.run.lifecycle import make_trainer
 
     exp = load_experiment(write_experiment(tmp_path, stop__num_env_steps=10_000))
     trainer = make_trainer(exp, tmp_path / "run")

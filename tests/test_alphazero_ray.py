@@ -7,8 +7,8 @@ import torch
 import yaml
 
 from rlcore.config import load_experiment
-from rlcore.learner import Learner
-from rlcore.loops import check_spaces
+from rlcore.learner.core import Learner
+from rlcore.run.lifecycle import check_spaces
 
 pytestmark = [pytest.mark.ray, pytest.mark.timeout(240)]
 
@@ -57,7 +57,7 @@ def test_ray_actors_play_the_inline_workers_games(tmp_path, ray_session):
 
 
 def test_trainer_with_ray_actors(tmp_path, ray_session):
-    from rlcore.loops import train_experiment
+    from rlcore.run.lifecycle import train_experiment
 
     path = tmp_path / "exp.yaml"
     exp = experiment(tmp_path, 2)

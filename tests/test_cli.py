@@ -11,7 +11,9 @@ from pathlib import Path
 
 import pytest
 
-from rlcore import actors, cli, loops, registry
+from rlcore import cli, registry
+from rlcore.actors import pool as actors
+from rlcore.run import lifecycle as loops
 from rlcore.config import ExperimentConfig
 from rlcore.errors import IncompatibleEnvError
 

@@ -36,10 +36,10 @@ def run_script(args, timeout, **kw):
 
 SIMULATED = textwrap.dedent("""
     import json, sys
-    from rlcore.simcluster import simulated_cluster
+    from rlcore.testing.cluster import simulated_cluster
     with simulated_cluster(num_nodes=2, cpus_per_node=2) as cluster:
         address = cluster.address
-        from rlcore.loops import train_experiment
+        from rlcore.run.lifecycle import train_experiment
         import ray
         summary, _ = train_experiment("experiments/ppo_cartpole.yaml", sys.argv[1], [
             f"ray.address={address}", "rollout.num_actors=2", "env.num_envs=2",
@@ -68,15 +68,15 @@ def test_actors_spread_over_the_nodes_of_a_simulated_cluster(tmp_path):
 
 LEARNER_ON_GPU_NODE = textwrap.dedent("""
     import json, sys
-    from rlcore.simcluster import simulated_cluster
+    from rlcore.testing.cluster import simulated_cluster
     with simulated_cluster(num_nodes=3, cpus_per_node=2, last_node={"num_gpus": 1}) as cluster:
         import ray
         import torch
-        from rlcore import checkpoint
+        from rlcore.run import checkpoint
         from rlcore.config import load_experiment
         from rlcore.errors import ClusterError
-        from rlcore.logging import RunLogger
-        from rlcore.loops import check_spaces, make_trainer, train_experiment
+        from rlcore.run.logging import RunLogger
+        from rlcore.run.lifecycle import check_spaces, make_trainer, train_experiment
         common = [f"ray.address={cluster.address}", "rollout.num_actors=2", "env.num_envs=2",
                   "rollout.fragment_length=16", "learner.minibatch_size=0",
                   "learner.num_epochs=1", "learner.torch_threads=1", "stop.num_env_steps=256",
@@ -135,13 +135,13 @@ def test_the_learner_runs_on_the_node_with_the_gpu_it_asks_for(tmp_path):
 LEARNER_BY_CUSTOM_RESOURCE = textwrap.dedent("""
     import json, sys
     import yaml
-    from rlcore.simcluster import simulated_cluster
+    from rlcore.testing.cluster import simulated_cluster
     with simulated_cluster(num_nodes=2, cpus_per_node=2,
                            last_node={"resources": {"learner_node": 1}}) as cluster:
         import ray
-        from rlcore import checkpoint
+        from rlcore.run import checkpoint
         from rlcore.config import load_experiment
-        from rlcore.loops import check_spaces, train_experiment
+        from rlcore.run.lifecycle import check_spaces, train_experiment
         runs, out = sys.argv[1], {}
         az = f"{runs}/az.yaml"
         with open(az, "w") as f:
@@ -194,14 +194,14 @@ def test_replay_and_selfplay_learners_run_where_their_custom_resource_is(tmp_pat
 
 LEARNER_LOST = textwrap.dedent("""
     import json, sys
-    from rlcore.simcluster import simulated_cluster
+    from rlcore.testing.cluster import simulated_cluster
     with simulated_cluster(num_nodes=2, cpus_per_node=2, last_node={"num_gpus": 1}) as cluster:
         import ray
-        from rlcore import checkpoint
+        from rlcore.run import checkpoint
         from rlcore.config import load_experiment
         from rlcore.errors import TrainingError
-        from rlcore.logging import RunLogger
-        from rlcore.loops import make_trainer
+        from rlcore.run.logging import RunLogger
+        from rlcore.run.lifecycle import make_trainer
         run = sys.argv[1]
         exp = load_experiment("experiments/ppo_cartpole.yaml", [
             f"ray.address={cluster.address}", "rollout.num_actors=1", "env.num_envs=2",
@@ -237,13 +237,13 @@ def test_a_lost_learner_actor_stops_the_run_with_the_cause_and_the_last_checkpoi
 
 NODE_LOSS = textwrap.dedent("""
     import json, sys
-    from rlcore.simcluster import simulated_cluster
+    from rlcore.testing.cluster import simulated_cluster
     with simulated_cluster(num_nodes=3, cpus_per_node=1) as cluster:
         import torch
-        from rlcore.actors import RayPool
+        from rlcore.actors.pool import RayPool
         from rlcore.config import load_experiment
-        from rlcore.learner import Learner
-        from rlcore.loops import check_spaces
+        from rlcore.learner.core import Learner
+        from rlcore.run.lifecycle import check_spaces
         exp = load_experiment("experiments/ppo_cartpole.yaml", [
             f"ray.address={cluster.address}", "rollout.num_actors=2", "env.num_envs=2",
             "rollout.fragment_length=16", "learner.minibatch_size=0"])
@@ -321,7 +321,7 @@ def test_ray_start_head_and_worker_in_a_private_network_namespace(tmp_path):
         "learner": {"num_epochs": 1, "minibatch_size": 0}, "stop": {"num_env_steps": 256},
         "eval": {"episodes": 1}, "logging": {"progress_every_s": 0},
         "ray": {"address": "127.0.0.1:6379", "connect_timeout_s": 60}}))
-    from rlcore.ray_setup import private_ray_home
+    from rlcore.actors.ray_setup import private_ray_home
 
     env = {**os.environ, "BIN": str(BIN), "EXP": str(exp), "RAY_TMPDIR": str(tmp),
            "HOME": private_ray_home(), "RAY_AUTH_TOKEN": "4f1c0a-test-token",

@@ -14,7 +14,7 @@ import pytest
 
 from rlcore import registry
 from rlcore.config import ExperimentConfig, load_experiment, schema_lines
-from rlcore.yamlio import apply_override, parse_yaml
+from rlcore.config.yamlio import apply_override, parse_yaml
 from rlcore.errors import ConfigError, RLCoreError
 
 from experiment_text import BASE, leaf_keys  # noqa: E402

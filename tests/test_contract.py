@@ -14,11 +14,11 @@ import torch
 import yaml
 
 from fake_env import register
-from rlcore import checkpoint
-from rlcore.actors import InlinePool
+from rlcore.run import checkpoint
+from rlcore.actors.pool import InlinePool
 from rlcore.config import load_experiment
-from rlcore.learner import Learner
-from rlcore.loops import check_spaces
+from rlcore.learner.core import Learner
+from rlcore.run.lifecycle import check_spaces
 
 ALGORITHMS = ["pg", "ppo", "supervised", "trpo"]
 GAME_ALGORITHMS = ["alphazero"]
@@ -181,7 +181,7 @@ TRANSITION_CASES = [("dqn", "discrete"), ("c51", "discrete"), ("qrdqn", "discret
 
 
 def build_replay_trainer(tmp_path, algorithm, action_kind, seed=0, run="run", resume=False, **algo):
-    from rlcore.loops_replay import ReplayTrainer
+    from rlcore.regimes.transition import ReplayTrainer
 
     env_id = register(action_kind)
     path = tmp_path / f"{algorithm}-{action_kind}-{seed}.yaml"

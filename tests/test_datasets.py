@@ -12,7 +12,7 @@ from rlcore.envs import datasets
 from rlcore.ops.trajectory import concat_fragments
 from rlcore.plugin import DataSpec
 from rlcore.registry import ensure_env_registered, get_algorithm
-from rlcore.rollout import RolloutWorker, probe_spaces
+from rlcore.actors.worker import RolloutWorker, probe_spaces
 
 X_TINY = np.array([[0.0, 1.0], [2.0, 3.0], [4.0, 5.0], [6.0, 7.0]])
 Y_TINY = np.array([0, 1, 2, 1])
@@ -232,7 +232,7 @@ def test_supervised_loss_is_cross_entropy_on_the_label():
 
 
 def _train_then_test_accuracy(tmp_path, file, *overrides):
-    from rlcore.loops import train_experiment
+    from rlcore.run.lifecycle import train_experiment
 
     summary, trainer = train_experiment(file, tmp_path, overrides)
     exp = trainer.exp

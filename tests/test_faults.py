@@ -14,7 +14,8 @@ import pytest
 import torch
 import yaml
 
-from rlcore import checkpoint, learner
+from rlcore.learner import core as learner
+from rlcore.run import checkpoint
 from rlcore.cli import main
 
 from fault_envs import MODULE_ID
@@ -166,7 +167,7 @@ def test_disk_full_at_a_checkpoint_stops_cleanly_and_keeps_the_previous_one(tmp_
 
 
 def test_disk_full_under_the_tensorboard_writer_stops_cleanly(tmp_path, capsys, monkeypatch):
-    from rlcore.logging import RunLogger
+    from rlcore.run.logging import RunLogger
 
     real = RunLogger.scalars
 
@@ -231,7 +232,7 @@ def test_rewriting_a_step_that_fails_midway_keeps_that_step(tmp_path, monkeypatc
 
 SAVE_AND_DIE = textwrap.dedent("""
     import os, signal, sys, torch
-    from rlcore import checkpoint
+    from rlcore.run import checkpoint
     real = torch.save
     def save_half_then_die(obj, f, *a, **k):
         f.write(b"PK" + b"\\x00" * 100)

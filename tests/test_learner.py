@@ -9,7 +9,7 @@ from torch import nn
 
 from rlcore.config import ExperimentConfig
 from rlcore.errors import ConfigError, TrainingError
-from rlcore.learner import Batch, Learner, pick_device
+from rlcore.learner.core import Batch, Learner, pick_device
 from rlcore.plugin import AlgorithmPlugin, DataSpec
 
 

@@ -2,7 +2,7 @@
 
 import pytest
 
-from rlcore.loops import train_experiment
+from rlcore.run.lifecycle import train_experiment
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(900)]
 

@@ -6,7 +6,7 @@ from torch import nn
 
 import math
 
-from rlcore.networks import (ActorCritic, CategoricalPolicy, GaussianActorCritic, GaussianPolicy,
+from rlcore.networks.blocks import (ActorCritic, CategoricalPolicy, GaussianActorCritic, GaussianPolicy,
                              NatureCNN, NumpyMLP, make_actor_critic, rescale_action, tanh_log_det)
 from rlcore.types import SpaceSpec
 

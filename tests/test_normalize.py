@@ -7,14 +7,14 @@ import torch
 import yaml
 
 from fake_env import register_counter
-from rlcore.actors import InlinePool
+from rlcore.actors.pool import InlinePool
 from rlcore.config import load_experiment
 from rlcore.errors import IncompatibleEnvError
-from rlcore.learner import Learner
-from rlcore.loops import check_spaces
+from rlcore.learner.core import Learner
+from rlcore.run.lifecycle import check_spaces
 from rlcore.ops.normalize import (NormalizedPolicy, NormSettings, RunNormalizer, RunningStats,
                                   WorkerNormalizer, normalize_obs)
-from rlcore.rollout import RolloutWorker
+from rlcore.actors.worker import RolloutWorker
 
 
 def test_running_stats_by_hand():
@@ -59,7 +59,7 @@ def worker(actor_id, norm):
     env_id = register_counter()
     plugin = get_algorithm("ppo")
     cfg = plugin.config_cls(hidden_sizes=(8,))
-    from rlcore.rollout import probe_spaces
+    from rlcore.actors.worker import probe_spaces
 
     spaces = probe_spaces(env_id)
     return RolloutWorker(plugin, cfg, spaces, env_id, 2, {}, 5, seed=0, actor_id=actor_id,
@@ -170,7 +170,7 @@ def test_normalizing_a_discrete_observation_is_refused(tmp_path):
 def test_two_ray_actors_feed_one_set_of_statistics(tmp_path):
     import ray
 
-    from rlcore.loops import train_experiment
+    from rlcore.run.lifecycle import train_experiment
 
     path = tmp_path / "ray.yaml"
     path.write_text(yaml.safe_dump({

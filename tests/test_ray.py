@@ -8,10 +8,10 @@ import pytest
 import torch
 import yaml
 
-from rlcore.actors import InlinePool, RayPool
+from rlcore.actors.pool import InlinePool, RayPool
 from rlcore.config import load_experiment
-from rlcore.learner import Learner
-from rlcore.loops import check_spaces
+from rlcore.learner.core import Learner
+from rlcore.run.lifecycle import check_spaces
 
 pytestmark = [pytest.mark.ray, pytest.mark.timeout(180)]
 

@@ -10,11 +10,11 @@ import pytest
 import torch
 import yaml
 
-from rlcore.actors import RayPool
+from rlcore.actors.pool import RayPool
 from rlcore.cli import main
 from rlcore.config import load_experiment
-from rlcore.learner import Learner
-from rlcore.loops import check_spaces
+from rlcore.learner.core import Learner
+from rlcore.run.lifecycle import check_spaces
 
 from fault_envs import MODULE_ID
 from test_faults import ckpt_names, tb_last

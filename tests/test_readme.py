@@ -9,10 +9,10 @@ import torch
 import yaml
 
 from fake_env import register
-from rlcore.actors import InlinePool
+from rlcore.actors.pool import InlinePool
 from rlcore.config import load_experiment, schema_lines
-from rlcore.learner import Learner
-from rlcore.loops import check_spaces
+from rlcore.learner.core import Learner
+from rlcore.run.lifecycle import check_spaces
 
 README = (Path(__file__).parent.parent / "README.md").read_text()
 

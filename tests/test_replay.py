@@ -7,7 +7,7 @@ import torch
 
 from rlcore.buffers import ReplayBuffer, SumTree
 from rlcore.errors import EnvRuntimeError
-from rlcore.offpolicy import apex_epsilon, linear_epsilon
+from rlcore.regimes.transition_config import apex_epsilon, linear_epsilon
 from rlcore.ops.nstep import nstep_returns
 from rlcore.ops.targets import polyak_update, target_update
 

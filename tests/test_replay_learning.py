@@ -3,7 +3,7 @@ the first evaluation reaching the threshold."""
 
 import pytest
 
-from rlcore.loops import train_experiment
+from rlcore.run.lifecycle import train_experiment
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(1200)]
 

@@ -7,12 +7,12 @@ import numpy as np
 
 import pytest
 
-from rlcore import checkpoint
+from rlcore.run import checkpoint
 from rlcore.cli import main
 from rlcore.config import load_experiment
-from rlcore.logging import RunLogger
-from rlcore.loops import make_trainer
-from rlcore.loops_replay import ReplayTrainer
+from rlcore.run.logging import RunLogger
+from rlcore.run.lifecycle import make_trainer
+from rlcore.regimes.transition import ReplayTrainer
 
 SHORT = ["stop.num_env_steps=1600", "stop.eval_return=null", "eval.every_env_steps=0",
          "eval.episodes=2", "algo.learning_starts=500", "logging.progress_every_s=0",

@@ -7,7 +7,7 @@ import shutil
 import pytest
 import torch
 
-from rlcore import checkpoint
+from rlcore.run import checkpoint
 from rlcore.cli import main
 from rlcore.errors import CheckpointError
 
@@ -104,8 +104,8 @@ def test_trainer_is_reproducible_inline(tmp_path):
     """The learner is built in a thread beside the rollout pool: both draw initial weights from
     torch's generator, and the same seed must still give the same run."""
     from rlcore.config import load_experiment
-    from rlcore.logging import RunLogger
-    from rlcore.loops import Trainer
+    from rlcore.run.logging import RunLogger
+    from rlcore.run.lifecycle import Trainer
 
     def first_updates(i):
         exp = load_experiment("experiments/ppo_cartpole.yaml", [
@@ -127,7 +127,7 @@ def test_ctrl_c_inside_a_tensorboard_write_arrives_after_it():
     import os
     import signal
 
-    from rlcore.logging import interrupts_after
+    from rlcore.run.logging import interrupts_after
 
     # Python's own handler, as under a terminal: a shell's background job (CI started with
     # `cmd &`) hands SIGINT down ignored, and then there is nothing to deliver

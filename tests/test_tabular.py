@@ -9,12 +9,12 @@ import pytest
 import torch
 from gymnasium.utils.env_checker import check_env
 
-from rlcore import checkpoint
-from rlcore.actors import InlinePool
+from rlcore.run import checkpoint
+from rlcore.actors.pool import InlinePool
 from rlcore.config import load_experiment
 from rlcore.errors import IncompatibleEnvError
-from rlcore.learner import Learner
-from rlcore.loops import check_spaces, train_experiment
+from rlcore.learner.core import Learner
+from rlcore.run.lifecycle import check_spaces, train_experiment
 from rlcore.plugins.tabular.loss import TERMINAL, fragment_transitions
 from rlcore.plugins.tabular.solvers import (bellman_residual, evaluate_policy, policy_iteration,
                                             value_iteration)

@@ -128,8 +128,8 @@ def test_value_regression_never_moves_the_policy(tmp_path):
     optimizer over all parameters) fits the value MLP."""
     from test_contract import build
 
-    from rlcore.actors import InlinePool
-    from rlcore.learner import Learner
+    from rlcore.actors.pool import InlinePool
+    from rlcore.learner.core import Learner
 
     exp, spaces = build(tmp_path, "trpo", max_kl=1e-30)
     pool = InlinePool(exp, spaces)
@@ -146,7 +146,7 @@ def test_value_regression_never_moves_the_policy(tmp_path):
 def test_gaussian_trust_region_counts_the_log_std():
     """For Box actions the KL must see a change of the state-independent log-std, which is a
     policy parameter (so the natural-gradient step may move it)."""
-    from rlcore.networks import GaussianActorCritic
+    from rlcore.networks.blocks import GaussianActorCritic
     from rlcore.plugins.trpo.loss import mean_kl
     from rlcore.plugins.trpo.networks import base_distribution, policy_params
     from rlcore.types import SpaceSpec

@@ -11,7 +11,7 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from rlcore.learner import Batch
+from rlcore.learner.core import Batch
 from rlcore.plugins.alphazero.networks import masked_log_softmax
 
 

@@ -46,7 +46,7 @@ class SelfPlayWorker:
         self.rng = np.random.default_rng(seeding.derive(seed, SELFPLAY_STREAM, actor_id))
 
     def set_weights(self, weights: dict, version: int) -> None:
-        from rlcore.learner import load_numpy_weights
+        from rlcore.learner.core import load_numpy_weights
 
         load_numpy_weights(self.modules, weights)
         for m in self.modules.values():
@@ -137,7 +137,7 @@ class RaySelfPlay:
     def __init__(self, exp, spaces, game_name: str):
         import ray
 
-        from rlcore.ray_setup import init_ray
+        from rlcore.actors.ray_setup import init_ray
 
         cfg = exp.config
         self.num_actors = cfg.rollout.num_actors

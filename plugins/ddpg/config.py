@@ -1,4 +1,4 @@
-"""The ``algo:`` sections of ddpg and td3 (replay keys: rlcore.offpolicy). td3 is ddpg with
+"""The ``algo:`` sections of ddpg and td3 (replay keys: rlcore.regimes.transition_config). td3 is ddpg with
 twin critics, target policy smoothing and delayed actor updates switched on."""
 
 from __future__ import annotations
@@ -6,7 +6,7 @@ from __future__ import annotations
 from pydantic import Field
 
 from rlcore.config import Widths
-from rlcore.offpolicy import ReplayConfig
+from rlcore.regimes.transition_config import ReplayConfig
 
 
 class DDPGConfig(ReplayConfig):

@@ -5,9 +5,9 @@ from __future__ import annotations
 
 import numpy as np
 
-from rlcore.networks import rescale_action
+from rlcore.networks.blocks import rescale_action
 from rlcore.types import ActionOut
-from rlcore.value_networks import DeterministicActor, QCritic
+from rlcore.networks.value import DeterministicActor, QCritic
 
 
 def _with_target(name: str, make) -> dict:

@@ -1,10 +1,10 @@
-"""The ``algo:`` sections of c51 and qrdqn (replay and exploration keys: rlcore.offpolicy)."""
+"""The ``algo:`` sections of c51 and qrdqn (replay and exploration keys: rlcore.regimes.transition_config)."""
 
 from __future__ import annotations
 
 from pydantic import Field, model_validator
 
-from rlcore.offpolicy import EpsilonGreedyConfig
+from rlcore.regimes.transition_config import EpsilonGreedyConfig
 
 
 class C51Config(EpsilonGreedyConfig):

@@ -5,8 +5,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from rlcore.offpolicy import EpsilonGreedyPolicy
-from rlcore.value_networks import QNetwork
+from rlcore.regimes.transition_config import EpsilonGreedyPolicy
+from rlcore.networks.value import QNetwork
 
 
 def support(cfg) -> np.ndarray:

@@ -1,4 +1,4 @@
-"""The ``algo:`` section of a dqn experiment (replay and exploration keys: rlcore.offpolicy)."""
+"""The ``algo:`` section of a dqn experiment (replay and exploration keys: rlcore.regimes.transition_config)."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ from typing import Literal
 
 from pydantic import Field
 
-from rlcore.offpolicy import EpsilonGreedyConfig
+from rlcore.regimes.transition_config import EpsilonGreedyConfig
 
 
 class DQNConfig(EpsilonGreedyConfig):

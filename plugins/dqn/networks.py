@@ -3,8 +3,8 @@ epsilon-greedy actor policy."""
 
 from __future__ import annotations
 
-from rlcore.offpolicy import EpsilonGreedyPolicy, values_of
-from rlcore.value_networks import QNetwork
+from rlcore.regimes.transition_config import EpsilonGreedyPolicy, values_of
+from rlcore.networks.value import QNetwork
 
 
 def make_modules(cfg, spaces) -> dict:

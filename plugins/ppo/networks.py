@@ -3,7 +3,7 @@ for discrete actions and diagonal Gaussian for Box actions."""
 
 from __future__ import annotations
 
-from rlcore.networks import make_actor_critic, make_actor_policy
+from rlcore.networks.blocks import make_actor_critic, make_actor_policy
 
 
 def make_modules(cfg, spaces) -> dict:

@@ -10,7 +10,7 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
-from rlcore.learner import Batch
+from rlcore.learner.core import Batch
 from rlcore.ops.trajectory import concat_fragments
 
 

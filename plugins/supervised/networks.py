@@ -7,7 +7,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from rlcore.networks import CategoricalPolicy, NatureCNN, is_image, mlp
+from rlcore.networks.blocks import CategoricalPolicy, NatureCNN, is_image, mlp
 from rlcore.types import ActionOut
 
 

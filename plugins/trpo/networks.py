@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import torch
 
-from rlcore.networks import ActorCritic, GaussianActorCritic, make_actor_critic, make_actor_policy
+from rlcore.networks.blocks import ActorCritic, GaussianActorCritic, make_actor_critic, make_actor_policy
 
 
 def make_modules(cfg, spaces) -> dict:

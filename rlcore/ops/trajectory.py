@@ -9,7 +9,7 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from rlcore.learner import Batch
+from rlcore.learner.core import Batch
 from rlcore.ops.advantages import discounted_returns, gae, next_values
 
 

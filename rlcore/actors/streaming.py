@@ -14,10 +14,10 @@ from __future__ import annotations
 
 import numpy as np
 
-from rlcore.actors import _worker_kwargs
-from rlcore.ray_setup import init_ray
+from rlcore.actors.pool import _worker_kwargs
+from rlcore.actors.ray_setup import init_ray
 from rlcore.errors import ClusterError, RLCoreError
-from rlcore.rollout import RolloutWorker
+from rlcore.actors.worker import RolloutWorker
 from rlcore.types import Fragment
 
 

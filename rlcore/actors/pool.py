@@ -3,9 +3,9 @@ tolerance of those actors.
 
 Both pools expose ``sample(weights, version) -> list[Fragment]``; the loop does not know which
 it has. A local Ray is started on demand bound to 127.0.0.1; ``ray.address`` joins a cluster
-(both in ``rlcore.ray_setup``), where the actors are spread over the nodes (``SPREAD`` scheduling). The learner runs in the
+(both in ``rlcore.actors.ray_setup``), where the actors are spread over the nodes (``SPREAD`` scheduling). The learner runs in the
 driver, or, when it asks for resources (``learner.num_gpus`` / ``learner.resources``), in a Ray
-actor placed where they are (``rlcore.learner_actor``).
+actor placed where they are (``rlcore.learner.remote``).
 
 ``ActorSlots`` is the fault-tolerance piece every driver with Ray actors can use: it keeps one
 actor per slot, replaces an actor that died (SIGKILL, OOM, lost node), hung (no answer within a
@@ -22,8 +22,8 @@ import time
 from rlcore import seeding
 from rlcore.errors import ClusterError, EnvRuntimeError, NonFiniteEnvError, RLCoreError
 from rlcore.ops.normalize import NormSettings
-from rlcore.ray_setup import init_ray
-from rlcore.rollout import RolloutWorker
+from rlcore.actors.ray_setup import init_ray
+from rlcore.actors.worker import RolloutWorker
 
 # Seed stream of a replacement actor's envs and policy (seeding's own streams are 1-5), so a
 # restarted actor does not replay the episodes its predecessor already delivered.

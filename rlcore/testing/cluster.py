@@ -11,7 +11,7 @@ import os
 import secrets
 import tempfile
 
-from rlcore.ray_setup import private_ray_home
+from rlcore.actors.ray_setup import private_ray_home
 
 
 @contextlib.contextmanager

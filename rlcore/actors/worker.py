@@ -115,7 +115,7 @@ class RolloutWorker:
 
     def set_weights(self, weights: dict, version: int) -> None:
         """Load a numpy state dict ``{module: {param: array}}`` published as ``version``."""
-        from rlcore.learner import load_numpy_weights
+        from rlcore.learner.core import load_numpy_weights
 
         if version == self.policy_version:
             return

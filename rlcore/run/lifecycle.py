@@ -13,13 +13,14 @@ from pathlib import Path
 
 import numpy as np
 
-from rlcore import checkpoint, seeding
-from rlcore.actors import make_pool
+from rlcore import seeding
+from rlcore.run import checkpoint
+from rlcore.actors.pool import make_pool
 from rlcore.errors import CheckpointError, IncompatibleEnvError, RLCoreError, TrainingError
-from rlcore.evaluation import evaluate
-from rlcore.learner import Learner, load_numpy_weights, pick_device
-from rlcore.learner_actor import build_learner, is_remote
-from rlcore.rollout import probe_spaces
+from rlcore.run.evaluation import evaluate
+from rlcore.learner.core import Learner, load_numpy_weights, pick_device
+from rlcore.learner.remote import build_learner, is_remote
+from rlcore.actors.worker import probe_spaces
 from rlcore.types import SpaceSpec
 
 
@@ -40,7 +41,7 @@ def check_spaces(exp) -> SpaceSpec:
             f"{'Discrete(' + str(spaces.num_obs) + ')' if spaces.num_obs else 'a scalar'} "
             f"observations ({exp.where('env', 'normalize_obs')}); set env.normalize_obs: false")
     if exp.plugin.data_spec.regime == "game":  # the env must be a two-player game
-        from rlcore.loops_selfplay import check_game
+        from rlcore.regimes.game import check_game
 
         check_game(exp)
     return spaces
@@ -383,9 +384,9 @@ class Trainer:
 
 # The driver for each data regime (DESIGN.md, "Data regimes"): ``module:class`` loaded on demand.
 TRAINERS = {
-    "trajectory": "rlcore.loops:Trainer",
-    "transition": "rlcore.loops_replay:ReplayTrainer",
-    "game": "rlcore.loops_selfplay:SelfPlayTrainer",
+    "trajectory": "rlcore.run.lifecycle:Trainer",
+    "transition": "rlcore.regimes.transition:ReplayTrainer",
+    "game": "rlcore.regimes.game:SelfPlayTrainer",
 }
 
 
@@ -401,7 +402,7 @@ def train_experiment(path, run_dir, overrides=()) -> tuple[dict, Trainer]:
     """Run an experiment file from Python (notebooks, tests) without console progress unless an
     override asks for it; returns (summary, trainer)."""
     from rlcore.config import load_experiment
-    from rlcore.logging import RunLogger
+    from rlcore.run.logging import RunLogger
 
     exp = load_experiment(path, ["logging.progress_every_s=0", *overrides])
     trainer = make_trainer(exp, run_dir)

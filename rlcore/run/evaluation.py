@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 
 from rlcore import seeding
-from rlcore.rollout import make_vec_env
+from rlcore.actors.worker import make_vec_env
 
 
 def evaluate(policy, env_id: str, env_kwargs: dict, episodes: int, seed: int,

@@ -104,7 +104,7 @@ def replay_batch(sample, device):
     network scales them)."""
     import torch
 
-    from rlcore.learner import Batch
+    from rlcore.learner.core import Batch
 
     def put(x):
         return torch.as_tensor(x).to(device, non_blocking=True)

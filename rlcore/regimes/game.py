@@ -18,11 +18,12 @@ from pathlib import Path
 
 import numpy as np
 
-from rlcore import checkpoint, seeding
+from rlcore import seeding
+from rlcore.run import checkpoint
 from rlcore.buffers.games import GameStore
 from rlcore.errors import CheckpointError, ConfigError, IncompatibleEnvError
-from rlcore.learner import load_numpy_weights
-from rlcore.loops import Trainer, check_spaces, versions
+from rlcore.learner.core import load_numpy_weights
+from rlcore.run.lifecycle import Trainer, check_spaces, versions
 
 
 def game_for(exp) -> str:

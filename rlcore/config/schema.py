@@ -20,7 +20,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 from pydantic_core import PydanticCustomError
 
 from rlcore.errors import ConfigError, RegistryError
-from rlcore.yamlio import _parse, apply_override
+from rlcore.config.yamlio import _parse, apply_override
 
 
 # Layer widths of an MLP (``hidden_sizes`` in the algorithm sections): each at least 1.

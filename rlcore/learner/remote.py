@@ -64,7 +64,7 @@ class LearnerActor:
     def __init__(self, cls_target: str, plugin_target: str, exp, spaces):
         import torch
 
-        from rlcore.learner import pick_device
+        from rlcore.learner.core import pick_device
         from rlcore.registry import get_algorithm
 
         module, _, name = cls_target.partition(":")
@@ -92,7 +92,7 @@ class RemoteLearner:
     """A ``Learner`` living in a Ray actor; see the module docstring."""
 
     def __init__(self, cls, exp, spaces):
-        from rlcore.ray_setup import init_ray
+        from rlcore.actors.ray_setup import init_ray
 
         cfg = exp.config
         self.plugin, self.cfg = exp.plugin, exp.algo
@@ -181,7 +181,7 @@ class RemoteLearner:
     def policy_for_eval(self, modules: dict, explore: bool):
         """As ``Learner.policy_for_eval``, in the driver: with the statistics of the last
         ``weights()`` call (the trainers load those weights into ``modules`` just before)."""
-        from rlcore.learner import eval_policy
+        from rlcore.learner.core import eval_policy
 
         return eval_policy(self.plugin, self.cfg, self.normalizer, modules, explore)
 

@@ -25,12 +25,12 @@ import numpy as np
 from rlcore import seeding
 from rlcore.buffers import ReplayBuffer
 from rlcore.errors import CheckpointError
-from rlcore.learner import Learner, to_numpy_weights
-from rlcore.learner_actor import build_learner
-from rlcore.loops import Trainer
-from rlcore.networks import is_image
+from rlcore.learner.core import Learner, to_numpy_weights
+from rlcore.learner.remote import build_learner
+from rlcore.run.lifecycle import Trainer
+from rlcore.networks.blocks import is_image
 from rlcore.ops.schedule import scheduled
-from rlcore.transition_actors import fragment_transitions, make_transition_pool
+from rlcore.actors.streaming import fragment_transitions, make_transition_pool
 
 LOG_EVERY_ENV_STEPS = 1000  # TensorBoard scalars at most this often (writes cost ~20 us each)
 

@@ -8,7 +8,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from rlcore.networks import NatureCNN, NumpyMLP, is_image, layer_init
+from rlcore.networks.blocks import NatureCNN, NumpyMLP, is_image, layer_init
 from rlcore.types import SpaceSpec
 
 

@@ -1,0 +1,1 @@
+"""The learner: one update path for every regime, and the learner as a Ray actor."""

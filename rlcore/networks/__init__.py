@@ -1,0 +1,1 @@
+"""Shared network building blocks: MLPs, the Nature CNN, actor-critic heads, Q-networks."""

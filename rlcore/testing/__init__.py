@@ -1,0 +1,1 @@
+"""What tests and plugin authors use: clusters for tests."""
