@@ -50,7 +50,7 @@ def net_for(experiment: str):
     import torch
 
     from rlcore.config import load_experiment
-    from rlcore.run.lifecycle import check_spaces
+    from rlcore.run.checks import check_spaces
 
     exp = load_experiment(ROOT / "experiments" / experiment)
     spaces = check_spaces(exp)

@@ -49,7 +49,7 @@ from cpu_monitor import OtherCpu, session_pids
 
 from rlcore.config import load_experiment
 from rlcore.run.logging import RunLogger
-from rlcore.run.lifecycle import Trainer
+from rlcore.run.lifecycle import Run
 
 PPO_BENCH = {"ray": "rlcore_ppo_cartpole", "inline": "rlcore_ppo_cartpole_inline"}
 

@@ -148,7 +148,7 @@ class ActorLoop:
         import numpy as np
 
         from rlcore.config import load_experiment
-        from rlcore.run.lifecycle import check_spaces
+        from rlcore.run.checks import check_spaces
         from rlcore.regimes.transition import make_replay
         from rlcore.actors.streaming import InlineTransitionPool
 
@@ -233,10 +233,10 @@ def run_learner(args) -> None:
             buf.add([0], stack, rng.integers(0, 6, 1), rng.random(1).astype(np.float32), done, done, nxt)
             stack = nxt
         for _ in range(3):  # warm-up
-            learner.update_replay(buf.sample(32), 0.0)
+            learner.update(buf.sample(32), 0.0)
         n, t0 = 0, time.perf_counter()
         while time.perf_counter() - t0 < args.seconds:
-            learner.update_replay(buf.sample(32), 0.0)
+            learner.update(buf.sample(32), 0.0)
             n += 1
         ups = n / (time.perf_counter() - t0)
         metrics = {"updates_per_s": round(ups, 2), "ms_per_update": round(1000 / ups, 1),

@@ -36,11 +36,11 @@ import gymnasium as gym
 import numpy as np
 import torch
 
-from rlcore.actors.pool import InlinePool
+from rlcore.actors.pool import rollout_pool
 from rlcore.config import load_experiment
 from rlcore.envs.datasets import split_mean_reward
 from rlcore.learner.core import Learner
-from rlcore.run.lifecycle import check_spaces
+from rlcore.run.checks import check_spaces
 from rlcore.registry import ensure_env_registered
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -66,7 +66,7 @@ def run(file: Path, seed: int, budget: int, per_decade: float, *overrides: str) 
     spaces = check_spaces(exp)
     ensure_env_registered(exp.config.env.id)
     test_env = gym.make(exp.config.env.id, **{**exp.config.env.kwargs, "split": "test"})
-    pool, learner = InlinePool(exp, spaces), Learner(exp, spaces, torch.device("cpu"))
+    pool, learner = rollout_pool(exp, spaces), Learner(exp, spaces, torch.device("cpu"))
     batch = exp.config.env.num_envs * exp.config.rollout.fragment_length
     todo = list(eval_schedule(batch, budget, per_decade))
     samples, acc, steps, t0 = [], [], 0, time.perf_counter()

@@ -40,7 +40,7 @@ from rollout_throughput import print_table, throughput_lines  # noqa: E402
 
 from rlcore.config import load_experiment  # noqa: E402
 from rlcore.run.logging import RunLogger  # noqa: E402
-from rlcore.run.lifecycle import Trainer  # noqa: E402
+from rlcore.run.lifecycle import Run  # noqa: E402
 
 
 

@@ -20,7 +20,7 @@ from bench_common import fmt, load_avg, make_line, shutdown_ray
 from cpu_monitor import OtherCpu
 
 from rlcore.actors.pool import _worker_kwargs
-from rlcore.run.lifecycle import check_spaces, learner_threads
+from rlcore.run.checks import check_spaces, learner_threads
 from rlcore.actors.worker import RolloutWorker, make_vec_env
 
 
@@ -69,11 +69,11 @@ def inline_rate(exp, spaces, num_envs: int, seconds: float) -> dict:
 def ray_rates(exp, spaces, seconds: float) -> dict:
     import ray
 
-    from rlcore.actors.pool import RayPool
+    from rlcore.actors.pool import rollout_pool
     from rlcore.learner.core import to_numpy_weights
 
     t = time.perf_counter()
-    pool = RayPool(exp, spaces)
+    pool = rollout_pool(exp, spaces)
     out = {"pool_create_s": time.perf_counter() - t}
     try:
         out["node_addresses"] = sorted({n["NodeManagerAddress"] for n in ray.nodes()})

@@ -55,10 +55,10 @@ def main() -> None:
         import ray
         import torch
 
-        from rlcore.actors.pool import RayPool
+        from rlcore.actors.pool import rollout_pool
         from rlcore.config import load_experiment
         from rlcore.learner.core import Learner
-        from rlcore.run.lifecycle import check_spaces
+        from rlcore.run.checks import check_spaces
 
         torch.set_num_threads(1)
 

@@ -74,7 +74,7 @@ def cmd_validate(args) -> int:
 
     exp = load_experiment(args.file, args.set)
     if not args.no_env:
-        from rlcore.run.lifecycle import check_spaces
+        from rlcore.run.checks import check_spaces
 
         with _env_errors_located(exp):
             check_spaces(exp)
@@ -148,10 +148,10 @@ def _open_run(trainer, exp, run_dir: Path, resume: bool):
 
 
 def _train(exp, run_dir: Path, resume: bool) -> int:
-    from rlcore.run import lifecycle as loops
+    from rlcore.run.lifecycle import make_run
 
     with _env_errors_located(exp):
-        trainer = loops.make_trainer(exp, run_dir, resume=resume)
+        trainer = make_run(exp, run_dir, resume=resume)
     try:
         logger = _open_run(trainer, exp, run_dir, resume)
     except BaseException:  # trainer.run() has not taken over the rollout pool yet
@@ -203,7 +203,7 @@ def cmd_eval(args) -> int:
 
     from rlcore.run import checkpoint
     from rlcore.run.evaluation import evaluate
-    from rlcore.run.lifecycle import check_spaces
+    from rlcore.run.checks import check_spaces
     from rlcore.ops.normalize import NormalizedPolicy, NormSettings, RunNormalizer
 
     exp = _load_run(args.run_dir)
@@ -229,7 +229,7 @@ def cmd_eval(args) -> int:
 
 
 def cmd_play(args) -> int:
-    from rlcore.regimes.game import play_interactive
+    from rlcore.regimes.game_play import play_interactive
 
     if args.simulations is not None and args.simulations < 1:
         raise ConfigError([f"--simulations {args.simulations}: must be at least 1"])

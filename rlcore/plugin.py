@@ -15,12 +15,19 @@ optimizers, logging and checkpoints. Signatures:
 checkpoints as JSON. ``Policy.act(obs, rng)`` returns an ``ActionOut``. ``learner_defaults``
 override the core's learner defaults for keys the experiment file does not set.
 
-Transition-regime plugins (replay, ``rlcore/loops_replay.py``): ``prepare_batch`` receives a
-``rlcore.buffers.ReplaySample`` (n-step return, discount, importance weights) instead of
-fragments; ``loss`` may report per-sample |TD errors| as the metric ``td_abs`` (a vector) for
-prioritized replay; modules named ``target*`` stay on the learner (actors get the others); the
-config extends ``rlcore.regimes.transition_config.ReplayConfig``; a policy may define
-``set_schedule(env_steps, actor_id, num_actors)`` for its exploration schedule.
+The data regime (``DataSpec.regime``) decides what ``prepare_batch`` receives
+(``rlcore/regimes/``):
+
+- ``trajectory``: a list of ``Fragment`` records; the learner takes ``num_epochs`` passes of
+  ``minibatch_size`` steps over the batch.
+- ``transition`` (replay): a ``rlcore.buffers.ReplaySample`` (n-step return, discount,
+  importance weights); one optimizer step per sample; ``loss`` may report per-sample |TD
+  errors| as the metric ``td_abs`` (a vector) for prioritized replay; modules named
+  ``target*`` stay on the learner (actors get the others); the config extends
+  ``rlcore.regimes.transition_config.ReplayConfig``; a policy may define
+  ``set_schedule(env_steps, actor_id, num_actors)`` for its exploration schedule.
+- ``game``: a list holding one ``GameSample`` of positions; the plugin declares ``game``
+  (``GameHooks``): its self-play worker, its evaluation and the player ``rlcore play`` uses.
 """
 
 from __future__ import annotations
@@ -51,6 +58,29 @@ class DataSpec:
 
 
 @dataclass(frozen=True)
+class GameHooks:
+    """What a game-playing plugin gives the game regime (``rlcore/regimes/game.py``), which
+    knows nothing else about it:
+
+    - ``make_worker(plugin, algo_cfg, spaces, make_game, seed, actor_id)``: a self-play worker
+      (``set_weights(weights, version)``, ``work(num_games) -> list[GameRecord]``,
+      ``policy_version``, ``close()``); it runs inline or in a Ray actor.
+    - ``evaluate(modules, algo_cfg, make_game, game_name, episodes, seed)``: results per
+      opponent, ``{name: {"win", "draw", "loss", "score", "games"}}``, the last opponent's
+      ``score`` being the evaluation return.
+    - ``player(modules, algo_cfg, simulations)``: an object with ``act(game) -> move``, the
+      opponent a person plays in ``rlcore play``.
+    - ``check(exp, game_name) -> list[str]``: problems of the ``algo`` section for this game
+      (e.g. an opponent only offered for another game); optional.
+    """
+
+    make_worker: Callable[..., Any]
+    evaluate: Callable[..., dict]
+    player: Callable[..., Any]
+    check: Callable[..., list] | None = None
+
+
+@dataclass(frozen=True)
 class AlgorithmPlugin:
     name: str
     description: str
@@ -65,6 +95,7 @@ class AlgorithmPlugin:
     after_update: Callable[..., dict[str, float]] | None = None
     update: Callable[..., dict[str, float]] | None = None
     learner_defaults: dict = field(default_factory=dict)  # e.g. {"num_epochs": 1} for vanilla PG
+    game: GameHooks | None = None  # game regime only
 
 
 @dataclass(frozen=True)
@@ -76,3 +107,7 @@ class EnvPlugin:
     register: Callable[[], None]  # registers its ids with gymnasium.register (idempotent)
     ids: tuple[str, ...] = ()
     requires: str = ""  # the extra to install when its package is missing, e.g. "atari"
+    # two-player games (the game regime): the game an env id plays, or None for other envs...
+    game_name_for: Callable[[str, dict | None], str | None] | None = None
+    # ...and a fresh game (start position) by that name
+    make_game: Callable[[str], Any] | None = None

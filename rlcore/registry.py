@@ -163,3 +163,24 @@ def ensure_env_registered(env_id: str) -> None:
                else "fix or reinstall the package that provides it, or uninstall it")
         raise RegistryError(f"env.id '{env_id}': environment plugin '{name}' ({target}) failed to "
                             f"load ({type(exc).__name__}: {exc}); {fix}") from exc
+
+
+def find_game(env_id: str, kwargs: dict | None = None):
+    """``(game name, factory of fresh games)`` for an env id that plays a two-player game
+    (asked of every environment plugin that declares games), else ``(None, ids)`` with the
+    game ids the installed plugins offer, for the error message."""
+    ensure_env_registered(env_id)
+    ids: list[str] = []
+    for _, target in sorted(_table(ENV_GROUP).items()):
+        try:
+            plugin = _load_target(target)
+        except Exception:  # a broken plugin plays no games here; `rlcore list` reports it
+            continue
+        if getattr(plugin, "game_name_for", None) is None or plugin.make_game is None:
+            continue
+        name = plugin.game_name_for(env_id, kwargs)
+        if name is not None:
+            make = plugin.make_game
+            return name, lambda: make(name)
+        ids += list(plugin.ids)
+    return None, ids

@@ -7,7 +7,7 @@ algorithm: ppo
 seed: 0
 env:
   id: CartPole-v1
-  num_envs: 4            # per actor: 2 actors x 4 envs = 8 envs
+  num_envs: 8            # in all, split over the actors (4 each with 2; 8 inline)
 rollout:
   num_actors: 2
   fragment_length: 32

@@ -364,11 +364,11 @@ def write_experiment(tmp_path, **over):
 
 def test_self_play_records_are_consistent_games(tmp_path):
     from rlcore.config import load_experiment
-    from rlcore.run.lifecycle import check_spaces
+    from rlcore.run.checks import check_spaces
     from rlcore.plugins.alphazero.selfplay import SelfPlayWorker
 
     exp = load_experiment(write_experiment(tmp_path))
-    worker = SelfPlayWorker(exp.plugin, exp.algo, check_spaces(exp), "tictactoe", 0, 7)
+    worker = SelfPlayWorker(exp.plugin, exp.algo, check_spaces(exp), TicTacToe, 0, 7)
     games = worker.play(6)
     assert len(games) == 6
     for g in games:
@@ -383,20 +383,20 @@ def test_self_play_records_are_consistent_games(tmp_path):
         # position has exactly one more mark than the one before
         marks = g.obs.sum((1, 2, 3))
         np.testing.assert_array_equal(marks, np.arange(g.length))
-    again = SelfPlayWorker(exp.plugin, exp.algo, check_spaces(exp), "tictactoe", 0, 7).play(6)
+    again = SelfPlayWorker(exp.plugin, exp.algo, check_spaces(exp), TicTacToe, 0, 7).play(6)
     assert all(np.array_equal(a.pi, b.pi) for a, b in zip(games, again))  # seeded
 
 
 def test_trainer_runs_evaluates_checkpoints_and_resumes(tmp_path):
     from rlcore.config import load_experiment
     from rlcore.run.logging import RunLogger
-    from rlcore.run.lifecycle import make_trainer
-    from rlcore.regimes.game import SelfPlayTrainer
+    from rlcore.run.lifecycle import make_run
+    from rlcore.regimes.game import GameRegime
 
     exp = load_experiment(write_experiment(tmp_path))
     run = tmp_path / "run"
-    trainer = make_trainer(exp, run)
-    assert isinstance(trainer, SelfPlayTrainer)
+    trainer = make_run(exp, run)
+    assert isinstance(trainer.regime, GameRegime)
     logger = RunLogger(run, 0, 0)
     seen = []
     summary = trainer.run(logger, on_eval=seen.append)
@@ -405,13 +405,14 @@ def test_trainer_runs_evaluates_checkpoints_and_resumes(tmp_path):
     assert seen and set(seen[-1]["opponents"]["random"]) >= {"win", "draw", "loss"}
     assert (run / "summary.json").is_file() and trainer.resumed_from is None
     exp2 = load_experiment(write_experiment(tmp_path, stop__num_env_steps=120))
-    again = make_trainer(exp2, run, resume=True)
+    again = make_run(exp2, run, resume=True)
     assert again.env_steps == summary["env_steps"] and again.resumed_from is not None
     assert again.learner.updates == summary["updates"]
     # the game store came back with the checkpoint: the same games, position for position
-    assert len(again.store) == len(trainer.store) > 0
-    assert again.store.total_games == trainer.store.total_games
-    for a, b in zip(again.store.games, trainer.store.games):
+    store, again_store = trainer.regime.store, again.regime.store
+    assert len(again_store) == len(store) > 0
+    assert again_store.total_games == store.total_games
+    for a, b in zip(again_store.games, store.games):
         for k in ("obs", "legal", "pi", "player", "z"):
             np.testing.assert_array_equal(getattr(a, k), getattr(b, k))
             assert getattr(a, k).dtype == getattr(b, k).dtype
@@ -438,7 +439,7 @@ def test_eval_tags_are_logged_under_eval(tmp_path):
 
 def test_config_errors_name_the_key_and_the_fix(tmp_path):
     from rlcore.config import load_experiment
-    from rlcore.run.lifecycle import make_trainer
+    from rlcore.run.lifecycle import make_run
 
     with pytest.raises(ConfigError, match=r"unknown opponent\(s\) \['stockfish'\]: use random, "
                                           "minimax or mcts:N"):
@@ -447,19 +448,19 @@ def test_config_errors_name_the_key_and_the_fix(tmp_path):
                                            env__id="rlcore/ConnectFour-v0"))
     with pytest.raises(ConfigError, match="minimax solves the whole game and is only offered for "
                                           "tic-tac-toe, not 'connect_four'; use random or mcts:N"):
-        make_trainer(exp, tmp_path / "run")
+        make_run(exp, tmp_path / "run")
     assert not (tmp_path / "run").exists()
 
 
 def test_non_game_env_is_refused(tmp_path):
     from rlcore.config import load_experiment
     from rlcore.errors import IncompatibleEnvError
-    from rlcore.run.lifecycle import make_trainer
+    from rlcore.run.lifecycle import make_run
 
     exp = load_experiment(write_experiment(tmp_path, env__id="rlcore/GridWorld-v0"))
     with pytest.raises(IncompatibleEnvError, match="alphazero plays two-player games; "
                                                    "'rlcore/GridWorld-v0' is not one"):
-        make_trainer(exp, tmp_path / "run")
+        make_run(exp, tmp_path / "run")
 
 
 def test_validate_refuses_envs_that_are_not_games_and_bad_seats(tmp_path, capsys):
@@ -497,7 +498,7 @@ def trained_run(tmp_path_factory):
 def test_play_reprompts_on_garbled_and_illegal_moves(trained_run):
     import io
 
-    from rlcore.regimes.game import play_interactive
+    from rlcore.regimes.game_play import play_interactive
 
     run = trained_run
     answers = iter(["hello", "", "9", "-1", "4"] + [str(a) for a in range(9)] * 3)
@@ -562,7 +563,7 @@ def test_tictactoe_learns_to_never_lose_to_minimax(tmp_path):
 
     summary, trainer = train_experiment("experiments/alphazero_tictactoe.yaml", tmp_path / "run")
     assert summary["stop_reason"] == "eval_return", summary["evals"][-1]
-    net, algo = trainer.eval_modules["net"], trainer.algo
+    net, algo = trainer.eval_modules["net"], trainer.exp.algo
     minimax = MinimaxPlayer(seed=None)
 
     def lines():
@@ -631,19 +632,19 @@ def test_search_and_players_work_on_a_pettingzoo_game():
 def test_interrupt_writes_a_checkpoint(tmp_path):
     from rlcore.config import load_experiment
     from rlcore.run.logging import RunLogger
-    from rlcore.run.lifecycle import make_trainer
+    from rlcore.run.lifecycle import make_run
 
     exp = load_experiment(write_experiment(tmp_path, stop__num_env_steps=10_000))
-    trainer = make_trainer(exp, tmp_path / "run")
-    play, calls = trainer.pool.play, []
+    trainer = make_run(exp, tmp_path / "run")
+    play, calls = trainer.pool.round, []
 
-    def interrupted(weights, version):
-        calls.append(version)
+    def interrupted(requests):
+        calls.append(requests)
         if len(calls) == 3:
             raise KeyboardInterrupt
-        return play(weights, version)
+        return play(requests)
 
-    trainer.pool.play = interrupted
+    trainer.pool.round = interrupted
     logger = RunLogger(tmp_path / "run", 0, 0)
     with pytest.raises(KeyboardInterrupt):
         trainer.run(logger)

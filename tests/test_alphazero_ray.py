@@ -8,7 +8,7 @@ import yaml
 
 from rlcore.config import load_experiment
 from rlcore.learner.core import Learner
-from rlcore.run.lifecycle import check_spaces
+from rlcore.run.checks import check_spaces
 
 pytestmark = [pytest.mark.ray, pytest.mark.timeout(240)]
 
@@ -36,17 +36,21 @@ def experiment(tmp_path, num_actors, **stop):
 
 
 def test_ray_actors_play_the_inline_workers_games(tmp_path, ray_session):
-    from rlcore.plugins.alphazero.selfplay import InlineSelfPlay, RaySelfPlay
+    from rlcore.actors.pool import make_pool
+    from rlcore.regimes.game import selfplay_worker_spec
 
     exp_ray, exp_inline = experiment(tmp_path, 2), experiment(tmp_path, 0)
     spaces = check_spaces(exp_ray)
     learner = Learner(exp_ray, spaces, torch.device("cpu"))
-    pool = RaySelfPlay(exp_ray, spaces, "tictactoe")
+    pool = make_pool(selfplay_worker_spec(exp_ray, spaces), exp_ray.config)
     try:
-        games = pool.play(learner.weights(), 5)
+        pool.publish(learner.weights(), 5)
+        games = [g for batch in pool.round([3, 3]) for g in batch]
     finally:
         pool.close()
-    inline = InlineSelfPlay(exp_inline, spaces, "tictactoe").play(learner.weights(), 5)
+    inline_pool = make_pool(selfplay_worker_spec(exp_inline, spaces), exp_inline.config)
+    inline_pool.publish(learner.weights(), 5)
+    inline = inline_pool.round([3])[0]
     assert sorted({g.actor_id for g in games}) == [0, 1] and len(games) == 6
     assert all(g.policy_version == 5 for g in games)
     ray0 = [g for g in games if g.actor_id == 0]

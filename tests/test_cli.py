@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from rlcore import cli, registry
-from rlcore.actors import pool as actors
+from rlcore.actors import ray_setup
 from rlcore.run import lifecycle as loops
 from rlcore.config import ExperimentConfig
 from rlcore.errors import IncompatibleEnvError
@@ -43,8 +43,8 @@ def nothing_starts(monkeypatch):
     def no_training(*args, **kwargs):
         raise AssertionError("training must not start for bad input")
 
-    monkeypatch.setattr(actors, "init_ray", no_ray)
-    monkeypatch.setattr(loops.Trainer, "run", no_training)
+    monkeypatch.setattr(ray_setup, "init_ray", no_ray)
+    monkeypatch.setattr(loops.Run, "run", no_training)
 
 
 @pytest.fixture
@@ -161,7 +161,7 @@ def test_all_problems_are_listed_under_one_header(workdir, capsys):
 def test_set_overrides_are_applied_and_reported(workdir, capsys):
     path = write(workdir, BASE)
     code, out, err = rlcore(capsys, "validate", path, "--set", "stop.num_env_steps=2e5",
-                            "--set", "env.num_envs=8")
+                            "--set", "env.num_envs=16")
     assert code == 0, err
     assert out == f"{path}: ok (ppo on CartPole-v1, 200,000 env steps, batch 512)\n"
     code, out, err = rlcore(capsys, "validate", path, "--set", "learner.lrr=1e-3")
@@ -301,7 +301,7 @@ def test_run_refuses_an_uncreatable_logging_root_before_building_anything(workdi
     def no_trainer(*args, **kwargs):
         raise AssertionError("the run folder must be checked before the trainer is built")
 
-    monkeypatch.setattr(loops, "Trainer", no_trainer)
+    monkeypatch.setattr(loops, "Run", no_trainer)
     (workdir / "afile").write_text("")
     code, _, err = rlcore(capsys, "run", write(workdir, BASE), "--set", "logging.root=afile/runs")
     assert code == 2

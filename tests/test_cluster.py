@@ -76,7 +76,8 @@ LEARNER_ON_GPU_NODE = textwrap.dedent("""
         from rlcore.config import load_experiment
         from rlcore.errors import ClusterError
         from rlcore.run.logging import RunLogger
-        from rlcore.run.lifecycle import check_spaces, make_trainer, train_experiment
+        from rlcore.run.checks import check_spaces
+        from rlcore.run.lifecycle import make_run, train_experiment
         common = [f"ray.address={cluster.address}", "rollout.num_actors=2", "env.num_envs=2",
                   "rollout.fragment_length=16", "learner.minibatch_size=0",
                   "learner.num_epochs=1", "learner.torch_threads=1", "stop.num_env_steps=256",
@@ -94,7 +95,7 @@ LEARNER_ON_GPU_NODE = textwrap.dedent("""
         # resume the GPU-node run: the checkpoint goes back into a new learner actor
         exp = load_experiment("experiments/ppo_cartpole.yaml",
                               common + ["learner.num_gpus=1", "stop.num_env_steps=512"])
-        trainer = make_trainer(exp, f"{runs}/gpu", resume=True)
+        trainer = make_run(exp, f"{runs}/gpu", resume=True)
         out["resumed"] = trainer.run(RunLogger(f"{runs}/gpu", trainer.env_steps, 0))
         try:  # a resource no node has: a clear error after ray.connect_timeout_s
             train_experiment("experiments/ppo_cartpole.yaml", f"{runs}/tpu",
@@ -141,7 +142,8 @@ LEARNER_BY_CUSTOM_RESOURCE = textwrap.dedent("""
         import ray
         from rlcore.run import checkpoint
         from rlcore.config import load_experiment
-        from rlcore.run.lifecycle import check_spaces, train_experiment
+        from rlcore.run.checks import check_spaces
+        from rlcore.run.lifecycle import train_experiment
         runs, out = sys.argv[1], {}
         az = f"{runs}/az.yaml"
         with open(az, "w") as f:
@@ -201,14 +203,14 @@ LEARNER_LOST = textwrap.dedent("""
         from rlcore.config import load_experiment
         from rlcore.errors import TrainingError
         from rlcore.run.logging import RunLogger
-        from rlcore.run.lifecycle import make_trainer
+        from rlcore.run.lifecycle import make_run
         run = sys.argv[1]
         exp = load_experiment("experiments/ppo_cartpole.yaml", [
             f"ray.address={cluster.address}", "rollout.num_actors=1", "env.num_envs=2",
             "rollout.fragment_length=16", "learner.minibatch_size=0", "learner.num_epochs=1",
             "learner.num_gpus=1", "stop.num_env_steps=100000", "stop.eval_return=null",
             "eval.every_env_steps=256", "eval.episodes=1", "checkpoint.every_env_steps=128"])
-        trainer = make_trainer(exp, run)
+        trainer = make_run(exp, run)
         def lose_the_learner(rec):  # the learner's process dies after the first evaluation
             ray.kill(trainer.learner.actor)
         try:
@@ -240,15 +242,15 @@ NODE_LOSS = textwrap.dedent("""
     from rlcore.testing.cluster import simulated_cluster
     with simulated_cluster(num_nodes=3, cpus_per_node=1) as cluster:
         import torch
-        from rlcore.actors.pool import RayPool
+        from rlcore.actors.pool import rollout_pool
         from rlcore.config import load_experiment
         from rlcore.learner.core import Learner
-        from rlcore.run.lifecycle import check_spaces
+        from rlcore.run.checks import check_spaces
         exp = load_experiment("experiments/ppo_cartpole.yaml", [
             f"ray.address={cluster.address}", "rollout.num_actors=2", "env.num_envs=2",
             "rollout.fragment_length=16", "learner.minibatch_size=0"])
         spaces = check_spaces(exp)
-        pool = RayPool(exp, spaces)
+        pool = rollout_pool(exp, spaces)
         pool.sample(Learner(exp, spaces, torch.device("cpu")).weights(), 3)
         before = list(pool.nodes)
         by_id = {n.node_id: n for n in cluster.worker_nodes}

@@ -265,11 +265,11 @@ def test_a_key_in_the_wrong_section_names_its_section(tmp_path):
     ("  gamma: 0.98", "  gamma: [0.99]", "gamma", "algo.gamma: expected a number, got [0.99]"),
     ("  lr_schedule: linear", "  lr_schedule: cosine", "lr_schedule",
      "learner.lr_schedule: must be 'constant' or 'linear' (got 'cosine')"),
-    ("  num_envs: 4 ", "  num_envs: yes ", "num_envs", "env.num_envs: expected an integer, got True"),
+    ("  num_envs: 8 ", "  num_envs: yes ", "num_envs", "env.num_envs: expected an integer, got True"),
     ("  lr: 1.0e-3", "  lr: true", "lr:", "learner.lr: expected a number, got True"),
     ("  every_env_steps: 5000\n", "  every_env_steps: {n: 5}\n", "every_env_steps: {",
      "eval.every_env_steps: expected an integer, got {'n': 5}"),
-    ("env:\n  id: CartPole-v1\n  num_envs: 4            # per actor: 2 actors x 4 envs = 8 envs\n",
+    ("env:\n  id: CartPole-v1\n  num_envs: 8            # in all, split over the actors (4 each with 2; 8 inline)\n",
      "env: CartPole-v1\n", "env:", "env: expected a mapping, got 'CartPole-v1'"),
 ])
 def test_wrong_types_name_key_expected_type_and_value(tmp_path, old, new, needle, expected):
@@ -285,7 +285,7 @@ def test_wrong_types_name_key_expected_type_and_value(tmp_path, old, new, needle
     ("  lr: 1.0e-3", "  lr: -1e-3", "lr:", "learner.lr must be in (0, 1] (got -0.001)"),
     ("  gamma: 0.98", "  gamma: 1.5", "gamma", "algo.gamma must be in [0, 1] (got 1.5)"),
     ("  clip_coef: 0.2", "  clip_coef: -0.2", "clip_coef", "algo.clip_coef must be in (0, 1) (got -0.2)"),
-    ("  num_envs: 4 ", "  num_envs: 0 ", "num_envs", "env.num_envs must be in [1, 4096] (got 0)"),
+    ("  num_envs: 8 ", "  num_envs: 0 ", "num_envs", "env.num_envs must be in [1, 4096] (got 0)"),
     ("  max_grad_norm: 0.5", "  max_grad_norm: 0", "max_grad_norm",
      "learner.max_grad_norm must be > 0 (got 0)"),
     # an item of a list names its index and the bound (a traceback from torch before)
@@ -306,9 +306,23 @@ def test_minibatch_larger_than_the_batch_quotes_both_values(tmp_path):
     problem = only_problem(path)
     assert problem.startswith(f"{path}:{line_of(text, 'minibatch_size')}: "
                               "learner.minibatch_size (512) is larger than the batch of one update")
-    assert ("max(1, rollout.num_actors=2) x env.num_envs=4 x rollout.fragment_length=32 = 256"
-            in problem)
+    assert "env.num_envs=8 x rollout.fragment_length=32 = 256" in problem
     assert "lower it to at most 256" in problem
+
+
+@pytest.mark.parametrize("num_actors", [0, 1, 2, 4, 8])
+def test_placement_never_changes_the_batch_nor_fails_validation(tmp_path, num_actors):
+    """The batch of one update is the experiment's (env.num_envs x rollout.fragment_length),
+    however many actors step it: the README's small-machine switch (num_actors=0) validates."""
+    exp = load_experiment("experiments/ppo_cartpole.yaml", [f"rollout.num_actors={num_actors}"])
+    assert exp.config.batch_size == 8 * 32
+
+
+def test_more_actors_than_sub_envs_is_refused_with_the_fix(tmp_path):
+    problem = only_problem(write(tmp_path, BASE), ["rollout.num_actors=9"])
+    assert problem == ("--set rollout.num_actors: rollout.num_actors (9) is more than env.num_envs "
+                       "(8), the sub-environments split over the actors; each actor steps at "
+                       "least one: raise env.num_envs or lower rollout.num_actors")
 
 
 def test_cross_check_on_a_default_value_points_at_its_section_not_an_empty_line(tmp_path):

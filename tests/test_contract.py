@@ -15,10 +15,10 @@ import yaml
 
 from fake_env import register
 from rlcore.run import checkpoint
-from rlcore.actors.pool import InlinePool
+from rlcore.actors.pool import rollout_pool
 from rlcore.config import load_experiment
 from rlcore.learner.core import Learner
-from rlcore.run.lifecycle import check_spaces
+from rlcore.run.checks import check_spaces
 
 ALGORITHMS = ["pg", "ppo", "supervised", "trpo"]
 GAME_ALGORITHMS = ["alphazero"]
@@ -77,7 +77,7 @@ def params(learner):
 @pytest.mark.parametrize("algorithm,action_kind", CASES)
 def test_two_updates_then_save_restore_gives_identical_next_update(tmp_path, algorithm, action_kind):
     exp, spaces = build(tmp_path, algorithm, action_kind=action_kind)
-    pool = InlinePool(exp, spaces)
+    pool = rollout_pool(exp, spaces)
     learner = Learner(exp, spaces, torch.device("cpu"))
     before = params(learner)
     for i in range(2):
@@ -102,7 +102,7 @@ def test_two_updates_then_save_restore_gives_identical_next_update(tmp_path, alg
 def test_same_seed_same_run_other_seed_other_run(tmp_path, algorithm, action_kind):
     def run(seed):
         exp, spaces = build(tmp_path, algorithm, seed=seed, action_kind=action_kind)
-        pool = InlinePool(exp, spaces)
+        pool = rollout_pool(exp, spaces)
         learner = Learner(exp, spaces, torch.device("cpu"))
         init = params(learner)
         frags = [pool.sample(learner.weights(), learner.version)[0] for _ in range(2)]
@@ -115,7 +115,7 @@ def test_same_seed_same_run_other_seed_other_run(tmp_path, algorithm, action_kin
 @pytest.mark.parametrize("algorithm,action_kind", CASES)
 def test_fragments_keep_terminated_and_truncated_apart(tmp_path, algorithm, action_kind):
     exp, spaces = build(tmp_path, algorithm, action_kind=action_kind)
-    pool = InlinePool(exp, spaces)
+    pool = rollout_pool(exp, spaces)
     frag = pool.sample(None, 0)[0]
     for _ in range(3):
         more = pool.sample(None, 0)[0]
@@ -127,7 +127,7 @@ def test_fragments_keep_terminated_and_truncated_apart(tmp_path, algorithm, acti
 
 def test_truncated_final_obs_is_recorded_for_bootstrapping(tmp_path):
     exp, spaces = build(tmp_path, "ppo")
-    pool = InlinePool(exp, spaces)
+    pool = rollout_pool(exp, spaces)
     for _ in range(5):
         frag = pool.sample(None, 0)[0]
         assert len(frag.final_obs) == frag.truncated.sum() == len(frag.final_idx)
@@ -140,7 +140,7 @@ def test_truncated_final_obs_is_recorded_for_bootstrapping(tmp_path):
 
 def test_episode_returns_and_lengths_span_fragments(tmp_path):
     exp, spaces = build(tmp_path, "pg")
-    pool = InlinePool(exp, spaces)
+    pool = rollout_pool(exp, spaces)
     frags = [pool.sample(None, 0)[0] for _ in range(6)]
     reward = np.concatenate([f.reward for f in frags])
     done = np.concatenate([f.terminated | f.truncated for f in frags])
@@ -160,7 +160,7 @@ def test_episode_returns_and_lengths_span_fragments(tmp_path):
 @pytest.mark.parametrize("squash", [False, True])
 def test_box_fragments_hold_float_actions_and_their_log_probs(tmp_path, algorithm, squash):
     exp, spaces = build(tmp_path, algorithm, action_kind="box", squash=squash)
-    pool = InlinePool(exp, spaces)
+    pool = rollout_pool(exp, spaces)
     learner = Learner(exp, spaces, torch.device("cpu"))
     frag = pool.sample(learner.weights(), learner.version)[0]  # FakeBoxEnv raises out of bounds
     assert frag.action.shape == (8, 3, 2) and frag.action.dtype == np.float32
@@ -181,7 +181,7 @@ TRANSITION_CASES = [("dqn", "discrete"), ("c51", "discrete"), ("qrdqn", "discret
 
 
 def build_replay_trainer(tmp_path, algorithm, action_kind, seed=0, run="run", resume=False, **algo):
-    from rlcore.regimes.transition import ReplayTrainer
+    from rlcore.run.lifecycle import Run
 
     env_id = register(action_kind)
     path = tmp_path / f"{algorithm}-{action_kind}-{seed}.yaml"
@@ -193,11 +193,19 @@ def build_replay_trainer(tmp_path, algorithm, action_kind, seed=0, run="run", re
         "algo": {"hidden_sizes": [16], "batch_size": 8, "learning_starts": 0,
                  "buffer_size": 300, **algo},
     }))
-    return ReplayTrainer(load_experiment(path), tmp_path / run, resume=resume)
+    return Run(load_experiment(path), tmp_path / run, resume=resume)
 
 
 def replay_params(trainer):
     return params(trainer.learner)
+
+
+def collect(run, version=None, env_steps=None):
+    """Publish the learner's weights and take one fragment into replay (as a round does)."""
+    run.publish()
+    steps = run.env_steps if env_steps is None else env_steps
+    for frag in run.pool.stream(lambda slot: {"env_steps": steps, "num_actors": 1}):
+        run.regime.add_fragment(frag)
 
 
 @pytest.mark.parametrize("algorithm,action_kind", TRANSITION_CASES)
@@ -207,12 +215,10 @@ def test_transition_updates_then_save_restore_gives_identical_next_update(tmp_pa
     try:
         before = replay_params(trainer)
         for _ in range(3):
-            for frag in trainer.pool.collect(trainer.learner.published_weights(),
-                                             trainer.learner.version, trainer.env_steps):
-                trainer.add_fragment(frag)
-        assert len(trainer.buffer) == 36
+            collect(trainer)
+        assert len(trainer.regime.buffer) == 36
         for _ in range(2):
-            metrics = trainer.train_step(0.1)
+            metrics = trainer.regime.train_step(0.1)
             assert np.isfinite(metrics["loss"]) and metrics["grad_norm"] > 0
         assert trainer.learner.version == 2
         assert any(not torch.equal(before[k], v) for k, v in replay_params(trainer).items())
@@ -222,12 +228,15 @@ def test_transition_updates_then_save_restore_gives_identical_next_update(tmp_pa
     restored = build_replay_trainer(tmp_path, algorithm, action_kind, n_step=2, resume=True)
     restored.pool.close()
     assert restored.env_steps == trainer.env_steps and restored.learner.version == 2
-    sample = trainer.buffer.sample(8)
-    m1, _ = trainer.learner.update_replay(sample, 0.3)
-    m2, _ = restored.learner.update_replay(sample, 0.3)
+    sample = trainer.regime.buffer.sample(8)
+    m1 = trainer.learner.update(sample, 0.3)
+    m2 = restored.learner.update(sample, 0.3)
     p1, p2 = replay_params(trainer), replay_params(restored)
     assert all(torch.equal(p1[k], p2[k]) for k in p1)
-    assert m1 == m2
+    td1, td2 = m1.pop("td_abs", None), m2.pop("td_abs", None)
+    assert m1 == m2 and (td1 is None) == (td2 is None)
+    if td1 is not None:
+        np.testing.assert_array_equal(td1, td2)
 
 
 # ---------------------------------------------------------------- the game regime
@@ -261,7 +270,9 @@ def game_batch(exp, spaces, learner, seed=0):
     from rlcore.buffers.games import GameStore
     from rlcore.plugins.alphazero.selfplay import SelfPlayWorker
 
-    worker = SelfPlayWorker(exp.plugin, exp.algo, spaces, "tictactoe", seed, 0)
+    from rlcore.envs.games import make_game
+
+    worker = SelfPlayWorker(exp.plugin, exp.algo, spaces, lambda: make_game("tictactoe"), seed, 0)
     worker.set_weights(learner.weights(), learner.version)
     games = worker.play(exp.algo.games_per_round)
     store = GameStore(10)
@@ -295,11 +306,14 @@ def test_transition_same_seed_same_run_other_seed_other_run(tmp_path, algorithm,
         trainer = build_replay_trainer(tmp_path, algorithm, action_kind, seed=seed, run=f"r{seed}")
         try:
             init = replay_params(trainer)
-            frags = [f for _ in range(2) for f in trainer.pool.collect(
-                trainer.learner.published_weights(), trainer.learner.version, trainer.env_steps)]
+            frags = []
+            for _ in range(2):
+                trainer.publish()
+                frags += trainer.pool.stream(lambda slot: {"env_steps": trainer.env_steps,
+                                                           "num_actors": 1})
             for f in frags:
-                trainer.add_fragment(f)
-            trainer.train_step(0.0)
+                trainer.regime.add_fragment(f)
+            trainer.regime.train_step(0.0)
             return init, frags, replay_params(trainer)
         finally:
             trainer.pool.close()
@@ -312,11 +326,10 @@ def test_transition_replay_keeps_terminated_and_truncated_apart(tmp_path, algori
     trainer = build_replay_trainer(tmp_path, algorithm, action_kind)
     try:
         for _ in range(6):
-            for frag in trainer.pool.collect(trainer.learner.published_weights(), 0, 0):
-                trainer.add_fragment(frag)
+            collect(trainer, env_steps=0)
     finally:
         trainer.pool.close()
-    buf = trainer.buffer
+    buf = trainer.regime.buffer
     assert buf.terminated.any() and buf.truncated.any()
     assert not (buf.terminated & buf.truncated).any()
     # every episode's last observation has a slot that starts no transition (for an episode

@@ -7,7 +7,8 @@ import numpy as np
 import pytest
 
 from rlcore.config import load_experiment
-from rlcore.run.lifecycle import check_spaces, train_experiment
+from rlcore.run.checks import check_spaces
+from rlcore.run.lifecycle import train_experiment
 from rlcore.registry import ensure_env_registered
 
 EXPERIMENTS = Path(__file__).parent.parent / "experiments"

@@ -7,11 +7,11 @@ import torch
 import yaml
 
 from fake_env import register_counter
-from rlcore.actors.pool import InlinePool
+from rlcore.actors.pool import rollout_pool
 from rlcore.config import load_experiment
 from rlcore.errors import IncompatibleEnvError
 from rlcore.learner.core import Learner
-from rlcore.run.lifecycle import check_spaces
+from rlcore.run.checks import check_spaces
 from rlcore.ops.normalize import (NormalizedPolicy, NormSettings, RunNormalizer, RunningStats,
                                   WorkerNormalizer, normalize_obs)
 from rlcore.actors.worker import RolloutWorker
@@ -121,7 +121,7 @@ def test_learner_merges_publishes_and_checkpoints_the_statistics(tmp_path):
     exp, spaces = experiment(tmp_path)
     assert NormSettings.of(exp).gamma == 0.9  # the return's discount defaults to algo.gamma
     learner = Learner(exp, spaces, torch.device("cpu"))
-    pool = InlinePool(exp, spaces)
+    pool = rollout_pool(exp, spaces)
     steps = 0
     for _ in range(3):
         frags = pool.sample(learner.weights(), learner.version)

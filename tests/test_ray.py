@@ -8,10 +8,10 @@ import pytest
 import torch
 import yaml
 
-from rlcore.actors.pool import InlinePool, RayPool
+from rlcore.actors.pool import rollout_pool
 from rlcore.config import load_experiment
 from rlcore.learner.core import Learner
-from rlcore.run.lifecycle import check_spaces
+from rlcore.run.checks import check_spaces
 
 pytestmark = [pytest.mark.ray, pytest.mark.timeout(180)]
 
@@ -55,13 +55,13 @@ def test_two_actors_match_inline_records(tmp_path, ray_session):
     spaces = check_spaces(exp_ray)
     learner = Learner(exp_ray, spaces, torch.device("cpu"))
     weights = learner.weights()
-    pool = RayPool(exp_ray, spaces)
+    pool = rollout_pool(exp_ray, spaces)
     try:
         frags = pool.sample(weights, 7)
         again = pool.sample(None, 7)  # weights are not re-sent for the same version
     finally:
         pool.close()
-    inline = InlinePool(exp_inline, spaces).sample(weights, 7)[0]
+    inline = rollout_pool(exp_inline, spaces).sample(weights, 7)[0]
 
     assert sorted(f.actor_id for f in frags) == [0, 1]
     assert all(f.policy_version == 7 for f in frags + again)
@@ -86,7 +86,7 @@ def test_local_ray_talks_only_to_loopback(tmp_path, ray_session):
 
     exp = experiment(tmp_path, 2)
     spaces = check_spaces(exp)
-    pool = RayPool(exp, spaces)
+    pool = rollout_pool(exp, spaces)
     try:
         pool.sample(Learner(exp, spaces, torch.device("cpu")).weights(), 0)
         assert {n["NodeManagerAddress"] for n in ray.nodes()} == {"127.0.0.1"}

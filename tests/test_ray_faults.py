@@ -10,11 +10,11 @@ import pytest
 import torch
 import yaml
 
-from rlcore.actors.pool import RayPool
+from rlcore.actors.pool import rollout_pool
 from rlcore.cli import main
 from rlcore.config import load_experiment
 from rlcore.learner.core import Learner
-from rlcore.run.lifecycle import check_spaces
+from rlcore.run.checks import check_spaces
 
 from fault_envs import MODULE_ID
 from test_faults import ckpt_names, tb_last
@@ -50,7 +50,7 @@ def test_a_sigkilled_actor_is_replaced_with_the_current_weights(tmp_path):
     exp = load_experiment(write(tmp_path))
     spaces = check_spaces(exp)
     learner = Learner(exp, spaces, torch.device("cpu"))
-    pool = RayPool(exp, spaces)
+    pool = rollout_pool(exp, spaces)
     try:
         first = pool.sample(learner.weights(), 5)
         pid = ray.get(pool.actors[1].pid.remote())
@@ -92,7 +92,7 @@ def test_a_hanging_env_step_times_out_and_the_actor_is_replaced(tmp_path, capsys
                                 env={"id": MODULE_ID, "kwargs": {"fault": "hang", "after": 20,
                                                                  "marker": str(marker)}}))
     spaces = check_spaces(exp)
-    pool = RayPool(exp, spaces)
+    pool = rollout_pool(exp, spaces)
     weights = Learner(exp, spaces, torch.device("cpu")).weights()
     try:
         t0 = time.monotonic()

@@ -9,10 +9,10 @@ import torch
 import yaml
 
 from fake_env import register
-from rlcore.actors.pool import InlinePool
+from rlcore.actors.pool import rollout_pool
 from rlcore.config import load_experiment, schema_lines
 from rlcore.learner.core import Learner
-from rlcore.run.lifecycle import check_spaces
+from rlcore.run.checks import check_spaces
 
 README = (Path(__file__).parent.parent / "README.md").read_text()
 
@@ -44,7 +44,7 @@ def test_readme_plugin_example_trains(tmp_path, monkeypatch):
     assert exp.config.learner.num_epochs == 1 and exp.config.learner.minibatch_size == 0
     spaces = check_spaces(exp)
     learner = Learner(exp, spaces, torch.device("cpu"))
-    pool = InlinePool(exp, spaces)
+    pool = rollout_pool(exp, spaces)
     before = learner.modules["policy"].net[0].weight.detach().clone()
     for _ in range(2):
         metrics = learner.update(pool.sample(learner.weights(), learner.version), 0.0)

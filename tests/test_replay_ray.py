@@ -27,4 +27,5 @@ def test_two_actors_feed_one_replay_while_the_learner_trains(tmp_path):
     # come from older policy versions
     assert summary["policy_lag_mean"] > 0
     # each actor writes its own replay streams: stream 0 is actor 0's env, stream 1 actor 1's
-    assert (trainer.buffer.count > 0).all() and trainer.buffer.S == 2
+    buf = trainer.regime.buffer
+    assert (buf.count > 0).all() and buf.S == 2

@@ -11,8 +11,9 @@ from rlcore.run import checkpoint
 from rlcore.cli import main
 from rlcore.config import load_experiment
 from rlcore.run.logging import RunLogger
-from rlcore.run.lifecycle import make_trainer
-from rlcore.regimes.transition import ReplayTrainer
+from rlcore.run.lifecycle import make_run
+from rlcore.regimes.transition import Transition
+from rlcore.run.lifecycle import Run
 
 SHORT = ["stop.num_env_steps=1600", "stop.eval_return=null", "eval.every_env_steps=0",
          "eval.episodes=2", "algo.learning_starts=500", "logging.progress_every_s=0",
@@ -40,9 +41,9 @@ def test_validate_rejects_the_wrong_action_space_and_suggests_a_fitting_algorith
 
 def test_make_trainer_dispatches_the_transition_regime(tmp_path):
     exp = load_experiment("experiments/dqn_cartpole.yaml", SHORT)
-    trainer = make_trainer(exp, tmp_path)
+    trainer = make_run(exp, tmp_path)
     trainer.pool.close()
-    assert isinstance(trainer, ReplayTrainer)
+    assert isinstance(trainer.regime, Transition)
 
 
 def test_short_run_checkpoints_replay_and_resume_continues(tmp_path, capsys):
@@ -66,9 +67,9 @@ def test_short_run_checkpoints_replay_and_resume_continues(tmp_path, capsys):
 
 def test_ctrl_c_writes_a_checkpoint_and_the_summary(tmp_path, monkeypatch):
     exp = load_experiment("experiments/dqn_cartpole.yaml", SHORT)
-    trainer = ReplayTrainer(exp, tmp_path)
+    trainer = Run(exp, tmp_path)
     calls = {"n": 0}
-    real = trainer.train_step
+    real = trainer.regime.train_step
 
     def interrupted(progress):
         calls["n"] += 1
@@ -76,7 +77,7 @@ def test_ctrl_c_writes_a_checkpoint_and_the_summary(tmp_path, monkeypatch):
             raise KeyboardInterrupt
         return real(progress)
 
-    monkeypatch.setattr(trainer, "train_step", interrupted)
+    monkeypatch.setattr(trainer.regime, "train_step", interrupted)
     logger = RunLogger(tmp_path, 0, 0)
     with pytest.raises(KeyboardInterrupt):
         trainer.run(logger)
@@ -90,11 +91,11 @@ def test_ctrl_c_writes_a_checkpoint_and_the_summary(tmp_path, monkeypatch):
 def test_prioritized_n_step_dueling_run_updates_priorities(tmp_path, algorithm):
     exp = load_experiment(f"experiments/{algorithm}_cartpole.yaml", SHORT + [
         "algo.prioritized=true", "algo.n_step=3", "algo.dueling=true", "stop.num_env_steps=800"])
-    trainer = ReplayTrainer(exp, tmp_path)
+    trainer = Run(exp, tmp_path)
     logger = RunLogger(tmp_path, 0, 0)
     summary = trainer.run(logger)
     logger.close()
-    buf = trainer.buffer
+    buf = trainer.regime.buffer
     assert summary["updates"] == 150
     leaves = buf.tree.get(np.arange(buf.capacity))
     # sampled transitions got |TD|-based priorities; the rest still hold the running maximum
@@ -126,4 +127,4 @@ def test_resume_with_a_replay_of_another_shape_is_refused(tmp_path, capsys):
     assert main(["resume", str(run_dir), "--set", "env.num_envs=2"]) == 2
     err = capsys.readouterr().err
     assert "replay.npz: 'frames' has shape (1, 100000, 4), this buffer (2, 50000, 4)" in err
-    assert "resume with the run's own algo.buffer_size, env.num_envs" in err
+    assert "resume with the run's own algo.buffer_size and env.num_envs" in err

@@ -105,13 +105,13 @@ def test_trainer_is_reproducible_inline(tmp_path):
     torch's generator, and the same seed must still give the same run."""
     from rlcore.config import load_experiment
     from rlcore.run.logging import RunLogger
-    from rlcore.run.lifecycle import Trainer
+    from rlcore.run.lifecycle import Run
 
     def first_updates(i):
         exp = load_experiment("experiments/ppo_cartpole.yaml", [
             "rollout.num_actors=0", "env.num_envs=8", "stop.num_env_steps=768",
             "eval.every_env_steps=0", "eval.episodes=1", "logging.progress_every_s=0"])
-        trainer = Trainer(exp, tmp_path / f"r{i}")
+        trainer = Run(exp, tmp_path / f"r{i}")
         init = {k: v.clone() for k, v in trainer.learner.modules["ac"].state_dict().items()}
         logger = RunLogger(tmp_path / f"r{i}", 0, 0)
         trainer.run(logger)

@@ -10,11 +10,12 @@ import torch
 from gymnasium.utils.env_checker import check_env
 
 from rlcore.run import checkpoint
-from rlcore.actors.pool import InlinePool
+from rlcore.actors.pool import rollout_pool
 from rlcore.config import load_experiment
 from rlcore.errors import IncompatibleEnvError
 from rlcore.learner.core import Learner
-from rlcore.run.lifecycle import check_spaces, train_experiment
+from rlcore.run.checks import check_spaces
+from rlcore.run.lifecycle import train_experiment
 from rlcore.plugins.tabular.loss import TERMINAL, fragment_transitions
 from rlcore.plugins.tabular.solvers import (bellman_residual, evaluate_policy, policy_iteration,
                                             value_iteration)
@@ -147,7 +148,7 @@ def table(learner):
 @pytest.mark.parametrize("method", ["q_learning", "sarsa"])
 def test_two_updates_then_save_restore_gives_identical_next_update(tmp_path, method):
     exp, spaces = experiment(tmp_path, method=method, epsilon_final=0.1, epsilon_decay_fraction=0.5)
-    pool = InlinePool(exp, spaces)
+    pool = rollout_pool(exp, spaces)
     learner = Learner(exp, spaces, torch.device("cpu"))
     for i in range(2):
         metrics = learner.update(pool.sample(learner.weights(), learner.version), progress=0.1 * i)
@@ -170,7 +171,7 @@ def test_two_updates_then_save_restore_gives_identical_next_update(tmp_path, met
 def test_same_seed_same_actions_other_seed_other_actions(tmp_path):
     def actions(seed):
         exp, spaces = experiment(tmp_path, seed=seed)
-        pool = InlinePool(exp, spaces)
+        pool = rollout_pool(exp, spaces)
         learner = Learner(exp, spaces, torch.device("cpu"))
         out = []
         for _ in range(3):
@@ -195,7 +196,7 @@ def test_states_beyond_the_table_are_refused(tmp_path):
     exp, spaces = experiment(tmp_path, max_states=4)
     assert spaces.num_obs > 4  # a Discrete space sizes the table itself ...
     spaces = dataclasses.replace(spaces, num_obs=0)  # ... one that does not uses max_states
-    pool = InlinePool(exp, spaces)
+    pool = rollout_pool(exp, spaces)
     learner = Learner(exp, spaces, torch.device("cpu"))
     with pytest.raises(IncompatibleEnvError, match="max_states"):
         for _ in range(5):
@@ -272,7 +273,7 @@ def bandit_regret(tmp_path, horizon, *overrides):
     """Per-pull expected regret of a run of ``horizon`` pulls through the rollout machinery."""
     exp = load_experiment("experiments/bandit.yaml", [f"stop.num_env_steps={horizon}", *overrides])
     spaces = check_spaces(exp)
-    pool, learner = InlinePool(exp, spaces), Learner(exp, spaces, torch.device("cpu"))
+    pool, learner = rollout_pool(exp, spaces), Learner(exp, spaces, torch.device("cpu"))
     env = unwrapped(exp.config.env.id, **exp.config.env.kwargs)
     regret, steps = [], 0
     while steps < horizon:

@@ -128,11 +128,11 @@ def test_value_regression_never_moves_the_policy(tmp_path):
     optimizer over all parameters) fits the value MLP."""
     from test_contract import build
 
-    from rlcore.actors.pool import InlinePool
+    from rlcore.actors.pool import rollout_pool
     from rlcore.learner.core import Learner
 
     exp, spaces = build(tmp_path, "trpo", max_kl=1e-30)
-    pool = InlinePool(exp, spaces)
+    pool = rollout_pool(exp, spaces)
     learner = Learner(exp, spaces, torch.device("cpu"))
     net = learner.modules["ac"]
     pi0 = [p.detach().clone() for p in net.pi.parameters()]

@@ -94,4 +94,6 @@ PLUGIN = EnvPlugin(
     description="two-player board games for self-play: tic-tac-toe, connect four, PettingZoo AEC",
     register=register,
     ids=tuple(IDS),
+    game_name_for=game_name_for,
+    make_game=make_game,
 )

@@ -32,7 +32,7 @@ class AlphaZeroConfig(BaseModel):
         100_000, ge=0, description="positions whose network output an actor caches per weights")
     # data and training
     games_per_round: int = Field(
-        32, ge=1, le=100_000, description="self-play games each actor plays per round")
+        32, ge=1, le=100_000, description="self-play games per round, all workers together (split over the actors)")
     updates_per_round: int = Field(20, ge=1, le=100_000, description="learner steps per round")
     batch_size: int = Field(256, ge=1, le=65_536, description="positions per learner step")
     window_games: int = Field(2000, ge=1, description="the game store keeps the last N games")

@@ -1,7 +1,8 @@
 """alphazero: self-play with PUCT search and a residual policy-value network."""
 
-from rlcore.plugin import AlgorithmPlugin, DataSpec
+from rlcore.plugin import AlgorithmPlugin, DataSpec, GameHooks
 
+from rlcore.plugins.alphazero import game_hooks
 from rlcore.plugins.alphazero.config import AlphaZeroConfig
 from rlcore.plugins.alphazero.loss import loss, prepare_batch
 from rlcore.plugins.alphazero.networks import make_modules, make_policy
@@ -20,4 +21,6 @@ PLUGIN = AlgorithmPlugin(
     # 80x slower (10 ms -> 0.8 s per step), so one thread unless the file says otherwise
     learner_defaults={"num_epochs": 1, "minibatch_size": 0, "lr": 2e-3, "max_grad_norm": 10.0,
                       "gns_every": 10, "torch_threads": 1},
+    game=GameHooks(make_worker=game_hooks.make_worker, evaluate=game_hooks.evaluate,
+                   player=game_hooks.player, check=game_hooks.check),
 )

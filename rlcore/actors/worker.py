@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import sys
+
 import numpy as np
 
 from rlcore import seeding
@@ -87,14 +89,21 @@ class RolloutWorker:
 
     def __init__(self, plugin, algo_cfg, spaces: SpaceSpec, env_id: str, num_envs: int,
                  env_kwargs: dict, fragment_length: int, seed: int, actor_id: int,
-                 clip_rewards: bool = False, norm: NormSettings = NormSettings()):
+                 clip_rewards: bool = False, norm: NormSettings = NormSettings(),
+                 nonfinite: str = "stop", max_nonfinite_drops: int = 10):
         from threadpoolctl import threadpool_limits
+
+        from rlcore.registry import get_algorithm
 
         # Policy inference multiplies small matrices ([num_envs, 256] @ [256, 256]): a second
         # BLAS thread only waits on the first (measured on 2 cores with one busy: 8-env PPO
         # HalfCheetah inference 10 ms per step with 2 OpenBLAS threads, well under 1 ms with 1)
         threadpool_limits(1, user_api="blas")
-        self.plugin, self.algo_cfg = plugin, algo_cfg
+        plugin = get_algorithm(plugin) if isinstance(plugin, str) else plugin  # Ray: by target
+        self.plugin, self.algo_cfg, self.env_id = plugin, algo_cfg, env_id
+        self.nonfinite, self.max_nonfinite_drops, self.dropped = nonfinite, max_nonfinite_drops, 0
+        # read by the watchdog's thread: the step in progress and its action
+        self.fragments, self.step_in_fragment, self.last_action, self._dones = 0, -1, None, None
         self.actor_id, self.fragment_length, self.clip_rewards = actor_id, fragment_length, clip_rewards
         with seeding.seeded_torch(seeding.derive(seed, seeding.INIT_STREAM, actor_id)):
             self.modules = plugin.make_modules(algo_cfg, spaces)  # weights come from the learner
@@ -114,15 +123,65 @@ class RolloutWorker:
         self.obs_dtype = np.float32 if norm.obs else self.obs.dtype
 
     def set_weights(self, weights: dict, version: int) -> None:
-        """Load a numpy state dict ``{module: {param: array}}`` published as ``version``."""
+        """Load a numpy state dict ``{module: {param: array}}`` published as ``version`` (the
+        modules it holds: the learner keeps target networks to itself)."""
         from rlcore.learner.core import load_numpy_weights
 
         if version == self.policy_version:
             return
-        load_numpy_weights(self.modules, weights)
+        load_numpy_weights(self.modules, weights, partial=True)
         if self.norm is not None:
             self.norm.load(weights[RunNormalizer.KEY])
         self.policy_version = version
+
+    def work(self, request: dict | None = None) -> Fragment:
+        """One fragment under the ``rollout.nonfinite`` policy. ``request`` may carry the
+        exploration schedule's inputs (``env_steps``, ``num_actors``), set on the policy first
+        when it has ``set_schedule``.
+
+        ``stop``: a NaN/inf observation or reward raises the located ``EnvRuntimeError``.
+        ``drop``: the fragment is dropped (counted in ``dropped``), the sub-envs are reset (the
+        episodes in progress are lost) and it samples again; ``max_nonfinite_drops`` drops in a
+        row stop the run."""
+        set_schedule = getattr(self.policy, "set_schedule", None)
+        if request and set_schedule is not None:
+            set_schedule(request["env_steps"], self.actor_id, request["num_actors"])
+        drops = 0
+        while True:
+            try:
+                return self.sample()
+            except NonFiniteEnvError as exc:
+                if self.nonfinite != "drop":
+                    raise EnvRuntimeError(f"env '{self.env_id}': {exc} (rollout.nonfinite=stop; set "
+                                          "it to drop to drop such fragments and go on)") from None
+                drops += 1
+                self.dropped += 1
+                if drops >= self.max_nonfinite_drops:
+                    raise EnvRuntimeError(
+                        f"env '{self.env_id}': {drops} fragments in a row dropped for non-finite "
+                        f"values (rollout.max_nonfinite_drops={self.max_nonfinite_drops}); the "
+                        f"last: {exc}") from None
+                print(f"rlcore: dropped a fragment: env '{self.env_id}': {exc}", file=sys.stderr,
+                      flush=True)
+                self.reset_envs()
+
+    def progress(self) -> tuple[int, int]:
+        """Changes at every env step (the watchdog's thread reads it)."""
+        return self.fragments, self.step_in_fragment
+
+    def describe(self) -> str:
+        """Where the worker is stepping now, for the watchdog's message."""
+        from rlcore.actors.watchdog import hung_call, vector_env_position
+
+        call, n, t = hung_call(), vector_env_position(), self.step_in_fragment
+        where = f"{call} of env '{self.env_id}' (actor {self.actor_id}"
+        if n is None or self._dones is None or t < 0:
+            return where + ")"
+        done = self._dones[0][:t, n] | self._dones[1][:t, n]
+        ended = np.flatnonzero(done)
+        episode_step = t - ended[-1] - 1 if len(ended) else int(self.ep_length[n]) + t
+        action = repr(np.asarray(self.last_action[n]).tolist())
+        return f"{where}, sub-env {n}, episode step {episode_step}, last action {action})"
 
     def sample(self) -> Fragment:
         T, N = self.fragment_length, self.num_envs
@@ -136,11 +195,13 @@ class RolloutWorker:
         log_prob = np.empty((T, N), np.float32)
         actions, final_obs, final_idx = [], [], []
         infos: dict[str, np.ndarray] = {}
+        self.fragments, self._dones = self.fragments + 1, (terminated, truncated)
         for t in range(T):
             obs = self.obs if norm is None else norm.observe(self.obs)
             out = self.policy.act(obs, self.rng)
             obs_buf[t] = obs
-            next_obs, r, term, trunc, info = self.envs.step(out.for_env())
+            self.step_in_fragment, self.last_action = t, out.for_env()
+            next_obs, r, term, trunc, info = self.envs.step(self.last_action)
             actions.append(out.action)
             if out.log_prob is not None:
                 log_prob[t] = out.log_prob
@@ -246,3 +307,28 @@ class RolloutWorker:
 
     def close(self) -> None:
         self.envs.close()
+
+
+def rollout_worker_spec(exp, spaces) -> WorkerSpec:
+    """``RolloutWorker``s over the experiment's env: sub-envs split over the slots; a
+    replacement worker (incarnation > 0) gets fresh seeds, so it does not replay the episodes its
+    predecessor delivered."""
+    from rlcore.actors.pool import WorkerSpec
+    from rlcore.actors.slots import REPLACEMENT_STREAM
+    from rlcore.run.checks import split
+
+    cfg = exp.config
+    envs = split(cfg.env.num_envs, max(1, cfg.rollout.num_actors))
+    norm = NormSettings.of(exp)
+
+    def kwargs(slot: int, incarnation: int, in_ray: bool) -> dict:
+        seed = cfg.seed if incarnation == 0 else seeding.derive(cfg.seed, REPLACEMENT_STREAM, slot,
+                                                                incarnation)
+        return dict(plugin=exp.plugin_target if in_ray else exp.plugin, algo_cfg=exp.algo,
+                    spaces=spaces, env_id=cfg.env.id, num_envs=envs[slot],
+                    env_kwargs=cfg.env.kwargs, fragment_length=cfg.rollout.fragment_length,
+                    seed=seed, actor_id=slot, clip_rewards=cfg.env.clip_rewards, norm=norm,
+                    nonfinite=cfg.rollout.nonfinite,
+                    max_nonfinite_drops=cfg.rollout.max_nonfinite_drops)
+
+    return WorkerSpec("rlcore.actors.worker:RolloutWorker", kwargs)

@@ -43,7 +43,7 @@ class Section(BaseModel):
 
 class EnvConfig(Section):
     id: str = Field(description="Gymnasium id, e.g. CartPole-v1 or rlcore/Pong-v5")
-    num_envs: int = Field(8, ge=1, le=4096, description="sub-environments stepped by each actor")
+    num_envs: int = Field(8, ge=1, le=4096, description="sub-environments in all, split over the rollout actors (inline: all in the driver)")
     kwargs: dict[str, Any] = Field(default_factory=dict, description="passed to gymnasium.make")
     clip_rewards: bool = Field(False, description="train on sign(reward); episode returns stay raw")
     normalize_obs: bool = Field(
@@ -63,9 +63,13 @@ class RolloutConfig(Section):
                                  description="steps per sub-environment in one fragment")
     num_cpus_per_actor: float = Field(1.0, gt=0, le=256, description="CPUs each actor reserves")
     sample_timeout_s: float = Field(
-        300.0, gt=0, description="longest wait for one fragment; a silent actor is replaced")
+        300.0, gt=0, description="longest wait for an actor's answer (a silent actor is replaced); inline and in evaluation, for one env.step/reset (the run stops)")
     max_actor_restarts: int = Field(
-        3, ge=0, le=1000, description="replace a dead or hung actor up to N times in a row, then stop")
+        3, ge=0, le=1000, description="replace a dead, hung or failing worker up to N times in a row, then stop")
+    restart_budget: int = Field(
+        10, ge=0, le=100_000, description="at most N worker replacements within restart_window_s (all workers), then stop")
+    restart_window_s: float = Field(
+        600.0, gt=0, description="the window of restart_budget, in seconds")
     nonfinite: Literal["stop", "drop"] = Field(
         "stop", description="NaN/inf obs or reward: stop the run, or drop the fragment and reset the envs")
     max_nonfinite_drops: int = Field(
@@ -155,8 +159,8 @@ class ExperimentConfig(Section):
 
     @property
     def batch_size(self) -> int:
-        """Environment steps per update (all actors together)."""
-        return max(1, self.rollout.num_actors) * self.env.num_envs * self.rollout.fragment_length
+        """Environment steps per update of the trajectory regime, whatever the placement."""
+        return self.env.num_envs * self.rollout.fragment_length
 
 
 @dataclass
@@ -307,6 +311,13 @@ def _validate(model: type[BaseModel], data: dict, prefix: tuple, marks: dict, so
 
 def _cross_checks(cfg: ExperimentConfig, source: str, marks: dict, plugin=None) -> list[str]:
     problems = []
+    if cfg.rollout.num_actors > cfg.env.num_envs and (
+            plugin is None or plugin.data_spec.regime != "game"):
+        problems.append(
+            f"{_where(source, marks, ('rollout', 'num_actors'))}: rollout.num_actors "
+            f"({cfg.rollout.num_actors}) is more than env.num_envs ({cfg.env.num_envs}), the "
+            "sub-environments split over the actors; each actor steps at least one: raise "
+            "env.num_envs or lower rollout.num_actors")
     if plugin is not None and plugin.data_spec.regime != "trajectory":
         for key in ("normalize_obs", "normalize_reward"):
             if getattr(cfg.env, key):
@@ -329,10 +340,9 @@ def _cross_checks(cfg: ExperimentConfig, source: str, marks: dict, plugin=None) 
     if learner.minibatch_size > batch:
         problems.append(
             f"{_where(source, marks, ('learner', 'minibatch_size'))}: learner.minibatch_size "
-            f"({learner.minibatch_size}) is larger than the batch of one update: max(1, "
-            f"rollout.num_actors={cfg.rollout.num_actors}) x env.num_envs={cfg.env.num_envs} x "
-            f"rollout.fragment_length={cfg.rollout.fragment_length} = {batch}; lower it to at most "
-            f"{batch} (0 = whole batch) or collect more per update")
+            f"({learner.minibatch_size}) is larger than the batch of one update: env.num_envs="
+            f"{cfg.env.num_envs} x rollout.fragment_length={cfg.rollout.fragment_length} = "
+            f"{batch}; lower it to at most {batch} (0 = whole batch) or collect more per update")
     minibatch = learner.minibatch_size or batch
     if learner.gns_microbatches > minibatch:
         problems.append(

@@ -52,9 +52,12 @@ def to_numpy_weights(modules: dict) -> dict:
             for name, m in modules.items()}
 
 
-def load_numpy_weights(modules: dict, weights: dict) -> None:
-    """Copy ``to_numpy_weights`` output into ``modules`` in place (parameters keep their storage)."""
+def load_numpy_weights(modules: dict, weights: dict, partial: bool = False) -> None:
+    """Copy ``to_numpy_weights`` output into ``modules`` in place (parameters keep their storage);
+    ``partial``: only the modules ``weights`` holds (actors get no target networks)."""
     for name, m in modules.items():
+        if partial and name not in weights:
+            continue
         # weights fetched from Ray's object store are read-only views: copy those
         m.load_state_dict({k: torch.from_numpy(v) if v.flags.writeable else torch.tensor(v)
                            for k, v in weights[name].items()})
@@ -76,11 +79,17 @@ def eval_policy(plugin, algo, normalizer, modules: dict, explore: bool):
 
 
 class Learner:
-    """Owns the modules, the optimizer and the plugin's state; turns fragments into updates."""
+    """Owns the modules, the optimizer and the plugin's state; one update path for every regime.
 
-    def __init__(self, exp, spaces, device: torch.device):
+    ``update(data, progress)`` takes what the regime collected (fragments, a replay sample, a
+    sample of game positions), has the plugin's ``prepare_batch`` turn it into a ``Batch`` and
+    steps: the plugin's own ``update`` hook when it has one; else, with ``one_step`` (replay:
+    one optimizer step per sampled batch), one step on the whole batch; else ``num_epochs``
+    passes of ``minibatch_size`` steps. Every optimizer step goes through ``step``."""
+
+    def __init__(self, exp, spaces, device: torch.device, one_step: bool = False):
         self.plugin, self.cfg, self.lcfg = exp.plugin, exp.algo, exp.config.learner
-        self.device = device
+        self.device, self.one_step = device, one_step
         self.total_steps = exp.config.stop.num_env_steps
         with seeding.seeded_torch(seeding.derive(exp.config.seed, seeding.INIT_STREAM)):
             modules = self.plugin.make_modules(self.cfg, spaces)  # initial weights: seed only
@@ -101,9 +110,12 @@ class Learner:
 
     # ------------------------------------------------------------------ public
 
-    def weights(self) -> dict:
-        """What actors load: module weights, and the run's normalization statistics if any."""
-        out = to_numpy_weights(self.modules)
+    def weights(self, for_actors: bool = False) -> dict:
+        """Module weights and the run's normalization statistics if any; ``for_actors``: without
+        the target networks (modules named ``target*``), which stay on the learner."""
+        modules = self.modules if not for_actors else {
+            k: m for k, m in self.modules.items() if not k.startswith("target")}
+        out = to_numpy_weights(modules)
         if self.normalizer is not None:
             out[RunNormalizer.KEY] = self.normalizer.to_numpy()
         return out
@@ -114,19 +126,25 @@ class Learner:
     def close(self) -> None:
         """Nothing to release in the driver (a ``RemoteLearner`` stops its actor)."""
 
-    def update(self, fragments: list, progress: float) -> dict[str, float]:
-        """One update from a list of fragments; ``progress`` in [0, 1] drives schedules."""
+    def update(self, data, progress: float) -> dict:
+        """One update from ``data``; ``progress`` in [0, 1] drives schedules. Returns the
+        metrics (floats) and, for one-step updates whose loss reports it, ``td_abs``: the
+        per-sample |TD error| as a numpy vector (the new replay priorities)."""
         self.state["progress"] = float(progress)
         if self.normalizer is not None:  # every actor's new statistics, before the next publish
-            self.normalizer.absorb(f.norm_delta for f in fragments)
+            self.normalizer.absorb(f.norm_delta for f in data)
         lr = scheduled(self.lcfg.lr, self.lcfg.lr_schedule, progress)
         for group in self.opt.param_groups:
             group["lr"] = max(lr, 0.0)
         for m in self.modules.values():
             m.train()
-        batch = self.plugin.prepare_batch(self.modules, fragments, self.cfg, self.state)
+        batch = self.plugin.prepare_batch(self.modules, data, self.cfg, self.state)
         if self.plugin.update is not None:
             metrics = self.plugin.update(self, batch)
+        elif self.one_step:
+            metrics, td_abs = self.step(batch, keep_td=True)
+            if td_abs is not None:
+                metrics["td_abs"] = td_abs
         else:
             metrics = self._sgd(batch)
         if self.plugin.after_update is not None:
@@ -152,14 +170,15 @@ class Learner:
             for start in range(0, n - mb + 1, mb):
                 idx = perm[start:start + mb]
                 gns = measure and epoch == 0 and start == 0
-                metrics = self.step(batch[idx], measure_noise=gns)
+                metrics, _ = self.step(batch[idx], measure_noise=gns)
                 for k, v in metrics.items():
                     sums[k] = sums.get(k, 0.0) + v
                 steps += 1
         return {k: v / max(steps, 1) for k, v in sums.items()}
 
-    def step(self, mb: Batch, measure_noise: bool = False) -> dict[str, float]:
-        """One optimizer step on ``mb``. With ``measure_noise`` the minibatch is split into
+    def step(self, mb: Batch, measure_noise: bool = False, keep_td: bool = False):
+        """One optimizer step on ``mb``: (metrics, the loss's per-sample ``td_abs`` as numpy
+        when ``keep_td``, else None). With ``measure_noise`` the minibatch is split into
         ``gns_microbatches`` pieces whose gradients are accumulated: the pieces' mean squared
         norm and the whole's give the two batch sizes of the noise-scale estimate, at the same
         parameters and for no extra samples."""
@@ -170,7 +189,10 @@ class Learner:
             losses, metrics = self.plugin.loss(self.modules, mb, self.cfg, self.state)
             total = sum(losses.values())
             total.backward()
-        return self._apply(total, metrics)
+        td_abs = metrics.pop("td_abs", None)  # a vector: priorities, not a logged metric
+        if keep_td and td_abs is not None:
+            td_abs = td_abs.detach().float().cpu().numpy()
+        return self._apply(total, metrics), td_abs if keep_td else None
 
     def _accumulate_with_noise(self, mb: Batch):
         k, n = self.lcfg.gns_microbatches, len(mb)
@@ -179,6 +201,7 @@ class Learner:
         small_sq, total_loss, agg = [], 0.0, {}
         for lo, hi in zip(bounds[:-1], bounds[1:]):
             losses, metrics = self.plugin.loss(self.modules, mb[lo:hi], self.cfg, self.state)
+            metrics.pop("td_abs", None)
             piece = sum(losses.values())
             (piece * ((hi - lo) / n)).backward()
             flat = self._flat_grad()

@@ -18,7 +18,6 @@ noise scale) come back with every call's result, so reading them costs no round 
 from __future__ import annotations
 
 import dataclasses
-import importlib
 
 from rlcore.errors import ClusterError, RLCoreError, TrainingError
 from rlcore.ops.gns import NoiseScale
@@ -37,12 +36,14 @@ def is_remote(cfg) -> bool:
     return bool(learner_resources(cfg))
 
 
-def build_learner(cls, exp, spaces, device):
-    """``cls(exp, spaces, device)`` in this process, or, when the experiment asks for learner
-    resources, the same learner in a Ray actor that Ray places where those resources are."""
+def build_learner(exp, spaces, device, one_step: bool = False):
+    """A ``Learner`` in this process, or, when the experiment asks for learner resources, the
+    same learner in a Ray actor that Ray places where those resources are."""
+    from rlcore.learner.core import Learner
+
     if not is_remote(exp.config):
-        return cls(exp, spaces, device)
-    return RemoteLearner(cls, exp, spaces)
+        return Learner(exp, spaces, device, one_step)
+    return RemoteLearner(exp, spaces, one_step)
 
 
 def _cpu(tree):
@@ -61,17 +62,15 @@ def _cpu(tree):
 class LearnerActor:
     """The body of the learner actor (decorated with ``ray.remote`` at placement time)."""
 
-    def __init__(self, cls_target: str, plugin_target: str, exp, spaces):
+    def __init__(self, plugin_target: str, exp, spaces, one_step: bool):
         import torch
 
-        from rlcore.learner.core import pick_device
+        from rlcore.learner.core import Learner, pick_device
         from rlcore.registry import get_algorithm
 
-        module, _, name = cls_target.partition(":")
-        cls = getattr(importlib.import_module(module), name)
         exp = dataclasses.replace(exp, plugin=get_algorithm(plugin_target))
         torch.set_num_threads(exp.config.learner.torch_threads or 1)
-        self.learner = cls(exp, spaces, pick_device(exp.config.learner.device))
+        self.learner = Learner(exp, spaces, pick_device(exp.config.learner.device), one_step)
 
     def status(self) -> dict:
         import ray
@@ -91,7 +90,7 @@ class LearnerActor:
 class RemoteLearner:
     """A ``Learner`` living in a Ray actor; see the module docstring."""
 
-    def __init__(self, cls, exp, spaces):
+    def __init__(self, exp, spaces, one_step: bool = False):
         from rlcore.actors.ray_setup import init_ray
 
         cfg = exp.config
@@ -105,9 +104,8 @@ class RemoteLearner:
         custom = {k: v for k, v in self.resources.items() if k != "GPU"}
         remote_cls = ray.remote(num_cpus=0, num_gpus=gpus, resources=custom or None,
                                 max_restarts=0)(LearnerActor)
-        target = f"{cls.__module__}:{cls.__qualname__}"
-        self.actor = remote_cls.remote(target, exp.plugin_target,
-                                       dataclasses.replace(exp, plugin=None), spaces)
+        self.actor = remote_cls.remote(exp.plugin_target, dataclasses.replace(exp, plugin=None),
+                                       spaces, one_step)
         norm = NormSettings.of(exp)
         self.normalizer = RunNormalizer(norm, spaces.obs_shape) if norm.active else None
         self.timeout_s = cfg.ray.connect_timeout_s
@@ -151,20 +149,14 @@ class RemoteLearner:
 
     # ------------------------------------------------------------------ the Learner's methods
 
-    def weights(self) -> dict:
-        out = self._call("weights")
+    def weights(self, for_actors: bool = False) -> dict:
+        out = self._call("weights", for_actors)
         if self.normalizer is not None:  # the statistics the next evaluation sees
             self.normalizer.load_numpy(out[RunNormalizer.KEY])
         return out
 
-    def published_weights(self) -> dict:
-        return self._call("published_weights")
-
-    def update(self, fragments: list, progress: float) -> dict:
-        return self._call("update", fragments, progress)
-
-    def update_replay(self, sample, progress: float):
-        return self._call("update_replay", sample, progress)
+    def update(self, data, progress: float):
+        return self._call("update", data, progress)
 
     def state_tensors(self) -> dict:
         return self._call("state_tensors")

@@ -1,12 +1,20 @@
-"""The training driver for the trajectory regime: collect -> update -> broadcast, with
-evaluation, logging, checkpoints and the run summary."""
+"""The run lifecycle every data regime shares.
+
+A ``Run`` owns the stop criteria, evaluations, checkpoint cadence, Ctrl-C, failures (a
+checkpoint and the cause in ``summary.json``), the run summary and every TensorBoard write. It
+holds one *regime* component (``rlcore/regimes/``) that supplies the round (collect -> buffer ->
+learner), its buffer, its checks and the state it adds to checkpoints and the summary; nothing
+subclasses the run.
+
+    run = Run(exp, run_dir)          # checks the env, starts the learner and the actor pool
+    summary = run.run(logger)        # rounds until a stop criterion; evaluations, checkpoints
+"""
 
 from __future__ import annotations
 
 import collections
 import errno
 import json
-import os
 import threading
 import time
 from pathlib import Path
@@ -14,89 +22,17 @@ from pathlib import Path
 import numpy as np
 
 from rlcore import seeding
-from rlcore.run import checkpoint
 from rlcore.actors.pool import make_pool
-from rlcore.errors import CheckpointError, IncompatibleEnvError, RLCoreError, TrainingError
-from rlcore.run.evaluation import evaluate
-from rlcore.learner.core import Learner, load_numpy_weights, pick_device
+from rlcore.actors.watchdog import Watchdog
+from rlcore.errors import CheckpointError, RLCoreError, TrainingError
+from rlcore.learner.core import load_numpy_weights, pick_device
 from rlcore.learner.remote import build_learner, is_remote
-from rlcore.actors.worker import probe_spaces
-from rlcore.types import SpaceSpec
+from rlcore.regimes import regime_of
+from rlcore.run import checkpoint
+from rlcore.run.checks import check_spaces, learner_threads, versions
 
-
-def check_spaces(exp) -> SpaceSpec:
-    """Make the env once on the driver and check it against the plugin, before any actor."""
-    cfg = exp.config
-    spaces = probe_spaces(cfg.env.id, cfg.env.kwargs)
-    if spaces.action_kind not in exp.plugin.action_spaces:
-        fits = algorithms_for(spaces.action_kind, exp.plugin.data_spec.regime)
-        hint = f"try another algorithm: {' or '.join(fits)}" if fits else "try another algorithm"
-        raise IncompatibleEnvError(
-            f"{exp.plugin.name} needs a {' or '.join(exp.plugin.action_spaces)} action space; "
-            f"'{cfg.env.id}' has {spaces.describe_action()}; {hint} (or pick an env with a "
-            f"{'/'.join(exp.plugin.action_spaces)} action space)")
-    if cfg.env.normalize_obs and (spaces.num_obs or not spaces.obs_shape):
-        raise IncompatibleEnvError(
-            f"env.normalize_obs needs a Box observation; '{cfg.env.id}' has "
-            f"{'Discrete(' + str(spaces.num_obs) + ')' if spaces.num_obs else 'a scalar'} "
-            f"observations ({exp.where('env', 'normalize_obs')}); set env.normalize_obs: false")
-    if exp.plugin.data_spec.regime == "game":  # the env must be a two-player game
-        from rlcore.regimes.game import check_game
-
-        check_game(exp)
-    return spaces
-
-
-def algorithms_for(action_kind: str, regime: str) -> list[str]:
-    """Installed algorithms that take ``action_kind`` actions, those of ``regime`` only when
-    there are any (dqn on Pendulum suggests ddpg or td3, not every policy-gradient method)."""
-    from rlcore import registry
-    from rlcore.errors import RegistryError
-
-    fits = []
-    for name in registry.algorithm_names():
-        try:
-            plugin = registry.get_algorithm(name)
-        except RegistryError:
-            continue
-        if action_kind in plugin.action_spaces:
-            fits.append((plugin.data_spec.regime == regime, name))
-    same = [name for same_regime, name in fits if same_regime]
-    return same or [name for _, name in fits]
-
-
-def learner_threads(cfg) -> int:
-    """``learner.torch_threads``, or by default the cores the local rollout actors leave free,
-    and 1 when that is 2 or fewer.
-
-    Measured on 2 cores: with another busy process on the machine, two intra-op threads made a
-    PPO CartPole update 200x slower (6 s instead of 30 ms) and PPO HalfCheetah (256x256 MLP,
-    minibatch 64) 27x slower (62 instead of ~1,000 env steps/s) as OpenMP threads waited on each
-    other; the second thread buys little on such small models even on an idle machine.
-    """
-    if cfg.learner.torch_threads:
-        return cfg.learner.torch_threads
-    cpus = os.cpu_count() or 1
-    if cfg.rollout.num_actors and cfg.ray.address is None:
-        cpus -= int(cfg.rollout.num_actors * cfg.rollout.num_cpus_per_actor)
-    return cpus if cpus > 2 else 1
-
-
-def versions() -> dict:
-    import gymnasium
-    import torch
-
-    import rlcore
-
-    out = {"rlcore": rlcore.__version__, "torch": torch.__version__,
-           "gymnasium": gymnasium.__version__, "numpy": np.__version__}
-    try:
-        import ray
-
-        out["ray"] = ray.__version__
-    except ImportError:
-        pass
-    return out
+# OSErrors of the run folder's storage: the run stops cleanly with a checkpoint (BAD_INPUTS 24).
+STORAGE_ERRNOS = {errno.ENOSPC, errno.EDQUOT, errno.EROFS, errno.EACCES, errno.EIO}
 
 
 class Background:
@@ -120,19 +56,8 @@ class Background:
         return self._value
 
 
-# OSErrors of the run folder's storage: the run stops cleanly with a checkpoint (BAD_INPUTS 24).
-STORAGE_ERRNOS = {errno.ENOSPC, errno.EDQUOT, errno.EROFS, errno.EACCES, errno.EIO}
-
-
-class Trainer:
+class Run:
     def __init__(self, exp, run_dir: Path, resume: bool = False, clock=time.monotonic):
-        self._init_run(exp, run_dir, clock)
-        self._start(resume, lambda: make_pool(exp, self.spaces))
-        with seeding.seeded_torch(0):  # a CPU copy; its weights are loaded before each eval
-            self.eval_modules = exp.plugin.make_modules(exp.algo, self.spaces)
-
-    def _init_run(self, exp, run_dir: Path, clock) -> None:
-        """What every driver sets up first: threads, the env check, the device, the counters."""
         import torch
 
         self.exp, self.cfg, self.run_dir = exp, exp.config, Path(run_dir)
@@ -144,58 +69,63 @@ class Trainer:
         self.device = (torch.device("cpu") if is_remote(self.cfg)
                        else pick_device(self.cfg.learner.device))
         self.env_steps, self.wall_offset, self.evals = 0, 0.0, []
-        self.returns = collections.deque(maxlen=100)
-        self.resumed_from = None
+        self.returns: collections.deque = collections.deque(maxlen=100)
+        self.resumed_from, self.published, self.stopped_by = None, None, None
+        self.watchdog = Watchdog(self.cfg.rollout.sample_timeout_s, on_stuck=self._stuck)
+        self.regime = regime_of(exp)(self)
+        self._start(resume)
+        with seeding.seeded_torch(0):  # a CPU copy; its weights are loaded before each eval
+            self.eval_modules = exp.plugin.make_modules(exp.algo, self.spaces)
 
-    def _start(self, resume: bool, start_pool, learner_cls=Learner) -> None:
-        """Set ``self.learner`` and ``self.pool`` (``start_pool()``), in the order that starts
-        nothing before it must: a resumed run checks its checkpoint before any actor starts; a
-        learner in a Ray actor comes after Ray, which the pool starts in the main thread (Ray's
-        daemons die with the thread that started them); a learner in the driver is built in a
-        thread while Ray and the actors start (seconds)."""
-        exp = self.exp
+    def _start(self, resume: bool) -> None:
+        """Set ``self.learner`` and ``self.pool``, in the order that starts nothing before it
+        must: a resumed run checks its checkpoint before any actor starts; a learner in a Ray
+        actor comes after Ray, which the pool starts in the main thread (Ray's daemons die with
+        the thread that started them); a learner in the driver is built in a thread while Ray
+        and the actors start (seconds)."""
+        exp, one_step = self.exp, self.regime.one_step
+
+        def start_pool():
+            return make_pool(self.regime.worker_spec(), self.cfg, self.watchdog)
+
         if resume:
-            loaded = self._read_checkpoint()
-            self.learner = build_learner(learner_cls, exp, self.spaces, self.device)
+            loaded = checkpoint.load_latest(self.run_dir, exp.plugin.name,
+                                            self.spaces.to_json(), self.device)
+            self.learner = build_learner(exp, self.spaces, self.device, one_step)
             self._restore(loaded)
             self.pool = start_pool()
             return
         builder = None if is_remote(self.cfg) else Background(
-            learner_cls, exp, self.spaces, self.device)
+            build_learner, exp, self.spaces, self.device, one_step)
         self.pool = start_pool()
         try:
             self.learner = (builder.result() if builder is not None
-                            else build_learner(learner_cls, exp, self.spaces, self.device))
+                            else build_learner(exp, self.spaces, self.device, one_step))
         except BaseException:
             self.pool.close()
             raise
 
     # ------------------------------------------------------------------ state
 
-    def _read_checkpoint(self) -> tuple:
-        """The latest checkpoint (path, meta, tensors), checked against this experiment."""
-        return checkpoint.load_latest(self.run_dir, self.exp.plugin.name, self.spaces.to_json(),
-                                      self.device)
-
-    def _restore(self, loaded: tuple) -> dict:
-        """Load ``_read_checkpoint()``'s result into the learner and the counters; returns its
-        meta."""
+    def _restore(self, loaded: tuple) -> None:
         path, meta, tensors = loaded
         self.learner.load_state_tensors(tensors)
         self.learner.load_meta(meta["learner"])
         self.env_steps, self.wall_offset = meta["env_steps"], meta["wall_s"]
         self.evals = meta.get("evals", [])
         self.resumed_from = {"checkpoint": str(path), "skipped": meta["skipped"]}
-        return meta
+        self.regime.restore(Path(path), meta)
 
     def save_checkpoint(self) -> Path:
         meta = {"algorithm": self.exp.plugin.name, "env": self.cfg.env.id,
                 "spaces": self.spaces.to_json(), "env_steps": self.env_steps,
                 "wall_s": self.wall_s(), "learner": self.learner.meta(), "evals": self.evals,
-                "versions": versions()}
+                "versions": versions(), **self.regime.meta()}
         try:
-            return checkpoint.save(self.run_dir, self.env_steps, self.learner.state_tensors(),
+            path = checkpoint.save(self.run_dir, self.env_steps, self.learner.state_tensors(),
                                    meta, keep=self.cfg.checkpoint.keep)
+            self.regime.save(path)
+            return path
         except OSError as exc:  # disk full, read-only, quota: the previous checkpoint is intact
             previous = checkpoint.complete_checkpoints(self.run_dir)
             raise CheckpointError(
@@ -213,20 +143,44 @@ class Trainer:
     def wall_s(self) -> float:
         return self.wall_offset + self.clock() - self.t0
 
+    def steps_per_s(self) -> float:
+        """Env steps per second since ``run`` started (resumed runs: since the resume)."""
+        return (self.env_steps - self.steps_at_start) / max(self.clock() - self.t_run, 1e-9)
+
+    def mean_return(self) -> float | None:
+        return self.regime.mean_return() if hasattr(self.regime, "mean_return") else (
+            float(np.mean(self.returns)) if self.returns else None)
+
+    def progress(self) -> float:
+        return min(1.0, self.env_steps / self.cfg.stop.num_env_steps)
+
+    def add_steps(self, num_steps: int, episode_returns) -> None:
+        """What a regime calls for the data it took in: env steps and finished episodes."""
+        self.env_steps += num_steps
+        self.returns.extend(np.asarray(episode_returns, np.float64).tolist())
+
+    def publish(self, every: int = 1) -> None:
+        """Hand the actors the learner's weights when ``every`` updates have passed since the
+        last publication (and always first)."""
+        version = self.learner.version
+        if self.published is None or version - self.published >= every:
+            self.pool.publish(self.learner.weights(for_actors=True), version)
+            self.published = version
+
     # ------------------------------------------------------------------ loop
 
     def run(self, logger, on_eval=None) -> dict:
-        """The loop every driver shares: ``round(logger)`` (collect, update, log) until a stop
-        criterion, with evaluations, checkpoints, Ctrl-C (a final checkpoint), failures (a
-        checkpoint and the cause in summary.json) and the run summary."""
+        """Rounds until a stop criterion, with evaluations, checkpoints, Ctrl-C (a final
+        checkpoint), failures (a checkpoint and the cause in summary.json) and the summary."""
         cfg = self.cfg
         next_eval = self._next_multiple(cfg.eval.every_env_steps)
         next_ckpt = self._next_multiple(cfg.checkpoint.every_env_steps)
         stop_reason, failure = "num_env_steps", None
         self.t_run, self.steps_at_start, self.published = self.clock(), self.env_steps, None
+        self.logger = logger
         try:
             while self.env_steps < cfg.stop.num_env_steps:
-                self.round(logger)
+                self._round(logger)
                 if next_eval and self.env_steps >= next_eval:
                     next_eval = self._next_multiple(cfg.eval.every_env_steps)
                     score = self.evaluate(logger, on_eval)
@@ -241,51 +195,69 @@ class Trainer:
                     break
         except KeyboardInterrupt:
             stop_reason = "interrupted"
-        except RLCoreError as exc:  # stop with a checkpoint and the cause recorded
-            stop_reason, failure = "failed", exc
-        except OSError as exc:
-            if exc.errno not in STORAGE_ERRNOS:
+        except (RLCoreError, OSError) as exc:  # stop with a checkpoint and the cause recorded
+            if isinstance(exc, OSError) and exc.errno not in STORAGE_ERRNOS:
                 raise
             stop_reason, failure = "failed", exc
         finally:
             self.pool.close()
         try:
+            if failure is None:
+                failure = self._finish(stop_reason, logger, on_eval)
             if failure is not None:
                 self._stop_on_failure(failure)
+        finally:
+            self.watchdog.close()
+            self.learner.close()
+        if stop_reason == "interrupted":
+            raise KeyboardInterrupt
+        return self.summary_written
+
+    def _finish(self, stop_reason: str, logger, on_eval) -> BaseException | None:
+        """The final evaluation (unless interrupted or just done), checkpoint and summary; an
+        error here (a hung evaluation env, a full disk) is returned as the run's failure."""
+        try:
             evaluated_now = bool(self.evals) and self.evals[-1]["env_steps"] == self.env_steps
             if stop_reason != "interrupted" and not evaluated_now:
                 self.evaluate(logger, on_eval)
             path = self.save_checkpoint()
-            summary = self.summary(stop_reason, path)
-            (self.run_dir / "summary.json").write_text(json.dumps(summary, indent=1))
-        finally:
-            self.learner.close()
-        if stop_reason == "interrupted":
-            raise KeyboardInterrupt
-        return summary
+            self.summary_written = self.summary(stop_reason, path)
+            (self.run_dir / "summary.json").write_text(json.dumps(self.summary_written, indent=1))
+        except RLCoreError as exc:
+            return exc
+        except OSError as exc:
+            if exc.errno not in STORAGE_ERRNOS:
+                raise
+            return exc
+        return None
 
-    def round(self, logger) -> None:
-        """The trajectory regime's round: fragments from every actor, one update, logs."""
-        cfg, learner, pool = self.cfg, self.learner, self.pool
-        t = self.clock()
-        weights = learner.weights() if self.published != learner.version else None
-        fragments = pool.sample(weights, learner.version)
-        self.published = learner.version
-        t_sample = self.clock() - t
-        self._log_rollout(fragments, logger, pool)
-        t = self.clock()
-        metrics = learner.update(fragments, min(1.0, self.env_steps / cfg.stop.num_env_steps))
-        logger.scalars("learner", {**metrics, "skipped_updates": learner.skipped_updates},
-                       self.env_steps)
-        sps = self.steps_per_s()
-        logger.scalars("time", {"env_steps_per_s": sps, "sample_s": t_sample,
-                                "update_s": self.clock() - t}, self.env_steps)
-        logger.progress(self.wall_s(), self.env_steps, cfg.stop.num_env_steps, sps,
-                        self.mean_return(), self._progress_extra(metrics, pool))
+    def _round(self, logger) -> None:
+        """The regime's round, then its scalars (with the actors' health) and the progress."""
+        scalars, extra = self.regime.round()
+        step = self.env_steps
+        if "actors" in scalars:
+            scalars["actors"] = {**self.pool.health(), "num_actors": self.pool.num_actors,
+                                 **scalars["actors"]}
+        if "time" in scalars:
+            scalars["time"] = {"env_steps_per_s": self.steps_per_s(), **scalars["time"]}
+        for section, values in scalars.items():
+            logger.scalars(section, values, step)
+        if extra is not None:
+            logger.progress(self.wall_s(), step, self.cfg.stop.num_env_steps, self.steps_per_s(),
+                            self.mean_return(), self._progress_extra(extra))
 
-    def steps_per_s(self) -> float:
-        """Env steps per second since ``run`` started (resumed runs: since the resume)."""
-        return (self.env_steps - self.steps_at_start) / max(self.clock() - self.t_run, 1e-9)
+    def _progress_extra(self, extra: str) -> str:
+        parts = [extra] if extra else []
+        if self.learner.gns.value is not None and self.regime.name == "trajectory":
+            parts.append(f"B_simple {self.learner.gns.value:,.0f}")
+        h = self.pool.health()
+        if self.pool.num_actors:
+            parts.append(f"actors {h['healthy']}/{self.pool.num_actors} restarts {h['restarts']}")
+        elif h["restarts"]:
+            parts.append(f"worker restarts {h['restarts']}")
+        if h.get("dropped_fragments"):
+            parts.append(f"dropped {h['dropped_fragments']}")
+        return "  ".join(parts)
 
     def _stop_on_failure(self, exc: BaseException) -> None:
         """Write a checkpoint (or name the last good one), record the cause in summary.json and
@@ -293,6 +265,16 @@ class Trainer:
         if isinstance(exc, OSError):  # e.g. the disk filled up under the TensorBoard writer
             exc = TrainingError(f"cannot write to the run folder {self.run_dir} "
                                 f"({exc.strerror or exc}); free space or fix its permissions")
+        where = self._save_failed(f"{type(exc).__name__}: {exc}")
+        exc.args = (f"{exc}\nthe run stopped at {self.env_steps:,} env steps ({where}); after "
+                    f"fixing the cause, continue with: rlcore resume {self.run_dir}",)
+        if hasattr(exc, "problems"):
+            exc.problems = [exc.args[0]]
+        raise exc
+
+    def _save_failed(self, cause: str) -> str:
+        """Checkpoint and ``summary.json`` (stop reason ``failed``, the cause); returns where the
+        checkpoint went, or why it could not be written."""
         path = None
         try:
             path = self.save_checkpoint()
@@ -300,63 +282,37 @@ class Trainer:
         except RLCoreError as ckpt_exc:  # a full disk, or the learner's actor is gone with it
             where = str(ckpt_exc)
         summary = self.summary("failed", path)
-        summary["error"] = f"{type(exc).__name__}: {exc}"
+        summary["error"] = cause
         try:
             (self.run_dir / "summary.json").write_text(json.dumps(summary, indent=1))
         except OSError:
-            pass  # the message below carries the cause
-        exc.args = (f"{exc}\nthe run stopped at {self.env_steps:,} env steps ({where}); after "
-                    f"fixing the cause, continue with: rlcore resume {self.run_dir}",)
-        if hasattr(exc, "problems"):
-            exc.problems = [exc.args[0]]
-        raise exc
+            pass  # the message carries the cause
+        return where
+
+    def _stuck(self, message: str) -> None:
+        """The watchdog's last resort, from its thread, when a hung env call cannot be
+        interrupted: the learner is idle meanwhile, so its state is the last update's."""
+        where = self._save_failed(f"EnvHangError: {message}")
+        import sys
+
+        print(f"the run stopped at {self.env_steps:,} env steps ({where}); after fixing the "
+              f"cause, continue with: rlcore resume {self.run_dir}", file=sys.stderr, flush=True)
 
     def _next_multiple(self, every: int) -> int:
         return (self.env_steps // every + 1) * every if every else 0
 
-    def _log_rollout(self, fragments, logger, pool) -> None:
-        new_steps = sum(f.num_steps for f in fragments)
-        self.env_steps += new_steps
-        rets = np.concatenate([f.episode_returns for f in fragments])
-        lens = np.concatenate([f.episode_lengths for f in fragments])
-        self.returns.extend(rets.tolist())
-        if len(rets):
-            logger.scalars("rollout", {"episode_return": rets.mean(),
-                                       "episode_length": lens.mean()}, self.env_steps)
-        lag = np.mean([self.learner.version - f.policy_version for f in fragments])
-        logger.scalars("actors", {**pool.health(), "num_actors": pool.num_actors,
-                                  "policy_lag": lag}, self.env_steps)
-
-    def _progress_extra(self, metrics: dict, pool) -> str:
-        parts = [f"{k} {metrics[k]:.3g}" for k in ("approx_kl", "entropy") if k in metrics]
-        if self.learner.gns.value is not None:
-            parts.append(f"B_simple {self.learner.gns.value:,.0f}")
-        h = pool.health()
-        if pool.num_actors:
-            parts.append(f"actors {h['healthy']}/{pool.num_actors} restarts {h['restarts']}")
-        if h.get("dropped_fragments"):
-            parts.append(f"dropped {h['dropped_fragments']}")
-        return "  ".join(parts)
-
-    def mean_return(self) -> float | None:
-        return float(np.mean(self.returns)) if self.returns else None
-
     def evaluate(self, logger, on_eval=None) -> float:
-        cfg = self.cfg
+        """The regime's evaluation of the learner's current weights, recorded and logged."""
         load_numpy_weights(self.eval_modules, self.learner.weights())
         for m in self.eval_modules.values():
             m.eval()
-        policy = self.learner.policy_for_eval(self.eval_modules, explore=not cfg.eval.deterministic)
-        returns = evaluate(policy, cfg.env.id, cfg.eval_env_kwargs, cfg.eval.episodes,
-                           cfg.seed + len(self.evals))
+        out = self.regime.evaluate(self.eval_modules, len(self.evals))
         rec = {"env_steps": self.env_steps, "wall_s": round(self.wall_s(), 3),
-               "mean": float(returns.mean()), "std": float(returns.std()),
-               "episodes": int(len(returns))}
+               "mean": out["mean"], "std": out["std"], "episodes": out["episodes"],
+               **out.get("record", {})}
         self.evals.append(rec)
-        logger.scalars("eval", {"return_mean": rec["mean"], "return_std": rec["std"]},
-                       self.env_steps)
-        logger.event(self.wall_s(), self.env_steps, f"eval return {rec['mean']:.4g} ± "
-                     f"{rec['std']:.3g} over {rec['episodes']} episodes")
+        logger.scalars("eval", out["scalars"], self.env_steps)
+        logger.event(self.wall_s(), self.env_steps, out["text"])
         if on_eval is not None:
             on_eval(rec)
         return rec["mean"]
@@ -367,6 +323,7 @@ class Trainer:
         minibatch = cfg.learner.minibatch_size or cfg.batch_size
         return {
             "algorithm": self.exp.plugin.name, "env": cfg.env.id, "seed": cfg.seed,
+            "regime": self.regime.name,
             "env_steps": self.env_steps, "wall_s": round(self.wall_s(), 3),
             "eval_return_mean": last.get("mean"), "eval_return_std": last.get("std"),
             "eval_episodes": last.get("episodes"),
@@ -376,38 +333,28 @@ class Trainer:
             "stop_reason": stop_reason, "device": str(self.learner.device),
             "learner_node": getattr(self.learner, "node", None),
             "num_actors": cfg.rollout.num_actors, "checkpoint": str(ckpt) if ckpt else None,
-            "evals": self.evals, "actor_restarts": list(getattr(self.pool, "restart_log", [])),
-            "actor_nodes": list(getattr(self.pool, "nodes", [])),
+            "evals": self.evals, "actor_restarts": list(self.pool.restart_log),
+            "actor_health": self.pool.health(), "actor_nodes": list(self.pool.nodes),
             "resumed_from": self.resumed_from, "versions": versions(),
+            **self.regime.summary(),
         }
 
 
-# The driver for each data regime (DESIGN.md, "Data regimes"): ``module:class`` loaded on demand.
-TRAINERS = {
-    "trajectory": "rlcore.run.lifecycle:Trainer",
-    "transition": "rlcore.regimes.transition:ReplayTrainer",
-    "game": "rlcore.regimes.game:SelfPlayTrainer",
-}
+def make_run(exp, run_dir: Path, resume: bool = False) -> Run:
+    """The run of an experiment, constructed (env checked, learner and actors started)."""
+    return Run(exp, run_dir, resume=resume)
 
 
-def make_trainer(exp, run_dir: Path, resume: bool = False):
-    """The training driver for the plugin's data regime, constructed (actors started)."""
-    import importlib
-
-    module, _, cls = TRAINERS[exp.plugin.data_spec.regime].partition(":")
-    return getattr(importlib.import_module(module), cls)(exp, run_dir, resume=resume)
-
-
-def train_experiment(path, run_dir, overrides=()) -> tuple[dict, Trainer]:
+def train_experiment(path, run_dir, overrides=()) -> tuple[dict, Run]:
     """Run an experiment file from Python (notebooks, tests) without console progress unless an
-    override asks for it; returns (summary, trainer)."""
+    override asks for it; returns (summary, run)."""
     from rlcore.config import load_experiment
     from rlcore.run.logging import RunLogger
 
     exp = load_experiment(path, ["logging.progress_every_s=0", *overrides])
-    trainer = make_trainer(exp, run_dir)
+    run = make_run(exp, run_dir)
     logger = RunLogger(run_dir, 0, exp.config.logging.progress_every_s)
     try:
-        return trainer.run(logger), trainer
+        return run.run(logger), run
     finally:
         logger.close()

@@ -1,0 +1,93 @@
+"""What a run checks and decides before anything starts: the env against the plugin (and the
+regime's own checks), the learner's torch threads, the library versions recorded in a run."""
+
+from __future__ import annotations
+
+import os
+
+import numpy as np
+
+from rlcore.errors import IncompatibleEnvError
+from rlcore.types import SpaceSpec
+
+
+def check_spaces(exp) -> SpaceSpec:
+    """Make the env once on the driver and check it against the plugin and its regime, before
+    any actor starts (``rlcore validate`` runs this too)."""
+    from rlcore.actors.worker import probe_spaces
+    from rlcore.regimes import regime_of
+
+    cfg = exp.config
+    spaces = probe_spaces(cfg.env.id, cfg.env.kwargs)
+    if spaces.action_kind not in exp.plugin.action_spaces:
+        fits = algorithms_for(spaces.action_kind, exp.plugin.data_spec.regime)
+        hint = f"try another algorithm: {' or '.join(fits)}" if fits else "try another algorithm"
+        raise IncompatibleEnvError(
+            f"{exp.plugin.name} needs a {' or '.join(exp.plugin.action_spaces)} action space; "
+            f"'{cfg.env.id}' has {spaces.describe_action()}; {hint} (or pick an env with a "
+            f"{'/'.join(exp.plugin.action_spaces)} action space)")
+    if cfg.env.normalize_obs and (spaces.num_obs or not spaces.obs_shape):
+        raise IncompatibleEnvError(
+            f"env.normalize_obs needs a Box observation; '{cfg.env.id}' has "
+            f"{'Discrete(' + str(spaces.num_obs) + ')' if spaces.num_obs else 'a scalar'} "
+            f"observations ({exp.where('env', 'normalize_obs')}); set env.normalize_obs: false")
+    regime_of(exp).check(exp, spaces)
+    return spaces
+
+
+def algorithms_for(action_kind: str, regime: str) -> list[str]:
+    """Installed algorithms that take ``action_kind`` actions, those of ``regime`` only when
+    there are any (dqn on Pendulum suggests ddpg or td3, not every policy-gradient method)."""
+    from rlcore import registry
+    from rlcore.errors import RegistryError
+
+    fits = []
+    for name in registry.algorithm_names():
+        try:
+            plugin = registry.get_algorithm(name)
+        except RegistryError:
+            continue
+        if action_kind in plugin.action_spaces:
+            fits.append((plugin.data_spec.regime == regime, name))
+    same = [name for same_regime, name in fits if same_regime]
+    return same or [name for _, name in fits]
+
+
+def learner_threads(cfg) -> int:
+    """``learner.torch_threads``, or by default the cores the local rollout actors leave free,
+    and 1 when that is 2 or fewer.
+
+    Measured on 2 cores: with another busy process on the machine, two intra-op threads made a
+    PPO CartPole update 200x slower (6 s instead of 30 ms) and PPO HalfCheetah (256x256 MLP,
+    minibatch 64) 27x slower (62 instead of ~1,000 env steps/s) as OpenMP threads waited on each
+    other; the second thread buys little on such small models even on an idle machine.
+    """
+    if cfg.learner.torch_threads:
+        return cfg.learner.torch_threads
+    cpus = os.cpu_count() or 1
+    if cfg.rollout.num_actors and cfg.ray.address is None:
+        cpus -= int(cfg.rollout.num_actors * cfg.rollout.num_cpus_per_actor)
+    return cpus if cpus > 2 else 1
+
+
+def versions() -> dict:
+    import gymnasium
+    import torch
+
+    import rlcore
+
+    out = {"rlcore": rlcore.__version__, "torch": torch.__version__,
+           "gymnasium": gymnasium.__version__, "numpy": np.__version__}
+    try:
+        import ray
+
+        out["ray"] = ray.__version__
+    except ImportError:
+        pass
+    return out
+
+
+def split(total: int, parts: int) -> list[int]:
+    """``total`` work items over ``parts`` workers as evenly as possible (the first get one
+    more): how sub-envs and games are spread over actors, whatever their number."""
+    return [total // parts + (i < total % parts) for i in range(parts)]
