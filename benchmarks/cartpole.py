@@ -5,15 +5,14 @@ the CPU other processes used meanwhile (``details.cpu_during``, cpu_monitor.py):
 concurrent job distorts timings far more than the differences measured here.
 
 1. Time to 475, one line per seed and mode. Mode ``ray`` (bench ``rlcore_ppo_cartpole``) trains
-   experiments/ppo_cartpole.yaml as written: local Ray, 2 rollout actors x 4 envs, RL-Zoo PPO
-   hyperparameters. Mode ``inline`` (``rlcore_ppo_cartpole_inline``) adds
-   ``rollout.num_actors=0`` and ``env.num_envs=<actors x envs>``: the same 8 envs stepped in the
-   driver, no Ray. Each run is a child process of its own, so that wall seconds from process
+   experiments/ppo_cartpole.yaml as written: local Ray, 8 envs split over 2 rollout actors,
+   RL-Zoo PPO hyperparameters. Mode ``inline`` (``rlcore_ppo_cartpole_inline``) adds
+   ``rollout.num_actors=0``: the same 8 envs stepped in the driver, no Ray. Each run is a child process of its own, so that wall seconds from process
    start count interpreter start-up, imports, Ray and actor start-up, as the peers' scripts do.
    Protocol: the experiment's (10 deterministic episodes every 5000 env steps); the clock is
    read when the first evaluation with mean >= 475 has finished. Metric names follow
-   sb3_ppo_cartpole.py; setup_s is the time to a constructed Trainer (Ray and actors started),
-   learn_s is Trainer.run(); the run stops at stop.eval_return (500) unless --no-early-stop
+   sb3_ppo_cartpole.py; setup_s is the time to a constructed Run (Ray and actors started),
+   learn_s is Run.run() without its evaluations; the run stops at stop.eval_return (500) unless --no-early-stop
    (the whole budget, as SB3 runs; only then is steps_to_sustained_threshold given). rlcore
    only: before_trainer_s (interpreter, imports, config), trainer_init_s, first_fragment_s
    (from process start), sample_s and update_s (the loop's own per-iteration timings).
@@ -75,20 +74,6 @@ class TimingLogger(RunLogger):
         super().scalars(prefix, values, step)
 
 
-class TimedTrainer(Trainer):
-    """Trainer whose evaluations are timed (to report the time without them)."""
-
-    eval_seconds = 0.0
-
-    def evaluate(self, logger, on_eval=None):
-        t = time.perf_counter()
-
-        def hook(rec):
-            self.eval_seconds += time.perf_counter() - t
-            if on_eval is not None:
-                on_eval(rec)
-
-        return super().evaluate(logger, hook)
 
 
 def train(exp, run_dir: Path) -> dict:
@@ -97,20 +82,20 @@ def train(exp, run_dir: Path) -> dict:
     logger = None
     try:
         t = time.perf_counter()
-        trainer = TimedTrainer(exp, run_dir)  # builds the pool: starts Ray and the actors
+        trainer = Run(exp, run_dir)  # builds the pool: starts Ray and the actors
         r["trainer_init_s"] = time.perf_counter() - t
         logger = TimingLogger(run_dir, 0, exp.config.logging.progress_every_s, stream=sys.stderr)
 
         def on_eval(rec: dict) -> None:
             wall = bc.elapsed()
             r["evals"].append({"steps": rec["env_steps"], "wall_s": wall, "mean": rec["mean"],
-                               "wall_excl_eval_s": wall - trainer.eval_seconds,
+                               "wall_excl_eval_s": wall - trainer.eval_s,
                                "trainer_wall_s": rec["wall_s"], "std": rec["std"]})
 
         r["setup_s"] = bc.elapsed()
         t = time.perf_counter()
         r["summary"] = trainer.run(logger, on_eval=on_eval)
-        r["run_s"], r["eval_s"] = time.perf_counter() - t, trainer.eval_seconds
+        r["run_s"], r["eval_s"] = time.perf_counter() - t, trainer.eval_s
     finally:
         if logger is not None:
             logger.close()
@@ -162,7 +147,7 @@ def child_ppo(args) -> int:
     finally:
         shutil.rmtree(run_dir, ignore_errors=True)
     config = {"mode": args.child_ppo, "experiment": str(args.experiment), "overrides": overrides,
-              "num_actors": cfg.rollout.num_actors, "envs_per_actor": cfg.env.num_envs,
+              "num_actors": cfg.rollout.num_actors, "num_envs": cfg.env.num_envs,
               "batch_size": cfg.batch_size, "total_steps": cfg.stop.num_env_steps,
               "learner_torch_threads": r["torch_threads"], "device": r["summary"]["device"]}
     details = {"threshold": args.threshold, "stop_reason": r["summary"]["stop_reason"],
@@ -180,12 +165,9 @@ def child_ppo(args) -> int:
 
 
 def mode_overrides(exp, mode: str) -> list[str]:
-    """``inline``: the envs of all the experiment's actors stepped in the driver, no Ray."""
-    cfg = exp.config
-    if mode == "ray":
-        return []
-    return ["rollout.num_actors=0",
-            f"env.num_envs={cfg.env.num_envs * max(1, cfg.rollout.num_actors)}"]
+    """``inline``: the experiment's envs stepped in the driver, no Ray (env.num_envs is the
+    total, so the batch is the same)."""
+    return [] if mode == "ray" else ["rollout.num_actors=0"]
 
 
 def reap_session(sid: int) -> list[int]:

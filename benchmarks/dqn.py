@@ -149,24 +149,24 @@ class ActorLoop:
 
         from rlcore.config import load_experiment
         from rlcore.run.checks import check_spaces
+        from rlcore.actors.pool import rollout_pool
         from rlcore.regimes.transition import make_replay
-        from rlcore.actors.streaming import InlineTransitionPool
 
         exp = load_experiment(ROOT / "experiments" / "dqn_pong.yaml", [
             f"env.id={env_id}", f"env.num_envs={num_envs}", "env.kwargs={}",
             "rollout.fragment_length=32", f"algo.eps_start={epsilon}", f"algo.eps_end={epsilon}",
             "algo.buffer_size=200000"])
         spaces = check_spaces(exp)
-        self.pool = InlineTransitionPool(exp, spaces)
-        self.buf = make_replay(exp, spaces, num_envs)
+        self.pool = rollout_pool(exp, spaces)
+        self.buf = make_replay(exp, spaces)
         self.streams = np.arange(num_envs)
 
     def run(self, seconds: float) -> float:
-        from rlcore.actors.streaming import fragment_transitions
+        from rlcore.regimes.transition import fragment_transitions
 
         steps, t0 = 0, time.perf_counter()
         while time.perf_counter() - t0 < seconds:
-            frag = self.pool.collect(None, 0, 0)[0]
+            frag = self.pool.stream(lambda slot: {"env_steps": 0, "num_actors": 1})[0]
             for o, a, r, te, tr, no in fragment_transitions(frag):
                 self.buf.add(self.streams, o, a, r, te, tr, no)
             steps += frag.num_steps
@@ -215,16 +215,17 @@ def run_learner(args) -> None:
     import torch
 
     from rlcore.config import load_experiment
-    from rlcore.regimes.transition import ReplayLearner, make_replay
+    from rlcore.learner.core import Learner
+    from rlcore.regimes.transition import make_replay
     from rlcore.types import SpaceSpec
 
     spaces = SpaceSpec((4, 84, 84), "uint8", "discrete", (), 6)
     for algorithm, threads in [(a, t) for a in args.learner_algos for t in args.threads]:
         torch.set_num_threads(threads)
         exp = load_experiment(ROOT / "experiments" / f"{algorithm}_pong.yaml",
-                              ["algo.buffer_size=20000"])
-        learner = ReplayLearner(exp, spaces, torch.device("cpu"))
-        buf = make_replay(exp, spaces, 1)
+                              ["algo.buffer_size=20000", "env.num_envs=1"])
+        learner = Learner(exp, spaces, torch.device("cpu"), one_step=True)
+        buf = make_replay(exp, spaces)
         rng = np.random.default_rng(0)
         stack = np.repeat(rng.integers(0, 256, (1, 1, 84, 84), dtype=np.uint8), 4, axis=1)
         for _ in range(2000):

@@ -44,15 +44,6 @@ from rlcore.run.lifecycle import Run  # noqa: E402
 
 
 
-class TimedTrainer(Trainer):
-    eval_seconds = 0.0
-
-    def evaluate(self, logger, on_eval=None):
-        t = time.perf_counter()
-        try:
-            return super().evaluate(logger, on_eval)
-        finally:
-            self.eval_seconds += time.perf_counter() - t
 
 
 def task_name(exp) -> str:
@@ -68,13 +59,13 @@ def run_once(file: str, seed: int, steps: int, episodes: int, run_dir: Path,
                  "logging.progress_every_s=30", *extra]
     exp = load_experiment(file, overrides)
     t = time.perf_counter()
-    trainer = TimedTrainer(exp, run_dir)
+    trainer = Run(exp, run_dir)
     setup_s = time.perf_counter() - t
     logger = RunLogger(run_dir, 0, exp.config.logging.progress_every_s)
     try:
         t = time.perf_counter()
         summary = trainer.run(logger)
-        learn_s = time.perf_counter() - t - trainer.eval_seconds
+        learn_s = time.perf_counter() - t - trainer.eval_s
     finally:
         logger.close()
     return summary, learn_s, setup_s, exp

@@ -19,9 +19,8 @@ import torch
 from bench_common import fmt, load_avg, make_line, shutdown_ray
 from cpu_monitor import OtherCpu
 
-from rlcore.actors.pool import _worker_kwargs
+from rlcore.actors.worker import RolloutWorker, make_vec_env, rollout_worker_spec
 from rlcore.run.checks import check_spaces, learner_threads
-from rlcore.actors.worker import RolloutWorker, make_vec_env
 
 
 def timed(step, seconds: float, warmup: int) -> dict:
@@ -57,9 +56,9 @@ def raw_rate(cfg, num_envs: int, seconds: float) -> dict:
 
 
 def inline_rate(exp, spaces, num_envs: int, seconds: float) -> dict:
-    cfg = exp.config
-    kwargs = {**_worker_kwargs(exp, spaces, 0), "num_envs": num_envs}  # as the inline pool
-    worker = RolloutWorker(exp.plugin, **kwargs)
+    # as the inline pool builds its worker
+    kwargs = {**rollout_worker_spec(exp, spaces).kwargs(0, 0, False), "num_envs": num_envs}
+    worker = RolloutWorker(**kwargs)
     try:
         return timed(lambda: worker.sample().num_steps, seconds, warmup=5)
     finally:
@@ -131,7 +130,8 @@ def throughput_lines(exp, env_counts: list[int], secs: float):
         yield line("raw", n, 0, {"steps_per_s": raw[n]}, raw, secs, d, slug)
         d = measured(inline_rate, exp, spaces, n, secs)
         yield line("inline", n, 0, {"steps_per_s": d["steps_per_s"]}, raw, secs, d, slug)
-    n, actors = cfg.env.num_envs, cfg.rollout.num_actors
+    actors = cfg.rollout.num_actors
+    n = cfg.env.num_envs // max(1, actors)  # env.num_envs is the total, split over the actors
     if actors > 0:
         d = measured(ray_rates, exp, spaces, secs)
         rate = d["fixed_weights"]["steps_per_s"]

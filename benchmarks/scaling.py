@@ -65,7 +65,8 @@ def main() -> None:
         def experiment(n):
             return load_experiment(args.experiment, [
                 f"ray.address={address}", f"rollout.num_actors={n}",
-                f"env.num_envs={args.num_envs}", f"rollout.fragment_length={args.fragment_length}",
+                f"env.num_envs={args.num_envs * n}",  # num_envs per actor, as before
+                f"rollout.fragment_length={args.fragment_length}",
                 "learner.minibatch_size=0"])
 
         exp1 = experiment(1)
@@ -74,7 +75,7 @@ def main() -> None:
         samples: dict[int, list] = {n: [] for n in range(1, args.nodes + 1)}
         for rep in range(args.repeats):  # interleaved, so load from other jobs hits every count
             for n in samples:
-                pool = RayPool(experiment(n), spaces)
+                pool = rollout_pool(experiment(n), spaces)
                 try:
                     sps, rounds = rate(pool, weights, args.seconds)
                     nodes = len(set(pool.nodes))
@@ -94,7 +95,7 @@ def main() -> None:
                               "round_s_median": round(statistics.median(r for _, r, _ in runs), 4)}),
                   flush=True)
 
-        pool = RayPool(experiment(args.nodes), spaces)
+        pool = rollout_pool(experiment(args.nodes), spaces)
         recoveries = []
         try:
             _, rounds = rate(pool, weights, min(args.seconds, 5.0))

@@ -1,5 +1,8 @@
 """CartPole with one injected fault, for fault-tolerance tests: at the ``after``-th step of an env
-instance it kills its own process (SIGKILL), hangs, or returns a NaN observation. With a
+instance it kills its own process (SIGKILL), hangs (``hang``: a sleep the watchdog's signal
+interrupts; ``hang_hard``: the same with SIGALRM blocked, as C code that never returns to the
+interpreter), or returns a NaN observation; ``raise_every`` raises a RuntimeError at the first
+step of every ``after``-th episode of the instance, forever. With a
 ``marker`` file the fault fires once in the whole run (the instance that deletes the file
 first), so a replacement actor runs clean; without one every instance faults, and a NaN fault
 repeats at every step from ``after`` on.
@@ -24,6 +27,11 @@ class FaultEnv(CartPoleEnv):
                  render_mode=None):
         super().__init__(render_mode=render_mode)
         self.fault, self.after, self.marker, self.steps = fault, after, marker, 0
+        self.episodes, self.episode_steps = 0, 0
+
+    def reset(self, *, seed=None, options=None):
+        self.episodes, self.episode_steps = self.episodes + 1, 0
+        return super().reset(seed=seed, options=options)
 
     def _claim(self) -> bool:
         if self.marker is None:
@@ -36,12 +44,19 @@ class FaultEnv(CartPoleEnv):
 
     def step(self, action):
         self.steps += 1
+        self.episode_steps += 1
+        if (self.fault == "raise_every" and self.episode_steps == 1
+                and self.episodes % self.after == 0):
+            raise RuntimeError(f"episode {self.episodes} of this env fails (test fault)")
         obs, reward, term, trunc, info = super().step(action)
         due = self.steps == self.after if self.marker else self.steps >= self.after
         if self.fault != "none" and due and self._claim():
             if self.fault == "kill":
                 os.kill(os.getpid(), signal.SIGKILL)
             elif self.fault == "hang":
+                time.sleep(3600)
+            elif self.fault == "hang_hard":
+                signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGALRM})
                 time.sleep(3600)
             elif self.fault == "nan":
                 obs = np.full_like(obs, np.nan)

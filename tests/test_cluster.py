@@ -42,7 +42,7 @@ SIMULATED = textwrap.dedent("""
         from rlcore.run.lifecycle import train_experiment
         import ray
         summary, _ = train_experiment("experiments/ppo_cartpole.yaml", sys.argv[1], [
-            f"ray.address={address}", "rollout.num_actors=2", "env.num_envs=2",
+            f"ray.address={address}", "rollout.num_actors=2", "env.num_envs=4",
             "rollout.fragment_length=16", "learner.minibatch_size=0", "learner.num_epochs=1",
             "stop.num_env_steps=256", "stop.eval_return=null", "eval.every_env_steps=0",
             "eval.episodes=1"])
@@ -78,7 +78,7 @@ LEARNER_ON_GPU_NODE = textwrap.dedent("""
         from rlcore.run.logging import RunLogger
         from rlcore.run.checks import check_spaces
         from rlcore.run.lifecycle import make_run, train_experiment
-        common = [f"ray.address={cluster.address}", "rollout.num_actors=2", "env.num_envs=2",
+        common = [f"ray.address={cluster.address}", "rollout.num_actors=2", "env.num_envs=4",
                   "rollout.fragment_length=16", "learner.minibatch_size=0",
                   "learner.num_epochs=1", "learner.torch_threads=1", "stop.num_env_steps=256",
                   "stop.eval_return=null", "eval.every_env_steps=0", "eval.episodes=2"]
@@ -247,7 +247,7 @@ NODE_LOSS = textwrap.dedent("""
         from rlcore.learner.core import Learner
         from rlcore.run.checks import check_spaces
         exp = load_experiment("experiments/ppo_cartpole.yaml", [
-            f"ray.address={cluster.address}", "rollout.num_actors=2", "env.num_envs=2",
+            f"ray.address={cluster.address}", "rollout.num_actors=2", "env.num_envs=4",
             "rollout.fragment_length=16", "learner.minibatch_size=0"])
         spaces = check_spaces(exp)
         pool = rollout_pool(exp, spaces)
@@ -318,7 +318,7 @@ def test_ray_start_head_and_worker_in_a_private_network_namespace(tmp_path):
     tmp = Path(tempfile_short())
     exp = tmp / "exp.yaml"
     exp.write_text(yaml.safe_dump({
-        "algorithm": "ppo", "env": {"id": "CartPole-v1", "num_envs": 2},
+        "algorithm": "ppo", "env": {"id": "CartPole-v1", "num_envs": 4},
         "rollout": {"num_actors": 2, "fragment_length": 16},
         "learner": {"num_epochs": 1, "minibatch_size": 0}, "stop": {"num_env_steps": 256},
         "eval": {"episodes": 1}, "logging": {"progress_every_s": 0},

@@ -28,7 +28,7 @@ def experiment(tmp_path, num_actors):
     path = tmp_path / f"exp{num_actors}.yaml"
     path.write_text(yaml.safe_dump({
         "algorithm": "ppo", "seed": 3,
-        "env": {"id": "CartPole-v1", "num_envs": 2},
+        "env": {"id": "CartPole-v1", "num_envs": 2 * max(1, num_actors)},  # 2 per actor
         "rollout": {"num_actors": num_actors, "fragment_length": 16},
         "learner": {"minibatch_size": 16},
         "ray": {"num_cpus": 2},
@@ -101,4 +101,4 @@ def test_more_actors_than_cpus_fails_fast(tmp_path, ray_session):
     exp = experiment(tmp_path, 2)
     exp.config.rollout.num_cpus_per_actor = 4
     with pytest.raises(ClusterError, match=r"need 8 CPUs .* has 2; lower rollout.num_actors"):
-        RayPool(exp, check_spaces(exp))
+        rollout_pool(exp, check_spaces(exp))

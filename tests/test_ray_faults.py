@@ -31,7 +31,7 @@ def ray_session():
 
 
 def write(tmp_path, **sections) -> str:
-    data = {"algorithm": "ppo", "seed": 0, "env": {"id": "CartPole-v1", "num_envs": 2},
+    data = {"algorithm": "ppo", "seed": 0, "env": {"id": "CartPole-v1", "num_envs": 4},
             "rollout": {"num_actors": 2, "fragment_length": 16, "sample_timeout_s": 60},
             "learner": {"num_epochs": 1, "minibatch_size": 0},
             "stop": {"num_env_steps": 320}, "eval": {"episodes": 1},

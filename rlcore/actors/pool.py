@@ -25,18 +25,10 @@ from __future__ import annotations
 import importlib
 import os
 import time
-from dataclasses import dataclass
 from typing import Any, Callable
 
-from rlcore.actors.slots import Slots
+from rlcore.actors.slots import Slots, WorkerSpec  # noqa: F401  (WorkerSpec: part of this API)
 from rlcore.errors import RLCoreError
-
-
-@dataclass(frozen=True)
-class WorkerSpec:
-    factory: str  # "module:attr" of the callable that builds a worker from keyword arguments
-    kwargs: Callable[[int, int, bool], dict]  # (slot, incarnation, in_ray) -> keyword arguments
-    what: str = "rollout actor"
 
 
 def _resolve(target: str):
@@ -122,7 +114,8 @@ class InlinePool(_Counters):
         self.spec, self.watchdog = spec, watchdog
         self.dropped, self.nodes = 0, [None]
         self._weights, self._version = None, None
-        self.slots = Slots(1, self._start, self._stop, what=spec.what, **slot_bounds(rcfg))
+        self.slots = Slots(1, self._start, self._stop, what=f"{spec.what} worker",
+                           **slot_bounds(rcfg))
 
     def _start(self, slot: int, incarnation: int) -> WorkerHost:
         kwargs = self.spec.kwargs(slot, incarnation, False)
@@ -208,7 +201,7 @@ class RayPool(_Counters):
         self.slots = Slots(
             self.num_actors, lambda s, i: remote_cls.remote(spec.factory, spec.kwargs(s, i, True),
                                                             True),
-            _kill, what=spec.what, **slot_bounds(r))
+            _kill, what=f"{spec.what} actor", **slot_bounds(r))
 
     @property
     def actors(self) -> list:

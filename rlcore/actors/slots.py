@@ -16,6 +16,7 @@ from __future__ import annotations
 import collections
 import sys
 import time
+from dataclasses import dataclass
 from typing import Any, Callable
 
 from rlcore.errors import ClusterError
@@ -23,6 +24,16 @@ from rlcore.errors import ClusterError
 # Seed stream of a replacement worker's envs and policy (seeding's own streams are 1-5), so a
 # restarted worker does not replay the episodes its predecessor already delivered.
 REPLACEMENT_STREAM = 101
+
+
+@dataclass(frozen=True)
+class WorkerSpec:
+    """What a slot starts: a worker built by ``factory`` ("module:attr", importable in a Ray
+    actor) from the keyword arguments of its slot and incarnation."""
+
+    factory: str
+    kwargs: Callable[[int, int, bool], dict]  # (slot, incarnation, in_ray) -> keyword arguments
+    what: str = "rollout"  # the pools say "rollout actor 1" / "rollout worker"
 
 
 class Slots:

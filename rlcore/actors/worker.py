@@ -309,12 +309,11 @@ class RolloutWorker:
         self.envs.close()
 
 
-def rollout_worker_spec(exp, spaces) -> WorkerSpec:
+def rollout_worker_spec(exp, spaces) -> "WorkerSpec":  # noqa: F821 (imported inside)
     """``RolloutWorker``s over the experiment's env: sub-envs split over the slots; a
     replacement worker (incarnation > 0) gets fresh seeds, so it does not replay the episodes its
     predecessor delivered."""
-    from rlcore.actors.pool import WorkerSpec
-    from rlcore.actors.slots import REPLACEMENT_STREAM
+    from rlcore.actors.slots import REPLACEMENT_STREAM, WorkerSpec
     from rlcore.run.checks import split
 
     cfg = exp.config

@@ -18,8 +18,7 @@ from pathlib import Path
 import numpy as np
 
 from rlcore import registry, seeding
-from rlcore.actors.pool import WorkerSpec
-from rlcore.actors.slots import REPLACEMENT_STREAM
+from rlcore.actors.slots import REPLACEMENT_STREAM, WorkerSpec
 from rlcore.buffers.games import GameStore
 from rlcore.errors import CheckpointError, ConfigError, IncompatibleEnvError
 from rlcore.run.checks import split
@@ -57,7 +56,7 @@ def selfplay_worker_spec(exp, spaces) -> WorkerSpec:
                     env_kwargs=cfg.env.kwargs, algo_cfg=exp.algo, spaces=spaces, seed=seed,
                     actor_id=slot)
 
-    return WorkerSpec("rlcore.regimes.game:selfplay_worker", kwargs, what="self-play actor")
+    return WorkerSpec("rlcore.regimes.game:selfplay_worker", kwargs, what="self-play")
 
 
 class GameRegime:

@@ -22,7 +22,7 @@ class Trajectory:
     def __init__(self, run):
         self.run = run
 
-    def worker_spec(self) -> WorkerSpec:
+    def worker_spec(self):
         return rollout_worker_spec(self.run.exp, self.run.spaces)
 
     def round(self) -> tuple[dict, str]:

@@ -70,7 +70,8 @@ class Run:
                        else pick_device(self.cfg.learner.device))
         self.env_steps, self.wall_offset, self.evals = 0, 0.0, []
         self.returns: collections.deque = collections.deque(maxlen=100)
-        self.resumed_from, self.published, self.stopped_by = None, None, None
+        self.resumed_from, self.published = None, None
+        self.eval_s = 0.0  # wall time spent in evaluations (benchmarks report time without it)
         self.watchdog = Watchdog(self.cfg.rollout.sample_timeout_s, on_stuck=self._stuck)
         self.regime = regime_of(exp)(self)
         self._start(resume)
@@ -303,10 +304,12 @@ class Run:
 
     def evaluate(self, logger, on_eval=None) -> float:
         """The regime's evaluation of the learner's current weights, recorded and logged."""
+        t = self.clock()
         load_numpy_weights(self.eval_modules, self.learner.weights())
         for m in self.eval_modules.values():
             m.eval()
         out = self.regime.evaluate(self.eval_modules, len(self.evals))
+        self.eval_s += self.clock() - t
         rec = {"env_steps": self.env_steps, "wall_s": round(self.wall_s(), 3),
                "mean": out["mean"], "std": out["std"], "episodes": out["episodes"],
                **out.get("record", {})}
