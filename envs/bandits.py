@@ -1,4 +1,4 @@
-"""Bandits: the no-state limit of RL (DESIGN.md, "Degenerate environments").
+"""Bandits: the no-state limit of RL (README, "Bandits and gridworlds").
 
 Every episode is one pull: ``step`` returns ``terminated=True``, so a run of n env steps is n
 pulls and the cumulative regret over a fixed horizon is the sum over steps of

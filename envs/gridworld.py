@@ -1,5 +1,5 @@
 """Gridworlds with an exact model, so value iteration gives the ground truth a learner is tested
-against (DESIGN.md, "Degenerate environments").
+against (README, "Bandits and gridworlds").
 
 ``rlcore/GridWorld-v0`` (deterministic) and ``rlcore/SlipperyGridWorld-v0`` (``slip=2/3``, i.e.
 FrozenLake's dynamics: the intended move or either perpendicular one, each with probability 1/3).

@@ -31,6 +31,42 @@ def test_ppo_cartpole_demo_config_with_two_ray_actors(tmp_path):
     assert s["eval_return_mean"] >= 475 and s["env_steps"] <= 100_000
 
 
+@pytest.mark.ray
+def test_ppo_cartpole_learns_through_a_sigkilled_actor(tmp_path):
+    """The demo config; actor 1's process is SIGKILLed before the 10th round. The replacement
+    takes over with the current weights and the run meets the same threshold and budget."""
+    import os
+    import signal
+
+    import ray
+
+    from rlcore.config import load_experiment
+    from rlcore.run.lifecycle import make_run
+    from rlcore.run.logging import RunLogger
+
+    try:
+        exp = load_experiment("experiments/ppo_cartpole.yaml",
+                              ["stop.eval_return=475", "logging.progress_every_s=0"])
+        run = make_run(exp, tmp_path)
+        real_round, rounds = run.pool.round, []
+
+        def round_with_a_kill(requests):
+            rounds.append(1)
+            if len(rounds) == 10:
+                os.kill(ray.get(run.pool.actors[1].pid.remote()), signal.SIGKILL)
+            return real_round(requests)
+
+        run.pool.round = round_with_a_kill
+        logger = RunLogger(tmp_path, 0, 0)
+        s = run.run(logger)
+        logger.close()
+    finally:
+        ray.shutdown()
+    assert len(s["actor_restarts"]) == 1 and s["actor_restarts"][0]["cause"].startswith("died")
+    assert s["stop_reason"] == "eval_return", s["evals"]
+    assert s["eval_return_mean"] >= 475 and s["env_steps"] <= 100_000
+
+
 def test_ppo_adaptive_kl_variant_learns_cartpole(tmp_path):
     # Without clipping, 20 epochs at lr 1e-3 can collapse the policy's entropy early (seed 0
     # then stalls near 130 as the KL and its coefficient shrink); an entropy bonus of 0.01 keeps

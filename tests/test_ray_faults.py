@@ -171,3 +171,112 @@ def test_ctrl_c_with_ray_actors_checkpoints_and_resume_continues(tmp_path):
     steps = scalar_steps(run_dir, "learner/loss")
     assert len(steps) == len(set(steps)) and steps == sorted(steps)
     assert steps[-2:] == [saved + 64, saved + 128]
+
+
+# ------------------------------------------------------------ every regime, one actor layer
+
+
+def test_dqn_actor_sigkilled_mid_run_is_replaced_and_training_goes_on(tmp_path, capsys):
+    """Transition regime, 2 actors with Ape-X epsilons: one actor's env SIGKILLs its process at
+    its 300th step; the run reaches its full step count with every update the replay ratio
+    asks for, and the restart is counted in actors/restarts and summary.json."""
+    from rlcore.run.lifecycle import train_experiment
+
+    marker = tmp_path / "kill-once"
+    marker.touch()
+    summary, run = train_experiment("experiments/dqn_cartpole.yaml", tmp_path / "run", [
+        f"env.id={MODULE_ID}", f"env.kwargs={{fault: kill, after: 300, marker: '{marker}'}}",
+        "env.num_envs=2", "rollout.num_actors=2", "ray.num_cpus=2",
+        "rollout.num_cpus_per_actor=0.5", "rollout.sample_timeout_s=60",
+        "stop.num_env_steps=3000", "stop.eval_return=null", "eval.every_env_steps=0",
+        "eval.episodes=2", "algo.learning_starts=500", "algo.hidden_sizes=[32]"])
+    err = capsys.readouterr().err
+    assert not marker.exists()
+    assert "rollout actor" in err and "died (" in err and "1 restarts in all" in err
+    assert summary["env_steps"] >= 3000 and summary["stop_reason"] == "num_env_steps"
+    assert summary["updates"] == int(0.5 * (summary["env_steps"] - 500 + 1))
+    assert len(summary["actor_restarts"]) == 1 and summary["actor_health"]["restarts"] == 1
+    by_actor = summary["env_steps_by_actor"]  # the killed actor's partial fragment is dropped
+    assert sorted(by_actor) == ["0", "1"] and sum(by_actor.values()) == summary["env_steps"]
+    assert tb_last(tmp_path / "run", "actors/restarts") == 1.0
+
+
+def test_alphazero_selfplay_actor_sigkilled_mid_run_is_replaced(tmp_path, capsys):
+    """Game regime, 2 self-play actors: actor 1's process is SIGKILLed before the third round;
+    the round is played again by its replacement and the run reaches its move count."""
+    import ray
+
+    from rlcore.run.lifecycle import make_run
+    from rlcore.run.logging import RunLogger
+    from test_alphazero import write_experiment
+
+    exp = load_experiment(write_experiment(
+        tmp_path, rollout__num_actors=2, ray__num_cpus=2, stop__num_env_steps=200,
+        algo__games_per_round=4))
+    run = make_run(exp, tmp_path / "run")
+    real_round, rounds = run.pool.round, []
+
+    def round_with_a_kill(requests):
+        rounds.append(requests)
+        if len(rounds) == 3:
+            os.kill(ray.get(run.pool.actors[1].pid.remote()), signal.SIGKILL)
+        return real_round(requests)
+
+    run.pool.round = round_with_a_kill
+    logger = RunLogger(tmp_path / "run", 0, 0)
+    summary = run.run(logger)
+    logger.close()
+    err = capsys.readouterr().err
+    assert "self-play actor 1 died (" in err and "replaced (failure 1 in a row" in err
+    assert summary["env_steps"] >= 200 and summary["stop_reason"] == "num_env_steps"
+    assert summary["games_played"] == 4 * len(rounds)  # every round delivered all its games
+    assert len(summary["actor_restarts"]) == 1 and summary["actor_restarts"][0]["slot"] == 1
+    assert summary["updates"] > 0
+    assert tb_last(tmp_path / "run", "actors/restarts") == 1.0
+
+
+def test_ray_actors_failing_between_successes_are_stopped_by_the_budget(tmp_path, capsys):
+    path = write(tmp_path, env={"id": MODULE_ID, "kwargs": {"fault": "raise_every", "after": 3}},
+                 rollout={"restart_budget": 2, "max_actor_restarts": 5},
+                 stop={"num_env_steps": 1_000_000})
+    run_dir = tmp_path / "run"
+    assert main(["run", path, "--run-dir", str(run_dir)]) == 2
+    err = capsys.readouterr().err
+    assert "Traceback" not in err
+    assert ("3 rollout actor failures within 600 s (rollout.restart_budget=2 per "
+            "rollout.restart_window_s=600); the last: rollout actor") in err
+    assert "raised RuntimeError: episode 3 of this env fails" in err
+    summary = json.loads((run_dir / "summary.json").read_text())
+    assert summary["stop_reason"] == "failed" and summary["error"].startswith("ClusterError: 3 ")
+    assert len(summary["actor_restarts"]) == 2
+    assert ckpt_names(run_dir)[-1] == f"step_{summary['env_steps']:012d}"
+
+
+def test_placement_does_not_change_the_batch_nor_the_updates_per_env_step(tmp_path):
+    """ppo_cartpole.yaml inline and with 2 Ray actors: every update gets the same batch (8 envs
+    x 32 steps, split 4 + 4 over the actors), so the same number of updates per env step."""
+    from rlcore.run.lifecycle import make_run
+    from rlcore.run.logging import RunLogger
+
+    seen = {}
+    for n in (0, 2):
+        exp = load_experiment("experiments/ppo_cartpole.yaml", [
+            f"rollout.num_actors={n}", "ray.num_cpus=2", "rollout.num_cpus_per_actor=0.5",
+            "stop.num_env_steps=1024", "stop.eval_return=null", "eval.every_env_steps=0",
+            "eval.episodes=1", "learner.num_epochs=1", "learner.torch_threads=1",
+            "logging.progress_every_s=0"])
+        run = make_run(exp, tmp_path / f"r{n}")
+        real_update, batches = run.learner.update, []
+
+        def update(data, progress, real_update=real_update, batches=batches):
+            batches.append([f.reward.shape for f in data])
+            return real_update(data, progress)
+
+        run.learner.update = update
+        logger = RunLogger(tmp_path / f"r{n}", 0, 0)
+        summary = run.run(logger)
+        logger.close()
+        seen[n] = (batches, summary["env_steps"], summary["updates"])
+    assert seen[0][0] == [[(32, 8)]] * 4
+    assert seen[2][0] == [[(32, 4), (32, 4)]] * 4
+    assert seen[0][1:] == seen[2][1:] == (1024, 4)

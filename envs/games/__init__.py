@@ -1,4 +1,4 @@
-"""Two-player board games for the game regime (DESIGN.md, "Data regimes").
+"""Two-player board games for the game regime (rlcore/README.md, "The three regimes").
 
 ``Game`` (base.py) is what search needs; ``TicTacToe`` and ``ConnectFour`` are native and fast
 (bitboards, cheap ``clone``) and are checked move for move against PettingZoo's

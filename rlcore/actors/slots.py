@@ -26,6 +26,12 @@ from rlcore.errors import ClusterError
 REPLACEMENT_STREAM = 101
 
 
+def split(total: int, parts: int) -> list[int]:
+    """``total`` work items over ``parts`` workers as evenly as possible (the first get one
+    more): how sub-envs and games are spread over actors, whatever their number."""
+    return [total // parts + (i < total % parts) for i in range(parts)]
+
+
 @dataclass(frozen=True)
 class WorkerSpec:
     """What a slot starts: a worker built by ``factory`` ("module:attr", importable in a Ray

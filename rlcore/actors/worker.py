@@ -313,8 +313,7 @@ def rollout_worker_spec(exp, spaces) -> "WorkerSpec":  # noqa: F821 (imported in
     """``RolloutWorker``s over the experiment's env: sub-envs split over the slots; a
     replacement worker (incarnation > 0) gets fresh seeds, so it does not replay the episodes its
     predecessor delivered."""
-    from rlcore.actors.slots import REPLACEMENT_STREAM, WorkerSpec
-    from rlcore.run.checks import split
+    from rlcore.actors.slots import REPLACEMENT_STREAM, WorkerSpec, split
 
     cfg = exp.config
     envs = split(cfg.env.num_envs, max(1, cfg.rollout.num_actors))

@@ -18,10 +18,9 @@ from pathlib import Path
 import numpy as np
 
 from rlcore import registry, seeding
-from rlcore.actors.slots import REPLACEMENT_STREAM, WorkerSpec
+from rlcore.actors.slots import REPLACEMENT_STREAM, WorkerSpec, split
 from rlcore.buffers.games import GameStore
 from rlcore.errors import CheckpointError, ConfigError, IncompatibleEnvError
-from rlcore.run.checks import split
 
 
 def game_for(exp) -> tuple[str, object]:

@@ -25,8 +25,8 @@ from rlcore import seeding
 from rlcore.buffers import ReplayBuffer
 from rlcore.errors import CheckpointError
 from rlcore.networks.blocks import is_image
+from rlcore.actors.slots import split
 from rlcore.actors.worker import rollout_worker_spec
-from rlcore.run.checks import split
 from rlcore.run.evaluation import evaluate_policy
 from rlcore.types import Fragment
 

@@ -86,8 +86,3 @@ def versions() -> dict:
         pass
     return out
 
-
-def split(total: int, parts: int) -> list[int]:
-    """``total`` work items over ``parts`` workers as evenly as possible (the first get one
-    more): how sub-envs and games are spread over actors, whatever their number."""
-    return [total // parts + (i < total % parts) for i in range(parts)]
