@@ -201,6 +201,7 @@ def cmd_resume(args) -> int:
 def cmd_eval(args) -> int:
     import torch
 
+    from rlcore.actors.watchdog import Watchdog
     from rlcore.run import checkpoint
     from rlcore.run.evaluation import evaluate
     from rlcore.run.checks import check_spaces
@@ -220,8 +221,12 @@ def cmd_eval(args) -> int:
         normalizer = RunNormalizer(norm, spaces.obs_shape)
         normalizer.load_numpy(tensors["normalizer"])
         policy = NormalizedPolicy(policy, normalizer)
-    returns = evaluate(policy, exp.config.env.id, exp.config.eval_env_kwargs, args.episodes,
-                       args.seed)
+    watchdog = Watchdog(exp.config.rollout.sample_timeout_s)  # a hung env stops, not hangs
+    try:
+        returns = evaluate(policy, exp.config.env.id, exp.config.eval_env_kwargs, args.episodes,
+                           args.seed, watchdog=watchdog)
+    finally:
+        watchdog.close()
     print(json.dumps({"eval_return_mean": float(returns.mean()), "eval_return_std": float(returns.std()),
                       "eval_episodes": int(len(returns)), "env_steps": meta["env_steps"],
                       "checkpoint": str(path)}))

@@ -312,7 +312,7 @@ def test_game_store_symmetries_move_policy_and_legal_moves_with_the_board():
 
 
 def test_loss_is_value_error_plus_cross_entropy_plus_l2():
-    from rlcore.learner.core import Batch
+    from rlcore.learner.batches import Batch
     from rlcore.plugins.alphazero.config import AlphaZeroConfig
     from rlcore.plugins.alphazero.loss import loss
     from rlcore.plugins.alphazero.networks import AlphaZeroNet

@@ -9,7 +9,7 @@ from gymnasium.utils.env_checker import check_env
 
 from fake_env import register
 from rlcore.envs import datasets
-from rlcore.ops.trajectory import concat_fragments
+from rlcore.learner.batches import concat_fragments
 from rlcore.plugin import DataSpec
 from rlcore.registry import ensure_env_registered, get_algorithm
 from rlcore.actors.worker import RolloutWorker, probe_spaces

@@ -9,7 +9,8 @@ from torch import nn
 
 from rlcore.config import ExperimentConfig
 from rlcore.errors import ConfigError, TrainingError
-from rlcore.learner.core import Batch, Learner, pick_device
+from rlcore.learner.batches import Batch
+from rlcore.learner.core import Learner, pick_device
 from rlcore.plugin import AlgorithmPlugin, DataSpec
 
 

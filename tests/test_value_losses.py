@@ -6,7 +6,7 @@ import types
 import pytest
 import torch
 
-from rlcore.learner.core import Batch
+from rlcore.learner.batches import Batch
 from rlcore.plugins.distributional.loss import categorical_projection, quantile_huber_loss
 from rlcore.plugins.dqn.loss import bootstrap_values, loss as dqn_loss
 

@@ -133,3 +133,19 @@ def test_an_inline_worker_that_fails_is_replaced_and_the_run_finishes(tmp_path, 
     assert restarts >= 1 and summary["actor_health"]["restarts"] == restarts
     assert err.count("rollout worker 0 raised RuntimeError: episode 4 of this env fails "
                      "(test fault); replaced") == restarts
+
+
+def test_rlcore_eval_on_a_hanging_env_stops_with_the_message(tmp_path, capsys):
+    path = write(tmp_path, stop={"num_env_steps": 64})
+    run_dir = tmp_path / "run"
+    assert main(["run", path, "--run-dir", str(run_dir)]) == 0
+    config = yaml.safe_load((run_dir / "config.yaml").read_text())
+    config["eval"]["env_kwargs"] = {"fault": "hang", "after": 5}
+    (run_dir / "config.yaml").write_text(yaml.safe_dump(config))
+    capsys.readouterr()
+    t0 = time.monotonic()
+    assert main(["eval", str(run_dir), "--episodes", "2"]) == 2
+    assert time.monotonic() - t0 < TIMEOUT_S + 10
+    err = capsys.readouterr().err
+    assert err.startswith(f"error: env.step() of the evaluation env '{MODULE_ID}' (sub-env ")
+    assert f"did not return within rollout.sample_timeout_s={TIMEOUT_S} s" in err

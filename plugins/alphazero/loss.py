@@ -8,21 +8,18 @@ distribution there. log p is taken over the legal moves only (illegal logits are
 
 from __future__ import annotations
 
-import numpy as np
 import torch
 
-from rlcore.learner.core import Batch
+from rlcore.learner.batches import Batch, concat_samples, to_batch
 from rlcore.plugins.alphazero.networks import masked_log_softmax
 
 
 def prepare_batch(modules, samples, cfg, state) -> Batch:
     """``samples``: dicts of numpy arrays from the game store (obs, pi, z, legal)."""
     device = next(modules["net"].parameters()).device
-    cat = {k: np.concatenate([s[k] for s in samples]) for k in ("obs", "pi", "z", "legal")}
-    return Batch(obs=torch.as_tensor(cat["obs"], dtype=torch.float32, device=device),
-                 pi=torch.as_tensor(cat["pi"], dtype=torch.float32, device=device),
-                 z=torch.as_tensor(cat["z"], dtype=torch.float32, device=device),
-                 legal=torch.as_tensor(cat["legal"], dtype=torch.bool, device=device))
+    return to_batch(concat_samples(samples, ("obs", "pi", "z", "legal")), device,
+                    dtypes={"obs": torch.float32, "pi": torch.float32, "z": torch.float32,
+                            "legal": torch.bool})
 
 
 def loss(modules, batch, cfg, state):

@@ -15,7 +15,7 @@ from __future__ import annotations
 import torch
 from torch.func import functional_call
 
-from rlcore.regimes.transition_config import replay_batch
+from rlcore.learner.batches import replay_batch
 from rlcore.ops.targets import polyak_update
 
 

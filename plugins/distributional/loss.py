@@ -17,7 +17,7 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
-from rlcore.regimes.transition_config import replay_batch
+from rlcore.learner.batches import replay_batch
 from rlcore.plugins.dqn import loss as dqn_loss
 
 

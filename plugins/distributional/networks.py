@@ -5,8 +5,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from rlcore.regimes.transition_config import EpsilonGreedyPolicy
-from rlcore.networks.value import QNetwork
+from rlcore.networks.value import EpsilonGreedyPolicy, QNetwork
 
 
 def support(cfg) -> np.ndarray:

@@ -11,7 +11,7 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
-from rlcore.regimes.transition_config import replay_batch
+from rlcore.learner.batches import replay_batch
 from rlcore.ops.targets import target_update
 
 

@@ -3,8 +3,7 @@ epsilon-greedy actor policy."""
 
 from __future__ import annotations
 
-from rlcore.regimes.transition_config import EpsilonGreedyPolicy, values_of
-from rlcore.networks.value import QNetwork
+from rlcore.networks.value import EpsilonGreedyPolicy, QNetwork, values_of
 
 
 def make_modules(cfg, spaces) -> dict:

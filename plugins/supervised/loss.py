@@ -7,19 +7,15 @@ The actions the rollout took and the rewards it saw are ignored: the label is th
 
 from __future__ import annotations
 
-import torch
 import torch.nn.functional as F
 
-from rlcore.learner.core import Batch
-from rlcore.ops.trajectory import concat_fragments
+from rlcore.learner.batches import Batch, concat_fragments, to_batch
 
 
 def prepare_batch(modules, fragments, cfg, state) -> Batch:
     d = concat_fragments(fragments)
     device = next(modules["model"].parameters()).device
-    T, N = d["reward"].shape
-    flat = lambda a: torch.as_tensor(a.reshape(T * N, *a.shape[2:]), device=device)  # noqa: E731
-    return Batch(obs=flat(d["obs"]), label=flat(d["info"]["label"]))
+    return to_batch({"obs": d["obs"], "label": d["info"]["label"]}, device, flatten=True)
 
 
 def loss(modules, batch, cfg, state):

@@ -8,32 +8,11 @@ import numpy as np
 import torch
 
 from rlcore import seeding
+from rlcore.learner.batches import Batch
 from rlcore.errors import ConfigError, TrainingError
 from rlcore.ops.gns import NoiseScale
 from rlcore.ops.normalize import NormalizedPolicy, NormSettings, RunNormalizer
 from rlcore.ops.schedule import scheduled
-
-
-class Batch:
-    """Named tensors with a common first dimension; ``batch.obs``, ``len(batch)``, ``batch[idx]``."""
-
-    def __init__(self, **tensors: torch.Tensor):
-        self.__dict__["_t"] = tensors
-
-    def __getattr__(self, name: str) -> torch.Tensor:
-        try:
-            return self._t[name]
-        except KeyError:
-            raise AttributeError(f"batch has no field '{name}' (fields: {', '.join(self._t)})") from None
-
-    def __len__(self) -> int:
-        return len(next(iter(self._t.values())))
-
-    def __getitem__(self, idx) -> "Batch":
-        return Batch(**{k: v[idx] for k, v in self._t.items()})
-
-    def fields(self) -> list[str]:
-        return list(self._t)
 
 
 def pick_device(requested: str) -> torch.device:

@@ -9,22 +9,8 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from rlcore.learner.core import Batch
+from rlcore.learner.batches import Batch, concat_fragments, to_batch
 from rlcore.ops.advantages import discounted_returns, gae, next_values
-
-
-def concat_fragments(fragments: list) -> dict:
-    """Join fragments of equal length T along the env axis; offsets ``final_idx`` to match."""
-    offsets = np.cumsum([0] + [f.reward.shape[1] for f in fragments[:-1]])
-    cat = lambda name: np.concatenate([getattr(f, name) for f in fragments], axis=1)  # noqa: E731
-    out = {name: cat(name) for name in ("obs", "action", "reward", "terminated", "truncated")}
-    out["log_prob"] = cat("log_prob") if fragments[0].log_prob is not None else None
-    out["bootstrap_obs"] = np.concatenate([f.bootstrap_obs for f in fragments])
-    out["final_obs"] = np.concatenate([f.final_obs for f in fragments])
-    out["final_idx"] = np.concatenate([f.final_idx + [0, off] for f, off in zip(fragments, offsets)])
-    out["info"] = {k: np.concatenate([f.info[k] for f in fragments], axis=1)
-                   for k in fragments[0].info}
-    return out
 
 
 @torch.no_grad()
@@ -60,10 +46,8 @@ def actor_critic_batch(value_fn, fragments: list, gamma: float, lam: float | Non
         returns = adv + value
     if normalize_advantage:
         adv = (adv - adv.mean()) / (adv.std() + 1e-8)
-    flat = lambda a: torch.as_tensor(a.reshape(T * N, *a.shape[2:]), device=device)  # noqa: E731
-    fields = dict(obs=flat(d["obs"]), action=flat(d["action"]),
-                  value=flat(value.astype(np.float32)), advantage=flat(adv.astype(np.float32)),
-                  returns=flat(returns.astype(np.float32)))
+    fields = dict(obs=d["obs"], action=d["action"], value=value.astype(np.float32),
+                  advantage=adv.astype(np.float32), returns=returns.astype(np.float32))
     if d["log_prob"] is not None:
-        fields["log_prob"] = flat(d["log_prob"])
-    return Batch(**fields)
+        fields["log_prob"] = d["log_prob"]
+    return to_batch(fields, device, flatten=True)

@@ -1,20 +1,19 @@
-"""What the off-policy (transition-regime) plugins share: the replay/loop section of their
-``algo:`` config, exploration schedules and the epsilon-greedy actor policy.
+"""What the transition-regime plugins share in their ``algo:`` section, and the exploration
+schedules it sets.
 
-The replay loop reads its knobs (buffer size, learning starts, replay ratio, batch size,
-n-step, prioritized replay, weight publication) from the plugin's config, which extends
-``ReplayConfig``; value-based plugins extend ``EpsilonGreedyConfig``.
+The transition regime reads its knobs (buffer size, learning starts, replay ratio, batch
+size, n-step, prioritized replay, weight publication) from the plugin's config, which extends
+``ReplayConfig``; value-based plugins extend ``EpsilonGreedyConfig``, whose schedules the
+epsilon-greedy policy (``rlcore.networks.value.EpsilonGreedyPolicy``) follows.
 """
 
 from __future__ import annotations
 
 from typing import Literal
 
-import numpy as np
 from pydantic import BaseModel, ConfigDict, Field
 
 from rlcore.config import Widths
-from rlcore.types import ActionOut
 
 
 class ReplayConfig(BaseModel):
@@ -71,49 +70,3 @@ def exploration_epsilon(cfg: EpsilonGreedyConfig, env_steps: int, actor_id: int,
     if mode == "apex":
         return apex_epsilon(actor_id, num_actors, cfg.apex_eps, cfg.apex_alpha)
     return linear_epsilon(env_steps, cfg.eps_start, cfg.eps_end, cfg.exploration_steps)
-
-
-class EpsilonGreedyPolicy:
-    """The actors' policy of value-based plugins: argmax of ``values(obs)`` (numpy [N, A]),
-    a uniformly random action with probability epsilon. The rollout loop calls
-    ``set_schedule(env_steps, actor_id, num_actors)`` before each fragment."""
-
-    def __init__(self, values, num_actions: int, cfg: EpsilonGreedyConfig, explore: bool):
-        self.values, self.num_actions, self.cfg = values, num_actions, cfg
-        self.explore = explore
-        self.epsilon = cfg.eps_start if explore else cfg.eval_eps
-
-    def set_schedule(self, env_steps: int, actor_id: int, num_actors: int) -> None:
-        if self.explore:
-            self.epsilon = exploration_epsilon(self.cfg, env_steps, actor_id, num_actors)
-
-    def act(self, obs: np.ndarray, rng: np.random.Generator) -> ActionOut:
-        if self.epsilon <= 0:
-            return ActionOut(np.argmax(self.values(obs), axis=-1))
-        n = len(obs)
-        explore = rng.random(n) < self.epsilon
-        action = rng.integers(0, self.num_actions, n)
-        if not explore.all():  # the network runs only on the rows that act greedily
-            rows = np.flatnonzero(~explore)
-            action[rows] = np.argmax(self.values(obs[rows]), axis=-1)
-        return ActionOut(action)
-
-
-def replay_batch(sample, device):
-    """A ``ReplaySample`` as a learner ``Batch`` on ``device`` (images stay uint8 until the
-    network scales them)."""
-    import torch
-
-    from rlcore.learner.core import Batch
-
-    def put(x):
-        return torch.as_tensor(x).to(device, non_blocking=True)
-
-    return Batch(obs=put(sample.obs), action=put(sample.action), reward=put(sample.reward),
-                 discount=put(sample.discount), next_obs=put(sample.next_obs),
-                 weight=put(sample.weight))
-
-
-def values_of(net):
-    """The numpy ``values(obs) -> [N, A]`` of a Q-network for ``EpsilonGreedyPolicy``."""
-    return lambda obs: net.numpy_forward(obs)[..., 0]
