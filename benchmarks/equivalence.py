@@ -36,7 +36,8 @@ CASES = {
     "alphazero_tictactoe": (None, []),
 }
 
-# the tic-tac-toe experiment of tests/test_alphazero.py's trainer test
+# the tic-tac-toe experiment of tests/test_alphazero.py's trainer test, copied on purpose: the
+# recorded numbers must not follow later edits of the test
 ALPHAZERO = {
     "algorithm": "alphazero", "seed": 0, "env": {"id": "rlcore/TicTacToe-v0"},
     "rollout": {"num_actors": 0},

@@ -280,3 +280,26 @@ def test_placement_does_not_change_the_batch_nor_the_updates_per_env_step(tmp_pa
     assert seen[0][0] == [[(32, 8)]] * 4
     assert seen[2][0] == [[(32, 4), (32, 4)]] * 4
     assert seen[0][1:] == seen[2][1:] == (1024, 4)
+
+
+def test_a_silent_dqn_actor_is_replaced_after_the_timeout_while_the_others_stream(tmp_path,
+                                                                                 capsys):
+    """Streaming (transition regime): an actor whose env hangs gets no special treatment from
+    the learner's loop; its request passes its deadline and the actor is replaced."""
+    from rlcore.run.lifecycle import train_experiment
+
+    marker = tmp_path / "hang-once"
+    marker.touch()
+    summary, _ = train_experiment("experiments/dqn_cartpole.yaml", tmp_path / "run", [
+        f"env.id={MODULE_ID}", f"env.kwargs={{fault: hang, after: 100, marker: '{marker}'}}",
+        "env.num_envs=2", "rollout.num_actors=2", "ray.num_cpus=2",
+        "rollout.num_cpus_per_actor=0.5", "rollout.sample_timeout_s=2",
+        # long enough (several seconds of updates) for the hung request to pass its deadline
+        "stop.num_env_steps=8000", "stop.eval_return=null", "eval.every_env_steps=0",
+        "eval.episodes=2", "algo.learning_starts=500", "algo.hidden_sizes=[32]"])
+    err = capsys.readouterr().err
+    assert not marker.exists()
+    assert "hung: no answer within rollout.sample_timeout_s=2 s; replaced" in err
+    assert summary["env_steps"] >= 8000 and summary["stop_reason"] == "num_env_steps"
+    assert [r["cause"] for r in summary["actor_restarts"]] == [
+        "hung: no answer within rollout.sample_timeout_s=2 s"]

@@ -4,14 +4,14 @@ from __future__ import annotations
 
 import re
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import Field, field_validator
+
+from rlcore.regimes.game_config import GameConfig
 
 OPPONENT = re.compile(r"^(random|minimax|mcts:[1-9][0-9]*)$")
 
 
-class AlphaZeroConfig(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
+class AlphaZeroConfig(GameConfig):
     # network: a residual CNN with batch norm, policy and value heads
     channels: int = Field(32, ge=1, le=1024, description="convolution channels of the trunk")
     blocks: int = Field(2, ge=0, le=64, description="residual blocks in the trunk")
@@ -30,16 +30,7 @@ class AlphaZeroConfig(BaseModel):
     virtual_loss: float = Field(1.0, ge=0, le=100, description="visits-that-lost per pending edge")
     cache_size: int = Field(
         100_000, ge=0, description="positions whose network output an actor caches per weights")
-    # data and training
-    games_per_round: int = Field(
-        32, ge=1, le=100_000, description="self-play games per round, all workers together (split over the actors)")
-    updates_per_round: int = Field(20, ge=1, le=100_000, description="learner steps per round")
-    batch_size: int = Field(256, ge=1, le=65_536, description="positions per learner step")
-    window_games: int = Field(2000, ge=1, description="the game store keeps the last N games")
-    checkpoint_games: bool = Field(
-        True, description="save the game store beside each checkpoint (games.npz): a resumed run trains on the same games")
-    min_positions: int = Field(500, ge=1, description="positions stored before training starts")
-    augment: bool = Field(True, description="train on a random board symmetry of each position")
+    # data and training: the game regime's knobs come from GameConfig
     weight_decay: float = Field(1e-4, ge=0, le=1, description="L2 penalty c * |theta|^2 in the loss")
     # evaluation
     eval_opponents: tuple[str, ...] = Field(

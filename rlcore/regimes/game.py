@@ -63,6 +63,14 @@ class GameRegime:
 
     @staticmethod
     def check(exp, spaces) -> None:
+        from rlcore.regimes.game_config import GameConfig
+
+        if not isinstance(exp.algo, GameConfig):
+            raise IncompatibleEnvError(
+                f"{exp.plugin.name} declares the game regime, but its config "
+                f"({type(exp.algo).__name__}) does not extend "
+                "rlcore.regimes.game_config.GameConfig, whose knobs the regime reads; its "
+                "package must derive its config from it")
         name, _ = game_for(exp)
         problems = exp.plugin.game.check(exp, name) if exp.plugin.game.check else []
         if problems:
