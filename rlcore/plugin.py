@@ -5,14 +5,23 @@ optimizers, logging and checkpoints. Signatures:
 
     make_modules(cfg, spaces) -> dict[str, nn.Module]            # all learnable parts
     make_policy(modules, cfg, explore: bool) -> Policy           # runs on CPU actors
-    prepare_batch(modules, fragments, cfg, state) -> Batch       # learner: targets (GAE, ...)
-    loss(modules, batch, cfg, state) -> (losses, metrics)        # pure; summed and stepped by the core
+    prepare_batch(modules, data, cfg, state, rng) -> Batch       # learner: targets (GAE, ...)
+    loss(modules, batch, cfg, state, rng) -> (losses, metrics)   # pure; stepped by the core
     after_update(modules, batch, cfg, state, metrics) -> state   # optional: adapt coefficients
     update(learner, batch) -> metrics                            # optional: replaces the core's step
 
 ``cfg`` is the plugin's validated ``config_cls`` instance (the YAML ``algo:`` section);
 ``state`` is a small dict of floats the plugin owns (e.g. an adaptive KL coefficient), saved in
-checkpoints as JSON. ``Policy.act(obs, rng)`` returns an ``ActionOut``. ``learner_defaults``
+checkpoints as JSON. ``rng`` is the learner's ``torch.Generator`` (on its device, seeded from the
+experiment, saved in checkpoints): draw every random number of a loss from it, never from
+torch's global generator, so same seed -> same update and save -> restore -> same next update.
+
+Losses are keyed by optimizer group. Without ``optimizer_groups`` there is one group and the
+terms are summed; with ``optimizer_groups={"critic": ("q1", "q2"), "actor": ("policy",)}`` the
+term named ``critic`` steps only q1 and q2, ``actor`` only the policy
+(``rlcore/learner/groups.py``). ``targets={"target_q": "q"}`` hands target networks to the core:
+it copies them at the start, updates them every ``target_update_period`` updates with a Polyak
+step ``tau`` (read from the plugin's config), checkpoints them and never sends them to actors. ``Policy.act(obs, rng)`` returns an ``ActionOut``. ``learner_defaults``
 override the core's learner defaults for keys the experiment file does not set.
 
 The data regime (``DataSpec.regime``) decides what ``prepare_batch`` receives
@@ -95,6 +104,15 @@ class AlgorithmPlugin:
     after_update: Callable[..., dict[str, float]] | None = None
     update: Callable[..., dict[str, float]] | None = None
     learner_defaults: dict = field(default_factory=dict)  # e.g. {"num_epochs": 1} for vanilla PG
+    # named groups of modules, each with its own optimizer, stepped only by the loss term of
+    # the same name (rlcore/learner/groups.py); empty: one group, the terms summed
+    # (or a function of the plugin's config returning them, when modules depend on it)
+    optimizer_groups: dict[str, tuple[str, ...]] | Callable[[Any], dict] = field(
+        default_factory=dict)
+    # target networks the core keeps: {target module: online module}; copied at the start,
+    # never trained nor sent to actors, updated after every ``target_update_period``-th update
+    # by a Polyak step with ``tau`` (1 = a hard copy), both read from the plugin's config
+    targets: dict[str, str] | Callable[[Any], dict] = field(default_factory=dict)
     game: GameHooks | None = None  # game regime only
 
 

@@ -18,13 +18,13 @@ def linear_plugin():
     """loss = mean_i w . x_i: the per-sample gradient is x_i whatever w is, so with
     x ~ N(mu, s^2 I) the true B_simple is d s^2 / |mu|^2 at every step."""
 
-    def loss(modules, batch, cfg, state):
+    def loss(modules, batch, cfg, state, rng):
         return {"linear": modules["lin"](batch.x).mean()}, {}
 
     return AlgorithmPlugin(
         name="linear", description="test", config_cls=dict, data_spec=DataSpec(),
         make_modules=lambda cfg, spaces: {"lin": nn.Linear(8, 1, bias=False)},
-        make_policy=None, loss=loss, prepare_batch=lambda modules, frags, cfg, state: frags)
+        make_policy=None, loss=loss, prepare_batch=lambda modules, frags, cfg, state, rng: frags)
 
 
 def make_learner(plugin, **learner):

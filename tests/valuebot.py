@@ -43,13 +43,13 @@ def make_policy(modules, cfg, explore: bool):
     return RandomPolicy(modules["net"].num_actions)
 
 
-def prepare_batch(modules, samples, cfg, state):
+def prepare_batch(modules, samples, cfg, state, rng=None):
     device = next(modules["net"].parameters()).device
     return to_batch(concat_samples(samples, ("obs", "z")), device,
                     dtypes={"obs": torch.float32, "z": torch.float32})
 
 
-def loss(modules, batch, cfg, state):
+def loss(modules, batch, cfg, state, rng=None):
     value = modules["net"](batch.obs).squeeze(-1)
     return {"value": (value - batch.z).pow(2).mean()}, {}
 

@@ -14,7 +14,7 @@ from rlcore.learner.batches import Batch, concat_samples, to_batch
 from rlcore.plugins.alphazero.networks import masked_log_softmax
 
 
-def prepare_batch(modules, samples, cfg, state) -> Batch:
+def prepare_batch(modules, samples, cfg, state, rng=None) -> Batch:
     """``samples``: dicts of numpy arrays from the game store (obs, pi, z, legal)."""
     device = next(modules["net"].parameters()).device
     return to_batch(concat_samples(samples, ("obs", "pi", "z", "legal")), device,
@@ -22,7 +22,7 @@ def prepare_batch(modules, samples, cfg, state) -> Batch:
                             "legal": torch.bool})
 
 
-def loss(modules, batch, cfg, state):
+def loss(modules, batch, cfg, state, rng=None):
     net = modules["net"]
     logits, value = net(batch.obs)
     log_p = masked_log_softmax(logits, batch.legal)

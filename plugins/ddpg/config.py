@@ -3,7 +3,7 @@ twin critics, target policy smoothing and delayed actor updates switched on."""
 
 from __future__ import annotations
 
-from pydantic import Field
+from pydantic import Field, model_validator
 
 from rlcore.config import Widths
 from rlcore.regimes.transition_config import ReplayConfig
@@ -19,6 +19,14 @@ class DDPGConfig(ReplayConfig):
     policy_delay: int = Field(1, ge=1, le=100, description="critic steps per actor and target step")
     target_noise: float = Field(0.0, ge=0, le=10, description="std of the target policy smoothing noise")
     target_noise_clip: float = Field(0.5, ge=0, le=10, description="clip of the smoothing noise")
+
+    @model_validator(mode="after")
+    def _targets_follow_the_actor(self):
+        """The targets take their Polyak step with the actor (every ``policy_delay`` updates)
+        unless ``target_update_period`` is given."""
+        if "target_update_period" not in self.model_fields_set:
+            self.target_update_period = self.policy_delay
+        return self
 
 
 class TD3Config(DDPGConfig):

@@ -11,10 +11,7 @@ from rlcore.networks.value import DeterministicActor, QCritic
 
 
 def _with_target(name: str, make) -> dict:
-    net, target = make(), make()
-    target.load_state_dict(net.state_dict())
-    target.requires_grad_(False)
-    return {name: net, f"target_{name}": target}
+    return {name: make(), f"target_{name}": make()}  # the core copies and freezes the target
 
 
 def make_modules(cfg, spaces) -> dict:

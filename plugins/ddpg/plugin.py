@@ -3,7 +3,8 @@
 from rlcore.plugin import AlgorithmPlugin, DataSpec
 
 from rlcore.plugins.ddpg.config import DDPGConfig, TD3Config
-from rlcore.plugins.ddpg.loss import after_update, init_state, loss, prepare_batch
+from rlcore.plugins.ddpg.loss import (after_update, init_state, loss, optimizer_groups,
+                                      prepare_batch, targets)
 from rlcore.plugins.ddpg.networks import make_modules, make_policy
 
 _DEFAULTS = {"lr": 1e-3, "max_grad_norm": None, "num_epochs": 1, "minibatch_size": 0}
@@ -21,6 +22,8 @@ DDPG = AlgorithmPlugin(
     init_state=init_state,
     after_update=after_update,
     learner_defaults=_DEFAULTS,
+    optimizer_groups=optimizer_groups,
+    targets=targets,
 )
 
 TD3 = AlgorithmPlugin(
@@ -36,4 +39,6 @@ TD3 = AlgorithmPlugin(
     init_state=init_state,
     after_update=after_update,
     learner_defaults=_DEFAULTS,
+    optimizer_groups=optimizer_groups,
+    targets=targets,
 )

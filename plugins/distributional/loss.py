@@ -18,10 +18,9 @@ import torch
 import torch.nn.functional as F
 
 from rlcore.learner.batches import replay_batch
-from rlcore.plugins.dqn import loss as dqn_loss
 
 
-def prepare_batch(modules, sample, cfg, state):
+def prepare_batch(modules, sample, cfg, state, rng=None):
     return replay_batch(sample, next(modules["q"].parameters()).device)
 
 
@@ -57,7 +56,7 @@ def _next_action(modules, next_obs, expected, double_q: bool, target_out):
     return expected(source).argmax(dim=-1)
 
 
-def c51_loss(modules, batch, cfg, state):
+def c51_loss(modules, batch, cfg, state, rng=None):
     atoms = torch.linspace(cfg.v_min, cfg.v_max, cfg.num_atoms, device=batch.reward.device)
     logits = modules["q"](batch.obs)
     log_p = F.log_softmax(logits[torch.arange(len(logits)), batch.action.long()], dim=-1)
@@ -73,7 +72,7 @@ def c51_loss(modules, batch, cfg, state):
             {"q_mean": q_mean.detach(), "td_abs": xent.detach()})
 
 
-def qr_loss(modules, batch, cfg, state):
+def qr_loss(modules, batch, cfg, state, rng=None):
     theta = modules["q"](batch.obs)[torch.arange(len(batch.action)), batch.action.long()]
     with torch.no_grad():
         target_theta = modules["target_q"](batch.next_obs)
@@ -88,4 +87,3 @@ def qr_loss(modules, batch, cfg, state):
 
 
 # the target network follows the online one on DQN's schedule (period or Polyak tau)
-init_state, after_update = dqn_loss.init_state, dqn_loss.after_update

@@ -15,8 +15,6 @@ def support(cfg) -> np.ndarray:
 def _pair(cfg, spaces, outputs: int) -> dict:
     q = QNetwork(spaces, tuple(cfg.hidden_sizes), outputs, cfg.dueling)
     target = QNetwork(spaces, tuple(cfg.hidden_sizes), outputs, cfg.dueling)
-    target.load_state_dict(q.state_dict())
-    target.requires_grad_(False)
     return {"q": q, "target_q": target}
 
 

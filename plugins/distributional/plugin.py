@@ -3,8 +3,7 @@
 from rlcore.plugin import AlgorithmPlugin, DataSpec
 
 from rlcore.plugins.distributional.config import C51Config, QRDQNConfig
-from rlcore.plugins.distributional.loss import (after_update, c51_loss, init_state,
-                                                prepare_batch, qr_loss)
+from rlcore.plugins.distributional.loss import c51_loss, prepare_batch, qr_loss
 from rlcore.plugins.distributional.networks import (make_c51_modules, make_c51_policy,
                                                     make_qr_modules, make_qr_policy)
 
@@ -21,8 +20,7 @@ C51 = AlgorithmPlugin(
     loss=c51_loss,
     prepare_batch=prepare_batch,
     action_spaces=("discrete",),
-    init_state=init_state,
-    after_update=after_update,
+    targets={"target_q": "q"},
     learner_defaults=_DEFAULTS,
 )
 
@@ -36,7 +34,6 @@ QRDQN = AlgorithmPlugin(
     loss=qr_loss,
     prepare_batch=prepare_batch,
     action_spaces=("discrete",),
-    init_state=init_state,
-    after_update=after_update,
+    targets={"target_q": "q"},
     learner_defaults=_DEFAULTS,
 )

@@ -12,10 +12,9 @@ import torch
 import torch.nn.functional as F
 
 from rlcore.learner.batches import replay_batch
-from rlcore.ops.targets import target_update
 
 
-def prepare_batch(modules, sample, cfg, state):
+def prepare_batch(modules, sample, cfg, state, rng=None):
     return replay_batch(sample, next(modules["q"].parameters()).device)
 
 
@@ -34,7 +33,7 @@ def td_loss(td: torch.Tensor, cfg) -> torch.Tensor:
     return 0.5 * td.pow(2)
 
 
-def loss(modules, batch, cfg, state):
+def loss(modules, batch, cfg, state, rng=None):
     q = modules["q"](batch.obs)[..., 0]
     q_sa = q.gather(1, batch.action.long().view(-1, 1)).squeeze(1)
     with torch.no_grad():
@@ -44,13 +43,3 @@ def loss(modules, batch, cfg, state):
     td = q_sa - target
     value_loss = (batch.weight * td_loss(td, cfg)).mean()
     return {"td": value_loss}, {"q_mean": q_sa.mean().detach(), "td_abs": td.abs().detach()}
-
-
-def init_state(cfg) -> dict:
-    return {"num_updates": 0.0}
-
-
-def after_update(modules, batch, cfg, state, metrics):
-    n = int(state.get("num_updates", 0)) + 1
-    target_update(modules["target_q"], modules["q"], n, cfg.target_update_period, cfg.tau)
-    return {**state, "num_updates": float(n)}

@@ -8,9 +8,7 @@ from rlcore.networks.value import EpsilonGreedyPolicy, QNetwork, values_of
 
 def make_modules(cfg, spaces) -> dict:
     q = QNetwork(spaces, tuple(cfg.hidden_sizes), 1, cfg.dueling)
-    target = QNetwork(spaces, tuple(cfg.hidden_sizes), 1, cfg.dueling)
-    target.load_state_dict(q.state_dict())
-    target.requires_grad_(False)
+    target = QNetwork(spaces, tuple(cfg.hidden_sizes), 1, cfg.dueling)  # the core syncs it
     return {"q": q, "target_q": target}
 
 

@@ -4,7 +4,7 @@ and prioritized replay as options."""
 from rlcore.plugin import AlgorithmPlugin, DataSpec
 
 from rlcore.plugins.dqn.config import DQNConfig
-from rlcore.plugins.dqn.loss import after_update, init_state, loss, prepare_batch
+from rlcore.plugins.dqn.loss import loss, prepare_batch
 from rlcore.plugins.dqn.networks import make_modules, make_policy
 
 PLUGIN = AlgorithmPlugin(
@@ -17,7 +17,6 @@ PLUGIN = AlgorithmPlugin(
     loss=loss,
     prepare_batch=prepare_batch,
     action_spaces=("discrete",),
-    init_state=init_state,
-    after_update=after_update,
+    targets={"target_q": "q"},  # the core copies q every algo.target_update_period updates
     learner_defaults={"lr": 1e-4, "max_grad_norm": 10.0, "num_epochs": 1, "minibatch_size": 0},
 )

@@ -10,14 +10,14 @@ from __future__ import annotations
 from rlcore.ops.trajectory import actor_critic_batch
 
 
-def prepare_batch(modules, fragments, cfg, state):
+def prepare_batch(modules, fragments, cfg, state, rng=None):
     net = modules["ac"]
     lam = cfg.gae_lambda if cfg.advantage == "gae" else None
     return actor_critic_batch(net.value, fragments, cfg.gamma, lam, cfg.normalize_advantage,
                               next(net.parameters()).device)
 
 
-def loss(modules, batch, cfg, state):
+def loss(modules, batch, cfg, state, rng=None):
     net = modules["ac"]
     logits, value = net(batch.obs)
     dist = net.distribution(logits)

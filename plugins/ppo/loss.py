@@ -16,7 +16,7 @@ from rlcore.ops.schedule import scheduled
 from rlcore.ops.trajectory import actor_critic_batch
 
 
-def prepare_batch(modules, fragments, cfg, state):
+def prepare_batch(modules, fragments, cfg, state, rng=None):
     net = modules["ac"]
     return actor_critic_batch(net.value, fragments, cfg.gamma, cfg.gae_lambda,
                               cfg.normalize_advantage, next(net.parameters()).device)
@@ -50,7 +50,7 @@ def value_loss(value, old_value, returns, cfg):
     return 0.5 * torch.max((value - returns).pow(2), (clipped - returns).pow(2)).mean()
 
 
-def loss(modules, batch, cfg, state):
+def loss(modules, batch, cfg, state, rng=None):
     net = modules["ac"]
     logits, value = net(batch.obs)
     dist = net.distribution(logits)

@@ -12,13 +12,13 @@ import torch.nn.functional as F
 from rlcore.learner.batches import Batch, concat_fragments, to_batch
 
 
-def prepare_batch(modules, fragments, cfg, state) -> Batch:
+def prepare_batch(modules, fragments, cfg, state, rng=None) -> Batch:
     d = concat_fragments(fragments)
     device = next(modules["model"].parameters()).device
     return to_batch({"obs": d["obs"], "label": d["info"]["label"]}, device, flatten=True)
 
 
-def loss(modules, batch, cfg, state):
+def loss(modules, batch, cfg, state, rng=None):
     net = modules["model"]
     out = net(batch.obs)
     if net.discrete:

@@ -54,7 +54,7 @@ def fragment_transitions(frag) -> Transitions:
                        next_state.ravel(), next_action.ravel(), kind.astype(np.int8).ravel())
 
 
-def prepare_batch(modules, fragments, cfg, state) -> Transitions:
+def prepare_batch(modules, fragments, cfg, state, rng=None) -> Transitions:
     parts = [fragment_transitions(f) for f in fragments]
     tr = Transitions(*(np.concatenate([getattr(p, k) for p in parts]) for k in Transitions.__annotations__))
     rows = modules["q"].q.shape[0]
@@ -99,7 +99,7 @@ def apply_td_updates(q: np.ndarray, counts: np.ndarray, tr: Transitions, cfg,
     return td
 
 
-def loss(modules, batch: Transitions, cfg, state):
+def loss(modules, batch: Transitions, cfg, state, rng=None):
     """The mean squared TD error of ``batch`` against the current table (a diagnostic: the
     ``update`` hook, not gradient descent, changes the table)."""
     table = modules["q"]

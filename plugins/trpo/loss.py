@@ -14,7 +14,7 @@ from rlcore.ops.trajectory import actor_critic_batch
 from rlcore.plugins.trpo.networks import base_distribution
 
 
-def prepare_batch(modules, fragments, cfg, state):
+def prepare_batch(modules, fragments, cfg, state, rng=None):
     net = modules["ac"]
     return actor_critic_batch(net.value, fragments, cfg.gamma, cfg.gae_lambda,
                               cfg.normalize_advantage, next(net.parameters()).device)
@@ -36,7 +36,7 @@ def value_loss(net, batch) -> torch.Tensor:
     return 0.5 * (net.value(batch.obs) - batch.returns).pow(2).mean()
 
 
-def loss(modules, batch, cfg, state):
+def loss(modules, batch, cfg, state, rng=None):
     """Both objectives as losses (for inspection; ``plugin.update`` steps them separately)."""
     net = modules["ac"]
     surr = surrogate(net, batch)

@@ -106,8 +106,18 @@ def _validate(model: type[BaseModel], data: dict, prefix: tuple, marks: dict, so
         return None
 
 
-def _cross_checks(cfg: ExperimentConfig, source: str, marks: dict, plugin=None) -> list[str]:
+def _cross_checks(cfg: ExperimentConfig, source: str, marks: dict, plugin=None,
+                  algo=None) -> list[str]:
     problems = []
+    for name in cfg.learner.groups:
+        declared = plugin.optimizer_groups if plugin is not None else {}
+        if callable(declared):
+            declared = declared(algo) if algo is not None else {name: ()}
+        if plugin is not None and name not in declared:
+            problems.append(
+                f"{_where(source, marks, ('learner', 'groups', name))}: learner.groups.{name}: "
+                f"{plugin.name} has no optimizer group '{name}' "
+                f"({'its groups: ' + ', '.join(declared) if declared else 'it has one group'})")
     if cfg.rollout.num_actors > cfg.env.num_envs and (
             plugin is None or plugin.data_spec.regime != "game"):
         problems.append(
@@ -214,7 +224,7 @@ def load_experiment(path: str | Path | None = None, overrides: list[str] = (), *
         algo = _validate(plugin.config_cls, algo_data, ("algo",), marks, source, problems,
                          owner=f" for {plugin.name}", known=known)
     if cfg is not None:
-        problems += _cross_checks(cfg, source, marks, plugin)
+        problems += _cross_checks(cfg, source, marks, plugin, algo)
     if problems:
         raise ConfigError(sorted(problems, key=_problem_order(source)))
     return Experiment(cfg, algo, plugin, source, marks)

@@ -66,6 +66,15 @@ class RolloutConfig(Section):
         10, ge=1, le=100_000, description="nonfinite: drop stops after N dropped fragments in a row")
 
 
+class GroupConfig(Section):
+    """Settings of one optimizer group (``learner.groups.<name>``); null = the learner's."""
+
+    lr: float | None = Field(None, gt=0, le=1, description="Adam learning rate of this group")
+    lr_schedule: Literal["constant", "linear"] | None = Field(None, description="its lr schedule")
+    adam_eps: float | None = Field(None, gt=0, le=1, description="its Adam epsilon")
+    max_grad_norm: float | None = Field(None, ge=0, description="its grad-norm clip; 0 = off")
+
+
 class LearnerConfig(Section):
     device: Literal["auto", "cpu", "cuda"] = Field("auto", description="auto picks cuda if present")
     num_gpus: float = Field(
@@ -86,6 +95,8 @@ class LearnerConfig(Section):
     torch_threads: int = Field(0, ge=0, le=1024, description="torch threads in the learner; 0 = the cores local actors leave free (1 if <= 2)")
     nonfinite: Literal["skip", "stop"] = Field(
         "skip", description="NaN/inf loss or gradient: skip the optimizer step (counted), or stop")
+    groups: dict[str, GroupConfig] = Field(
+        default_factory=dict, description="per optimizer group of the plugin (e.g. actor, critic): lr, lr_schedule, adam_eps, max_grad_norm")
     max_nonfinite_steps: int = Field(
         10, ge=1, le=100_000, description="nonfinite: skip stops after N skipped steps in a row")
 
@@ -220,7 +231,7 @@ def _type_name(ann) -> str:
         return " | ".join("None" if a is type(None) else _type_name(a) for a in args)
     if not args and hasattr(ann, "__name__"):
         return ann.__name__
-    return str(ann).replace("typing.", "")
+    return str(ann).replace("typing.", "").replace(f"{__name__}.", "")
 
 
 def schema_lines(model: type[BaseModel] = ExperimentConfig, prefix: str = "") -> list[str]:

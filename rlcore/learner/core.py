@@ -9,10 +9,11 @@ import torch
 
 from rlcore import seeding
 from rlcore.learner.batches import Batch
+from rlcore.learner.groups import Groups
 from rlcore.errors import ConfigError, TrainingError
 from rlcore.ops.gns import NoiseScale
 from rlcore.ops.normalize import NormalizedPolicy, NormSettings, RunNormalizer
-from rlcore.ops.schedule import scheduled
+from rlcore.ops.targets import target_update
 
 
 def pick_device(requested: str) -> torch.device:
@@ -73,12 +74,23 @@ class Learner:
         with seeding.seeded_torch(seeding.derive(exp.config.seed, seeding.INIT_STREAM)):
             modules = self.plugin.make_modules(self.cfg, spaces)  # initial weights: seed only
         self.modules = {k: m.to(device) for k, m in modules.items()}
+        targets = self.plugin.targets
+        self.targets = dict(targets(self.cfg) if callable(targets) else targets)
+        for target, online in self.targets.items():  # copies, never trained
+            self.modules[target].load_state_dict(self.modules[online].state_dict())
+            self.modules[target].requires_grad_(False)
         params = list({id(p): p for m in self.modules.values() for p in m.parameters()}.values())
         self.params = params
-        self.opt = torch.optim.Adam(params, lr=self.lcfg.lr, eps=self.lcfg.adam_eps)
+        self.groups = Groups(self.plugin, self.modules, self.lcfg, self.cfg)
+        # one group (the plain case): its optimizer, for plugins' own update hooks
+        self.opt = next(iter(self.groups.opts.values())) if self.groups.single else None
         self.state: dict[str, float] = dict(self.plugin.init_state(self.cfg))
         self.generator = torch.Generator().manual_seed(
             seeding.derive(exp.config.seed, seeding.LEARNER_STREAM))
+        # the randomness of prepare_batch and loss (target noise, sampled actions): seeded from
+        # the experiment, saved in checkpoints, on the learner's device
+        self.rng = torch.Generator(device=device).manual_seed(
+            seeding.derive(exp.config.seed, seeding.LEARNER_STREAM, 2))
         self.gns = NoiseScale(self.lcfg.gns_ema)
         self.version = 0
         self.updates = 0
@@ -93,7 +105,8 @@ class Learner:
         """Module weights and the run's normalization statistics if any; ``for_actors``: without
         the target networks (modules named ``target*``), which stay on the learner."""
         modules = self.modules if not for_actors else {
-            k: m for k, m in self.modules.items() if not k.startswith("target")}
+            k: m for k, m in self.modules.items()
+            if not k.startswith("target") and k not in self.targets}
         out = to_numpy_weights(modules)
         if self.normalizer is not None:
             out[RunNormalizer.KEY] = self.normalizer.to_numpy()
@@ -112,12 +125,10 @@ class Learner:
         self.state["progress"] = float(progress)
         if self.normalizer is not None:  # every actor's new statistics, before the next publish
             self.normalizer.absorb(f.norm_delta for f in data)
-        lr = scheduled(self.lcfg.lr, self.lcfg.lr_schedule, progress)
-        for group in self.opt.param_groups:
-            group["lr"] = max(lr, 0.0)
+        lrs = self.groups.set_lr(progress)
         for m in self.modules.values():
             m.train()
-        batch = self.plugin.prepare_batch(self.modules, data, self.cfg, self.state)
+        batch = self.plugin.prepare_batch(self.modules, data, self.cfg, self.state, self.rng)
         if self.plugin.update is not None:
             metrics = self.plugin.update(self, batch)
         elif self.one_step:
@@ -131,7 +142,11 @@ class Learner:
                                                        metrics))
         self.updates += 1
         self.version += 1
-        metrics["lr"] = lr
+        self._update_targets()
+        if self.groups.single:
+            metrics["lr"] = lrs["all"]
+        else:
+            metrics.update({f"{name}/lr": lr for name, lr in lrs.items()})
         if self.gns.value is not None:
             metrics["grad_noise_scale"] = self.gns.value
         return metrics
@@ -161,17 +176,47 @@ class Learner:
         ``gns_microbatches`` pieces whose gradients are accumulated: the pieces' mean squared
         norm and the whole's give the two batch sizes of the noise-scale estimate, at the same
         parameters and for no extra samples."""
-        self.opt.zero_grad(set_to_none=True)
-        if measure_noise:
+        self.groups.zero_grad()
+        if not self.groups.single:
+            metrics, td_abs = self._step_groups(mb)
+        elif measure_noise:
             total, metrics = self._accumulate_with_noise(mb)
+            metrics, td_abs = self._apply(total, metrics), None
         else:
-            losses, metrics = self.plugin.loss(self.modules, mb, self.cfg, self.state)
+            losses, metrics = self.plugin.loss(self.modules, mb, self.cfg, self.state, self.rng)
             total = sum(losses.values())
             total.backward()
-        td_abs = metrics.pop("td_abs", None)  # a vector: priorities, not a logged metric
+            td_abs = metrics.pop("td_abs", None)  # a vector: priorities, not a logged metric
+            metrics = self._apply(total, metrics)
         if keep_td and td_abs is not None:
             td_abs = td_abs.detach().float().cpu().numpy()
-        return self._apply(total, metrics), td_abs if keep_td else None
+        return metrics, td_abs if keep_td else None
+
+    def _step_groups(self, mb: Batch):
+        """One step of every group whose loss term is present, each on its own parameters."""
+        losses, metrics = self.plugin.loss(self.modules, mb, self.cfg, self.state, self.rng)
+        td_abs = metrics.pop("td_abs", None)
+        present = self.groups.backward(losses, self.plugin.name)
+        norms = self.groups.clip_and_step(present)
+        if norms is None:
+            return self._skip(), td_abs
+        self._nonfinite_in_a_row = 0
+        out = {k: float(v) for k, v in metrics.items()}
+        for name, term in present.items():
+            out[f"{name}/loss"], out[f"{name}/grad_norm"] = float(term.detach()), norms[name]
+        out["loss"] = float(sum(t.detach() for t in present.values()))
+        out["grad_norm"] = math.sqrt(sum(n * n for n in norms.values()))
+        return out, td_abs
+
+    def _update_targets(self) -> None:
+        """The declared targets after update number ``self.updates``: a Polyak step with the
+        config's ``tau`` every ``target_update_period`` updates."""
+        if not self.targets:
+            return
+        period = int(getattr(self.cfg, "target_update_period", 1))
+        tau = float(getattr(self.cfg, "tau", 1.0))
+        for target, online in self.targets.items():
+            target_update(self.modules[target], self.modules[online], self.updates, period, tau)
 
     def _accumulate_with_noise(self, mb: Batch):
         k, n = self.lcfg.gns_microbatches, len(mb)
@@ -179,7 +224,8 @@ class Learner:
         prev = torch.zeros(sum(p.numel() for p in self.params), device=self.device)
         small_sq, total_loss, agg = [], 0.0, {}
         for lo, hi in zip(bounds[:-1], bounds[1:]):
-            losses, metrics = self.plugin.loss(self.modules, mb[lo:hi], self.cfg, self.state)
+            losses, metrics = self.plugin.loss(self.modules, mb[lo:hi], self.cfg, self.state,
+                                               self.rng)
             metrics.pop("td_abs", None)
             piece = sum(losses.values())
             (piece * ((hi - lo) / n)).backward()
@@ -203,16 +249,7 @@ class Learner:
         grad_norm = torch.nn.utils.clip_grad_norm_(self.params, max_norm)
         if not (torch.isfinite(total) and torch.isfinite(grad_norm)):
             self.opt.zero_grad(set_to_none=True)
-            self.skipped_updates += 1
-            self._nonfinite_in_a_row += 1
-            limit = 1 if self.lcfg.nonfinite == "stop" else self.lcfg.max_nonfinite_steps
-            if self._nonfinite_in_a_row >= limit:
-                raise TrainingError(f"the loss or gradient was non-finite in "
-                                    f"{self._nonfinite_in_a_row} optimizer step(s) in a row "
-                                    f"(learner.nonfinite={self.lcfg.nonfinite}, "
-                                    f"learner.max_nonfinite_steps={self.lcfg.max_nonfinite_steps})"
-                                    "; lower learner.lr or check the environment's rewards")
-            return {"skipped_steps": 1.0}
+            return self._skip()
         self._nonfinite_in_a_row = 0
         self.opt.step()
         out = {k: float(v) for k, v in metrics.items()}
@@ -220,12 +257,25 @@ class Learner:
         out["loss"] = float(total.detach())
         return out
 
+    def _skip(self) -> dict:
+        """Count a step skipped for a non-finite loss or gradient; stop after too many."""
+        self.skipped_updates += 1
+        self._nonfinite_in_a_row += 1
+        limit = 1 if self.lcfg.nonfinite == "stop" else self.lcfg.max_nonfinite_steps
+        if self._nonfinite_in_a_row >= limit:
+            raise TrainingError(f"the loss or gradient was non-finite in "
+                                f"{self._nonfinite_in_a_row} optimizer step(s) in a row "
+                                f"(learner.nonfinite={self.lcfg.nonfinite}, "
+                                f"learner.max_nonfinite_steps={self.lcfg.max_nonfinite_steps})"
+                                "; lower learner.lr or check the environment's rewards")
+        return {"skipped_steps": 1.0}
+
     # ------------------------------------------------------------------ checkpoint state
 
     def state_tensors(self) -> dict:
         out = {"modules": {k: m.state_dict() for k, m in self.modules.items()},
-               "optimizer": self.opt.state_dict(),
-               "generator": self.generator.get_state()}
+               "optimizer": self.groups.state_dict(),
+               "generator": self.generator.get_state(), "rng": self.rng.get_state()}
         if self.normalizer is not None:
             out["normalizer"] = _tensors(self.normalizer.to_numpy())
         return out
@@ -233,8 +283,10 @@ class Learner:
     def load_state_tensors(self, tensors: dict) -> None:
         for k, m in self.modules.items():
             m.load_state_dict(tensors["modules"][k])
-        self.opt.load_state_dict(tensors["optimizer"])
-        self.generator.set_state(tensors["generator"])
+        self.groups.load_state_dict(tensors["optimizer"])
+        self.generator.set_state(tensors["generator"].cpu())  # states are CPU byte tensors
+        if "rng" in tensors:  # checkpoints written before the loss had its generator: reseeded
+            self.rng.set_state(tensors["rng"].cpu())
         if self.normalizer is not None and "normalizer" in tensors:  # else: turned on at resume
             self.normalizer.load_numpy(tensors["normalizer"])  # CPU tensors read as arrays
 
