@@ -72,7 +72,7 @@ def run(file: Path, seed: int, budget: int, per_decade: float, *overrides: str) 
     samples, acc, steps, t0 = [], [], 0, time.perf_counter()
 
     def evaluate():
-        policy = exp.plugin.make_policy(learner.modules, exp.algo, explore=False)
+        policy = exp.plugin.make_policy(learner.modules, exp.algo, spaces, explore=False)
         samples.append(steps)
         acc.append(split_mean_reward(policy, test_env))  # the whole test split at once
         while todo and todo[0] <= steps:

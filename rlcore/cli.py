@@ -215,7 +215,7 @@ def cmd_eval(args) -> int:
     for name, m in modules.items():
         m.load_state_dict(tensors["modules"][name])
         m.eval()
-    policy = exp.plugin.make_policy(modules, exp.algo, explore=args.stochastic)
+    policy = exp.plugin.make_policy(modules, exp.algo, spaces, explore=args.stochastic)
     norm = NormSettings.of(exp)
     if norm.obs and "normalizer" in tensors:  # trained on observations normalized with these
         normalizer = RunNormalizer(norm, spaces.obs_shape)

@@ -4,7 +4,7 @@ A plugin is a frozen record of plain functions; the core owns environments, acto
 optimizers, logging and checkpoints. Signatures:
 
     make_modules(cfg, spaces) -> dict[str, nn.Module]            # all learnable parts
-    make_policy(modules, cfg, explore: bool) -> Policy           # runs on CPU actors
+    make_policy(modules, cfg, spaces, explore: bool) -> Policy   # runs on CPU actors
     prepare_batch(modules, data, cfg, state, rng) -> Batch       # learner: targets (GAE, ...)
     loss(modules, batch, cfg, state, rng) -> (losses, metrics)   # pure; stepped by the core
     after_update(modules, batch, cfg, state, metrics) -> state   # optional: adapt coefficients

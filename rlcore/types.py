@@ -50,6 +50,19 @@ class SpaceSpec:
         return cls(tuple(observation_space.shape), str(observation_space.dtype), kind, shape, n,
                    low, high, num_obs)
 
+    def action_bounds(self):
+        """(low, high) of a Box action space as float32 arrays of the action's shape."""
+        low = np.asarray(self.action_low, np.float32).reshape(self.action_shape)
+        high = np.asarray(self.action_high, np.float32).reshape(self.action_shape)
+        return low, high
+
+    def to_env_action(self, a: np.ndarray) -> np.ndarray:
+        """Actions in the policy's range [-1, 1] mapped affinely onto the env's Box bounds
+        (unbounded dimensions pass as they are): the one helper every Box plugin uses."""
+        from rlcore.ops.actions import rescale_action
+
+        return rescale_action(a, *self.action_bounds())
+
     def describe_action(self) -> str:
         if self.action_kind == "discrete":
             return f"Discrete({self.num_actions})"

@@ -163,7 +163,7 @@ class _Recorder:
     def make_modules(self, cfg, spaces):
         return {}
 
-    def make_policy(self, modules, cfg, explore):
+    def make_policy(self, modules, cfg, spaces, explore):
         class Uniform:
             def act(self, obs, rng):
                 from rlcore.types import ActionOut
@@ -236,7 +236,8 @@ def _train_then_test_accuracy(tmp_path, file, *overrides):
 
     summary, trainer = train_experiment(file, tmp_path, overrides)
     exp = trainer.exp
-    policy = exp.plugin.make_policy(trainer.learner.modules, exp.algo, explore=False)
+    policy = exp.plugin.make_policy(trainer.learner.modules, exp.algo, trainer.spaces,
+                                    explore=False)
     return summary, datasets.split_mean_reward(policy, exp.config.env.id, "test")
 
 

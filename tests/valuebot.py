@@ -23,10 +23,8 @@ class ValueBotConfig(GameConfig):
 
 def make_modules(cfg, spaces) -> dict:
     size = int(np.prod(spaces.obs_shape))
-    net = nn.Sequential(nn.Flatten(), nn.Linear(size, cfg.hidden), nn.Tanh(),
-                        nn.Linear(cfg.hidden, 1), nn.Tanh())
-    net.num_actions = spaces.num_actions  # make_policy sees the modules only
-    return {"net": net}
+    return {"net": nn.Sequential(nn.Flatten(), nn.Linear(size, cfg.hidden), nn.Tanh(),
+                                 nn.Linear(cfg.hidden, 1), nn.Tanh())}
 
 
 class RandomPolicy:
@@ -39,8 +37,8 @@ class RandomPolicy:
         return ActionOut(rng.integers(0, self.n, len(obs)))
 
 
-def make_policy(modules, cfg, explore: bool):
-    return RandomPolicy(modules["net"].num_actions)
+def make_policy(modules, cfg, spaces, explore: bool):
+    return RandomPolicy(spaces.num_actions)
 
 
 def prepare_batch(modules, samples, cfg, state, rng=None):

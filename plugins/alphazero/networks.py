@@ -126,5 +126,5 @@ class GreedyPolicy:
         return ActionOut(action=action.astype(np.int64))
 
 
-def make_policy(modules: dict, cfg, explore: bool):
+def make_policy(modules: dict, cfg, spaces, explore: bool):
     return GreedyPolicy(modules["net"], explore)

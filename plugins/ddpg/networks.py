@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import numpy as np
 
-from rlcore.networks.blocks import rescale_action
 from rlcore.types import ActionOut
 from rlcore.networks.value import DeterministicActor, QCritic
 
@@ -20,11 +19,6 @@ def make_modules(cfg, spaces) -> dict:
     modules.update(_with_target("critic", lambda: QCritic(spaces, hidden)))
     if cfg.twin_critics:
         modules.update(_with_target("critic2", lambda: QCritic(spaces, hidden)))
-    low = np.asarray(spaces.action_low, np.float32).reshape(spaces.action_shape)
-    high = np.asarray(spaces.action_high, np.float32).reshape(spaces.action_shape)
-    for m in modules.values():
-        if isinstance(m, DeterministicActor):
-            m.low, m.high = low, high
     return modules
 
 
@@ -32,8 +26,8 @@ class NoisyDeterministicPolicy:
     """mu(s) + N(0, exploration_noise^2) clipped to [-1, 1] (uniformly random for the first
     ``random_steps`` env steps); the env steps with it rescaled to its bounds."""
 
-    def __init__(self, actor: DeterministicActor, cfg, explore: bool):
-        self.actor, self.cfg, self.explore = actor, cfg, explore
+    def __init__(self, actor: DeterministicActor, cfg, spaces, explore: bool):
+        self.actor, self.cfg, self.spaces, self.explore = actor, cfg, spaces, explore
         self.random = explore and cfg.random_steps > 0
 
     def set_schedule(self, env_steps: int, actor_id: int, num_actors: int) -> None:
@@ -47,8 +41,8 @@ class NoisyDeterministicPolicy:
             if self.explore and self.cfg.exploration_noise > 0:
                 a = a + self.cfg.exploration_noise * rng.standard_normal(a.shape)
         a = np.clip(a, -1.0, 1.0).astype(np.float32)
-        return ActionOut(a, env_action=rescale_action(a, self.actor.low, self.actor.high))
+        return ActionOut(a, env_action=self.spaces.to_env_action(a))
 
 
-def make_policy(modules: dict, cfg, explore: bool):
-    return NoisyDeterministicPolicy(modules["actor"], cfg, explore)
+def make_policy(modules: dict, cfg, spaces, explore: bool):
+    return NoisyDeterministicPolicy(modules["actor"], cfg, spaces, explore)

@@ -26,7 +26,7 @@ def make_qr_modules(cfg, spaces) -> dict:
     return _pair(cfg, spaces, cfg.num_quantiles)
 
 
-def make_c51_policy(modules: dict, cfg, explore: bool):
+def make_c51_policy(modules: dict, cfg, spaces, explore: bool):
     net, z = modules["q"], support(cfg)
 
     def values(obs):
@@ -37,7 +37,7 @@ def make_c51_policy(modules: dict, cfg, explore: bool):
     return EpsilonGreedyPolicy(values, net.num_actions, cfg, explore)
 
 
-def make_qr_policy(modules: dict, cfg, explore: bool):
+def make_qr_policy(modules: dict, cfg, spaces, explore: bool):
     net = modules["q"]
     return EpsilonGreedyPolicy(lambda obs: net.numpy_forward(obs).mean(-1), net.num_actions, cfg,
                                explore)

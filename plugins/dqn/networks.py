@@ -12,6 +12,6 @@ def make_modules(cfg, spaces) -> dict:
     return {"q": q, "target_q": target}
 
 
-def make_policy(modules: dict, cfg, explore: bool):
+def make_policy(modules: dict, cfg, spaces, explore: bool):
     net = modules["q"]
     return EpsilonGreedyPolicy(values_of(net), net.num_actions, cfg, explore)

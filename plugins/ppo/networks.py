@@ -12,5 +12,5 @@ def make_modules(cfg, spaces) -> dict:
                                     value_hidden=cfg.value_hidden_sizes)}
 
 
-def make_policy(modules: dict, cfg, explore: bool):
+def make_policy(modules: dict, cfg, spaces, explore: bool):
     return make_actor_policy(modules["ac"], explore)

@@ -49,6 +49,6 @@ def make_modules(cfg, spaces) -> dict:
     return {"model": Predictor(spaces, tuple(cfg.hidden_sizes), cfg.activation)}
 
 
-def make_policy(modules: dict, cfg, explore: bool):
+def make_policy(modules: dict, cfg, spaces, explore: bool):
     net = modules["model"]
     return CategoricalPolicy(net, explore) if net.discrete else PredictionPolicy(net)

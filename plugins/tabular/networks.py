@@ -80,5 +80,5 @@ class TabularPolicy:
         return np.where(n > 0, values + bonus, np.inf)  # every arm is tried once first
 
 
-def make_policy(modules: dict, cfg, explore: bool) -> TabularPolicy:
+def make_policy(modules: dict, cfg, spaces, explore: bool) -> TabularPolicy:
     return TabularPolicy(modules["q"], cfg, explore)

@@ -109,7 +109,7 @@ class RolloutWorker:
             self.modules = plugin.make_modules(algo_cfg, spaces)  # weights come from the learner
         for m in self.modules.values():
             m.eval()
-        self.policy = plugin.make_policy(self.modules, algo_cfg, explore=True)
+        self.policy = plugin.make_policy(self.modules, algo_cfg, spaces, explore=True)
         self.policy_version = -1
         self.rng = np.random.default_rng(seeding.derive(seed, seeding.POLICY_STREAM, actor_id))
         self.envs = make_vec_env(env_id, num_envs, env_kwargs)

@@ -49,10 +49,10 @@ def _tensors(tree):
     return torch.from_numpy(np.asarray(tree))
 
 
-def eval_policy(plugin, algo, normalizer, modules: dict, explore: bool):
+def eval_policy(plugin, algo, spaces, normalizer, modules: dict, explore: bool):
     """``plugin.make_policy`` over ``modules``, seeing observations normalized with the run's
     current statistics (frozen) when the run normalizes them."""
-    policy = plugin.make_policy(modules, algo, explore=explore)
+    policy = plugin.make_policy(modules, algo, spaces, explore=explore)
     if normalizer is not None and normalizer.settings.obs:
         return NormalizedPolicy(policy, normalizer.frozen())
     return policy
@@ -69,7 +69,7 @@ class Learner:
 
     def __init__(self, exp, spaces, device: torch.device, one_step: bool = False):
         self.plugin, self.cfg, self.lcfg = exp.plugin, exp.algo, exp.config.learner
-        self.device, self.one_step = device, one_step
+        self.device, self.one_step, self.spaces = device, one_step, spaces
         self.total_steps = exp.config.stop.num_env_steps
         with seeding.seeded_torch(seeding.derive(exp.config.seed, seeding.INIT_STREAM)):
             modules = self.plugin.make_modules(self.cfg, spaces)  # initial weights: seed only
@@ -113,7 +113,7 @@ class Learner:
         return out
 
     def policy_for_eval(self, modules: dict, explore: bool):
-        return eval_policy(self.plugin, self.cfg, self.normalizer, modules, explore)
+        return eval_policy(self.plugin, self.cfg, self.spaces, self.normalizer, modules, explore)
 
     def close(self) -> None:
         """Nothing to release in the driver (a ``RemoteLearner`` stops its actor)."""

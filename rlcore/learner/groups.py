@@ -90,7 +90,8 @@ class Groups:
         for name in present:
             limit = self.settings[name]["max_grad_norm"] or float("inf")
             norms[name] = torch.nn.utils.clip_grad_norm_(self.params[name], limit)
-        if not all(math.isfinite(float(v)) for v in list(present.values()) + list(norms.values())):
+        values = [float(v.detach()) for v in list(present.values()) + list(norms.values())]
+        if not all(map(math.isfinite, values)):
             self.zero_grad()
             return None
         for name in present:

@@ -94,7 +94,7 @@ class RemoteLearner:
         from rlcore.actors.ray_setup import init_ray
 
         cfg = exp.config
-        self.plugin, self.cfg = exp.plugin, exp.algo
+        self.plugin, self.cfg, self.spaces = exp.plugin, exp.algo, spaces
         self.resources = learner_resources(cfg)
         init_ray(cfg.ray, 0, extra=self.resources, what="the learner (learner.num_gpus / "
                  "learner.resources)")
@@ -175,7 +175,7 @@ class RemoteLearner:
         ``weights()`` call (the trainers load those weights into ``modules`` just before)."""
         from rlcore.learner.core import eval_policy
 
-        return eval_policy(self.plugin, self.cfg, self.normalizer, modules, explore)
+        return eval_policy(self.plugin, self.cfg, self.spaces, self.normalizer, modules, explore)
 
     def close(self) -> None:
         import ray

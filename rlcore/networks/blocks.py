@@ -10,6 +10,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from rlcore.ops.actions import rescale_action, rescale_coefficients  # noqa: F401
 from rlcore.types import ActionOut, SpaceSpec
 
 ACTIVATIONS = {"tanh": nn.Tanh, "relu": nn.ReLU}
@@ -194,20 +195,6 @@ class SquashedNormal(torch.distributions.Independent):
 
     def log_prob(self, value: torch.Tensor) -> torch.Tensor:
         return super().log_prob(value) - tanh_log_det(value).flatten(-len(self.event_shape)).sum(-1)
-
-
-def rescale_coefficients(low: np.ndarray, high: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """(scale, offset) mapping the policy's range [-1, 1] affinely onto [low, high] as
-    ``a * scale + offset``; unbounded dimensions pass as is (scale 1, offset 0)."""
-    low, high = np.asarray(low, np.float64), np.asarray(high, np.float64)
-    finite = np.isfinite(low) & np.isfinite(high)
-    return np.where(finite, 0.5 * (high - low), 1.0), np.where(finite, 0.5 * (high + low), 0.0)
-
-
-def rescale_action(a: np.ndarray, low: np.ndarray, high: np.ndarray) -> np.ndarray:
-    """Map the policy's range [-1, 1] affinely onto [low, high]; unbounded dimensions pass as is."""
-    scale, offset = rescale_coefficients(low, high)
-    return (a * scale + offset).astype(np.float32)
 
 
 class GaussianActorCritic(ActorCritic):
