@@ -59,7 +59,11 @@ def cmd_schema(args) -> int:
             if args.algorithm:
                 raise
             plugins[name] = exc
-    print("\n".join(config.schema_lines()))
+    if args.algorithm and not isinstance(plugins[args.algorithm], Exception):
+        own = plugins[args.algorithm].learner_defaults  # this plugin's learner defaults
+        print("\n".join(config.schema_lines(defaults={f"learner.{k}": v for k, v in own.items()})))
+    else:
+        print("\n".join(config.schema_lines()))
     for name, plugin in plugins.items():
         if isinstance(plugin, Exception):
             print(f"algo:  # when algorithm: {name} -- not shown: {plugin}")
@@ -78,8 +82,12 @@ def cmd_validate(args) -> int:
 
         with _env_errors_located(exp):
             check_spaces(exp)
+    regime = exp.plugin.data_spec.regime
+    batch = (f"batch {exp.config.batch_size}" if regime == "trajectory" else
+             f"replay batch {exp.algo.batch_size}" if regime == "transition" else
+             f"{exp.algo.games_per_round} games per round, batch {exp.algo.batch_size} positions")
     print(f"{args.file}: ok ({exp.plugin.name} on {exp.config.env.id}, "
-          f"{exp.config.stop.num_env_steps:,} env steps, batch {exp.config.batch_size})")
+          f"{exp.config.stop.num_env_steps:,} env steps, {batch})")
     return 0
 
 

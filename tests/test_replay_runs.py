@@ -65,6 +65,27 @@ def test_short_run_checkpoints_replay_and_resume_continues(tmp_path, capsys):
     assert resumed["replay_size"] == 2000  # the saved replay came back, then 400 more steps
 
 
+def test_resume_without_saved_replay_warns_and_does_not_burst_catch_up_updates(tmp_path,
+                                                                                capsys):
+    """Without algo.checkpoint_replay the replay restarts empty: a loud warning, updates pause
+    until learning_starts new transitions are in, and the missed ones are not caught up (a
+    burst of them on a nearly empty replay once set a Pendulum run back from -152 to -346)."""
+    run_dir = tmp_path / "run"
+    assert main(["run", "experiments/dqn_cartpole.yaml", "--run-dir", str(run_dir),
+                 *sets(SHORT)]) == 0
+    first = json.loads((run_dir / "summary.json").read_text())
+    assert first["updates"] == 550
+    capsys.readouterr()
+    assert main(["resume", str(run_dir), "--set", "stop.num_env_steps=2400"]) == 0
+    err = capsys.readouterr().err
+    assert "WARNING: " in err and "holds no replay (algo.checkpoint_replay was off)" in err
+    assert "the updates missed meanwhile are not caught up" in err
+    resumed = json.loads((run_dir / "summary.json").read_text())
+    assert resumed["env_steps"] == 2400 and resumed["replay_restarted_empty_at"] == 1600
+    # 0.5 per env step from 1600 + 500 on: int(0.5 * 301) more updates, not a catch-up of 400
+    assert resumed["updates"] == 550 + 150 and resumed["replay_size"] == 800
+
+
 def test_ctrl_c_writes_a_checkpoint_and_the_summary(tmp_path, monkeypatch):
     exp = load_experiment("experiments/dqn_cartpole.yaml", SHORT)
     trainer = Run(exp, tmp_path)

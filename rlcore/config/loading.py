@@ -87,6 +87,9 @@ def _describe_error(err: dict, model: type[BaseModel], prefix: tuple, owner: str
             bound = " and ".join(f"{ops.get(k, k)} {v}" for k, v in (err.get("ctx") or {}).items())
             return full, f"{'.'.join(prefix)}{item} must be {bound or 'in range'} (got {got!r})"
         return full, f"{key} must be {_bounds(info)} (got {got!r})"
+    if etype == "too_short":
+        least = (err.get("ctx") or {}).get("min_length", 1)
+        return full, f"{key} must have at least {least} item{'s' * (least != 1)} (got {got!r})"
     if etype == "literal_error":
         return full, f"{key}: {err['msg'].replace('Input should be', 'must be')} (got {got!r})"
     for word, text in _TYPE_WORDS.items():

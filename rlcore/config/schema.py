@@ -14,7 +14,7 @@ from pydantic_core import PydanticCustomError
 
 
 # Layer widths of an MLP (``hidden_sizes`` in the algorithm sections): each at least 1.
-Widths = tuple[Annotated[int, Field(ge=1)], ...]
+Widths = Annotated[tuple[Annotated[int, Field(ge=1)], ...], Field(min_length=1)]
 
 
 class Section(BaseModel):
@@ -223,7 +223,13 @@ def _type_name(ann) -> str:
     if origin is Literal:
         return " | ".join(repr(a) for a in args)
     if origin is Annotated:  # an item with bounds, as in Widths: "int >= 1"
-        return f"{_type_name(args[0])} {_bounds(args[1])}"
+        bounds = _bounds(args[1])
+        if bounds == "in range":  # a length bound (Widths): non-empty
+            least = getattr(args[1], "min_length", None) or next(
+                (m.min_length for m in getattr(args[1], "metadata", [])
+                 if getattr(m, "min_length", None)), None)
+            return f"{_type_name(args[0])}" + (f" (at least {least})" if least else "")
+        return f"{_type_name(args[0])} {bounds}"
     if "Annotated" in str(ann):  # a container or union of bounded items
         parts = ", ".join("..." if a is Ellipsis else _type_name(a) for a in args)
         if origin is tuple:
@@ -234,18 +240,22 @@ def _type_name(ann) -> str:
     return str(ann).replace("typing.", "").replace(f"{__name__}.", "")
 
 
-def schema_lines(model: type[BaseModel] = ExperimentConfig, prefix: str = "") -> list[str]:
+def schema_lines(model: type[BaseModel] = ExperimentConfig, prefix: str = "",
+                 defaults: dict | None = None) -> list[str]:
     """One line per key: name, type, default, bounds, description (for ``rlcore schema``).
-    A model's plain keys come first, then its sections."""
-    lines, sections = [], []
+    A model's plain keys come first, then its sections. ``defaults`` ({"learner.lr": 1e-3})
+    are the defaults a plugin sets in place of the core's (``learner_defaults``)."""
+    lines, sections, defaults = [], [], defaults or {}
     for name, info in model.model_fields.items():
         ann = info.annotation
         key = f"{prefix}{name}"
         if isinstance(ann, type) and issubclass(ann, BaseModel):
-            sections += [f"{key}:"] + schema_lines(ann, key + ".")
+            sections += [f"{key}:"] + schema_lines(ann, key + ".", defaults)
             continue
         default = "required" if info.is_required() else (
             info.default_factory() if info.default_factory else info.default)
+        if key in defaults:
+            default = defaults[key]
         bounds = _bounds(info)
         bounds = "" if bounds == "in range" else f"  {bounds}"
         lines.append(f"  {key}: {_type_name(ann)} = {default!r}{bounds}  # {info.description or ''}")

@@ -79,6 +79,9 @@ class Transition:
         self.lags: collections.deque = collections.deque(maxlen=1000)
         self.actor_ids: collections.Counter = collections.Counter()  # transitions per actor
         self._window = None
+        # where the replay-ratio count starts: (env steps, updates) of a resume whose replay
+        # was not saved, so the updates missed while replay refills are not caught up
+        self.restart = None
 
     def worker_spec(self):
         return rollout_worker_spec(self.run.exp, self.run.spaces)
@@ -87,6 +90,17 @@ class Transition:
 
     def restore(self, path: Path, meta: dict) -> None:
         replay = path / "replay.npz"
+        if not replay.is_file():
+            self.restart = (int(meta["env_steps"]), int(meta["learner"]["updates"]))
+            import sys
+
+            print(f"rlcore: WARNING: {path} holds no replay (algo.checkpoint_replay was off), "
+                  "so replay restarts empty. Updates pause until it holds "
+                  f"algo.learning_starts={self.algo.learning_starts} new transitions, then go on "
+                  f"at algo.replay_ratio={self.algo.replay_ratio:g} from there; the updates "
+                  "missed meanwhile are not caught up. Set algo.checkpoint_replay: true to "
+                  "resume with the replay itself", file=sys.stderr, flush=True)
+            return
         if replay.is_file():
             try:
                 self.buffer.load(replay)
@@ -105,10 +119,15 @@ class Transition:
     # ------------------------------------------------------------------ loop
 
     def updates_due(self) -> int:
+        """``replay_ratio`` updates per env step after ``learning_starts``, counted from the
+        run's start (or from a resume whose replay restarted empty), less those made."""
         algo, env_steps = self.algo, self.run.env_steps
-        if env_steps < algo.learning_starts or len(self.buffer) < algo.batch_size:
+        start_steps, start_updates = self.restart or (0, 0)
+        begin = start_steps + algo.learning_starts
+        if env_steps < begin or len(self.buffer) < algo.batch_size:
             return 0
-        return int(algo.replay_ratio * (env_steps - algo.learning_starts + 1)) - self.run.learner.updates
+        made = self.run.learner.updates - start_updates
+        return int(algo.replay_ratio * (env_steps - begin + 1)) - made
 
     def add_fragment(self, frag: Fragment) -> None:
         n = frag.reward.shape[1]
@@ -179,5 +198,6 @@ class Transition:
         return {"minibatch_size": algo.batch_size, "batch_size": algo.batch_size,
                 "grad_noise_verdict": "not measured (transition regime)",
                 "replay_size": len(self.buffer), "replay_ratio": algo.replay_ratio,
+                "replay_restarted_empty_at": self.restart[0] if self.restart else None,
                 "policy_lag_mean": float(np.mean(self.lags)) if self.lags else None,
                 "env_steps_by_actor": {str(k): v for k, v in sorted(self.actor_ids.items())}}
