@@ -103,7 +103,13 @@ def _validate(model: type[BaseModel], data: dict, prefix: tuple, marks: dict, so
     try:
         return model.model_validate(data)
     except ValidationError as exc:
-        for err in exc.errors():
+        errors = exc.errors()
+        for err in errors:
+            loc = tuple(err["loc"])
+            if err["type"] == "too_short" and any(
+                    len(e["loc"]) > len(loc) and tuple(e["loc"][:len(loc)]) == loc
+                    for e in errors):
+                continue  # the list is short only because an item of it failed: said already
             full, msg = _describe_error(err, model, prefix, owner, known or {})
             problems.append(f"{_where(source, marks, full)}: {msg}")
         return None
