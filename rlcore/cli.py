@@ -253,6 +253,26 @@ def cmd_play(args) -> int:
     return 0
 
 
+def cmd_check_plugin(args) -> int:
+    from rlcore import registry
+    from rlcore.testing.contract import check_plugin
+
+    plugin = registry.get_algorithm(args.algorithm)  # an unknown name: a RegistryError, exit 2
+    if args.action_kind and args.action_kind not in plugin.action_spaces:
+        raise ConfigError([f"--action-kind {args.action_kind}: {plugin.name} takes "
+                           f"{' or '.join(plugin.action_spaces)} actions"])
+    kinds = [args.action_kind] if args.action_kind else (
+        ["discrete"] if plugin.data_spec.regime == "game" else list(plugin.action_spaces))
+    failed = 0
+    for kind in kinds:
+        for check in check_plugin(args.algorithm, kind):
+            failed += not check.ok
+            detail = f": {check.detail}" if check.detail else ""
+            print(f"{'ok  ' if check.ok else 'FAIL'} {plugin.name} ({kind}) {check.name}{detail}")
+    print(f"{plugin.name}: {'all checks passed' if not failed else f'{failed} check(s) failed'}")
+    return 1 if failed else 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="rlcore", description="Reinforcement-learning experiments.")
     p.add_argument("--debug", action="store_true", help="show Python tracebacks")
@@ -283,6 +303,11 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--seed", type=int, default=12345)
     s.add_argument("--stochastic", action="store_true", help="sample actions instead of greedy")
     s.set_defaults(fn=cmd_eval)
+    s = sub.add_parser("check-plugin", help="run the plugin contract checks on an algorithm")
+    s.add_argument("algorithm")
+    s.add_argument("--action-kind", choices=["discrete", "box"],
+                   help="check only this action kind (default: every kind the plugin declares)")
+    s.set_defaults(fn=cmd_check_plugin)
     s = sub.add_parser("play", help="play a trained game network (alphazero) in the terminal")
     s.add_argument("path", metavar="RUN_DIR_OR_CHECKPOINT")
     s.add_argument("--second", action="store_true", help="let the network move first")

@@ -64,6 +64,8 @@ class DataSpec:
     # env ``info`` keys the actors record per step into ``Fragment.info`` (e.g. ("label",) for
     # the supervised learner on a dataset env); RL plugins leave it empty and never see them
     info_keys: tuple[str, ...] = ()
+    # the observations it takes: "box" (vectors, images) or "discrete" (a state index, tabular)
+    obs_kind: str = "box"
 
 
 @dataclass(frozen=True)

@@ -29,6 +29,7 @@ BUILTIN_ALGORITHMS = {
     "qrdqn": "rlcore.plugins.distributional.plugin:QRDQN",
     "ddpg": "rlcore.plugins.ddpg.plugin:DDPG",
     "td3": "rlcore.plugins.ddpg.plugin:TD3",
+    "sac": "rlcore.plugins.sac.plugin:PLUGIN",
     "alphazero": "rlcore.plugins.alphazero.plugin:PLUGIN",
 }
 BUILTIN_ENVS = {

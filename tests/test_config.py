@@ -194,10 +194,10 @@ def test_unknown_algorithm_suggests_the_close_name_and_lists_installed(tmp_path)
 
 
 def test_unknown_algorithm_without_a_close_name_lists_installed(tmp_path):
-    path = write(tmp_path, edit(BASE, "algorithm: ppo", "algorithm: sac"))
+    path = write(tmp_path, edit(BASE, "algorithm: ppo", "algorithm: xyzzy"))
     problem = only_problem(path)
     assert problem.startswith(f"{path}:")
-    assert "unknown algorithm 'sac'; installed: " in problem
+    assert "unknown algorithm 'xyzzy'; installed: " in problem
     assert "did you mean" not in problem
     assert "'module:ATTR'" in problem
 

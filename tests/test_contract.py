@@ -13,7 +13,7 @@ import pytest
 import torch
 import yaml
 
-from fake_env import register
+from rlcore.testing.fake_env import register
 from rlcore.run import checkpoint
 from rlcore.actors.pool import rollout_pool
 from rlcore.config import load_experiment
@@ -177,7 +177,7 @@ def test_box_fragments_hold_float_actions_and_their_log_probs(tmp_path, algorith
 # the inline transition pool go into replay, updates sample from it.
 
 TRANSITION_CASES = [("dqn", "discrete"), ("c51", "discrete"), ("qrdqn", "discrete"),
-                    ("ddpg", "box"), ("td3", "box")]
+                    ("ddpg", "box"), ("td3", "box"), ("sac", "box")]
 
 
 def build_replay_trainer(tmp_path, algorithm, action_kind, seed=0, run="run", resume=False, **algo):

@@ -7,7 +7,7 @@ import pytest
 import torch
 from gymnasium.utils.env_checker import check_env
 
-from fake_env import register
+from rlcore.testing.fake_env import register
 from rlcore.envs import datasets
 from rlcore.learner.batches import concat_fragments
 from rlcore.plugin import DataSpec

@@ -54,3 +54,11 @@ def test_inverted_pendulum_reaches_1000_within_60k_steps(tmp_path, algorithm, ov
     assert summary["eval_return_mean"] >= 1000 and summary["env_steps"] <= 60_000
     # the run's normalization statistics counted every step once and went into the checkpoint
     assert trainer.learner.normalizer.obs.count == summary["env_steps"]
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(900)
+def test_sac_inverted_pendulum_reaches_1000(tmp_path):
+    summary, _ = train_experiment(EXPERIMENTS / "sac_inverted_pendulum.yaml", tmp_path)
+    assert summary["stop_reason"] == "eval_return", summary["evals"]
+    assert summary["eval_return_mean"] >= 1000 and summary["env_steps"] <= 20_000

@@ -6,7 +6,7 @@ import pytest
 import torch
 import yaml
 
-from fake_env import register_counter
+from rlcore.testing.fake_env import register_counter
 from rlcore.actors.pool import rollout_pool
 from rlcore.config import load_experiment
 from rlcore.errors import IncompatibleEnvError

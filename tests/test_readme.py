@@ -8,7 +8,7 @@ import numpy as np
 import torch
 import yaml
 
-from fake_env import register
+from rlcore.testing.fake_env import register
 from rlcore.actors.pool import rollout_pool
 from rlcore.config import load_experiment, schema_lines
 from rlcore.learner.core import Learner

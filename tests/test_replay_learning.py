@@ -30,3 +30,11 @@ def test_deterministic_policy_gradient_pendulum_reaches_minus_250_within_30k_ste
     s = train(tmp_path, file, "stop.eval_return=-250", "stop.num_env_steps=30000")
     assert s["stop_reason"] == "eval_return", s["evals"]
     assert s["eval_return_mean"] >= -250 and s["env_steps"] <= 30_000
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_sac_pendulum_reaches_minus_200_within_15k_steps(tmp_path, seed):
+    s = train(tmp_path, "experiments/sac_pendulum.yaml", f"seed={seed}", "stop.eval_return=-200",
+              "stop.num_env_steps=15000")
+    assert s["stop_reason"] == "eval_return", s["evals"]
+    assert s["eval_return_mean"] >= -200 and s["env_steps"] <= 15_000

@@ -35,14 +35,18 @@ class Predictor(nn.Module):
 
 
 class PredictionPolicy:
-    """Box actions: the prediction itself (maximum likelihood has nothing to explore)."""
+    """Box actions: the prediction itself (maximum likelihood has nothing to explore), the env
+    stepped with it clipped to the action bounds (an early, untrained prediction may lie
+    outside them; the fragment keeps the prediction)."""
 
-    def __init__(self, net: Predictor):
+    def __init__(self, net: Predictor, spaces):
         self.net = net
+        self.low, self.high = spaces.action_bounds()
 
     def act(self, obs: np.ndarray, rng: np.random.Generator) -> ActionOut:
         with torch.inference_mode():
-            return ActionOut(self.net(torch.as_tensor(obs)).numpy())
+            a = self.net(torch.as_tensor(obs)).numpy()
+        return ActionOut(a, env_action=np.clip(a, self.low, self.high).astype(np.float32))
 
 
 def make_modules(cfg, spaces) -> dict:
@@ -51,4 +55,4 @@ def make_modules(cfg, spaces) -> dict:
 
 def make_policy(modules: dict, cfg, spaces, explore: bool):
     net = modules["model"]
-    return CategoricalPolicy(net, explore) if net.discrete else PredictionPolicy(net)
+    return CategoricalPolicy(net, explore) if net.discrete else PredictionPolicy(net, spaces)

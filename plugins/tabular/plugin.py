@@ -43,7 +43,7 @@ PLUGIN = AlgorithmPlugin(
     name="tabular",
     description="Q-learning / SARSA on a Q table (Discrete observations; epsilon-greedy or UCB)",
     config_cls=TabularConfig,
-    data_spec=DataSpec(regime="trajectory", needs_log_prob=False),
+    data_spec=DataSpec(regime="trajectory", needs_log_prob=False, obs_kind="discrete"),
     make_modules=make_modules,
     make_policy=make_policy,
     loss=loss,

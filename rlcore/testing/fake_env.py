@@ -1,4 +1,5 @@
-"""A tiny deterministic-given-seed env for contract tests: terminations and truncations both occur."""
+"""Tiny deterministic-given-seed envs for contract checks and tests: terminations and
+truncations both occur (FakeEnv, FakeBoxEnv), or observations are known (CounterEnv)."""
 
 import gymnasium as gym
 import numpy as np
@@ -47,7 +48,8 @@ class FakeBoxEnv(FakeEnv):
         obs = self._obs()
         self._left -= 1
         reward = -float(np.sum((np.asarray(action) - target) ** 2))
-        return obs, reward, self._left <= 0, False, {"step_left": self._left}
+        # the label: the best action for the observation acted on (for the supervised plugin)
+        return obs, reward, self._left <= 0, False, {"step_left": self._left, "label": target}
 
 
 def register(kind: str = "discrete") -> str:

@@ -1,0 +1,84 @@
+"""sac's modules: a tanh-squashed Gaussian actor, twin Q critics and their targets (kept by the
+core), the log temperature; and the actors' sampling policy."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from rlcore.networks.value import QCritic, relu_mlp
+from rlcore.types import ActionOut
+
+
+class SquashedGaussianActor(nn.Module):
+    """u ~ N(mu(s), sigma(s)^2), a = tanh(u) in [-1, 1]^d, with the log-density of a:
+    log pi(a|s) = sum_i [log N(u_i) - log(1 - tanh(u_i)^2)], the second term written as
+    2 (log 2 - u - softplus(-2u)) for numerical stability."""
+
+    def __init__(self, spaces, hidden: tuple[int, ...], log_std_min: float, log_std_max: float):
+        super().__init__()
+        self.action_shape = tuple(spaces.action_shape)
+        self.act_dim = int(np.prod(self.action_shape))
+        obs_dim = int(np.prod(spaces.obs_shape))
+        self.net = nn.Sequential(*relu_mlp([obs_dim, *hidden, 2 * self.act_dim]))
+        self.log_std_min, self.log_std_max = log_std_min, log_std_max
+
+    def forward(self, obs: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        mean, log_std = self.net(obs.float().flatten(1)).chunk(2, dim=-1)
+        return mean, log_std.clamp(self.log_std_min, self.log_std_max)
+
+    def sample(self, obs: torch.Tensor, rng: torch.Generator | None):
+        """(a, log pi(a|s)) with the reparameterization trick; noise from ``rng``."""
+        mean, log_std = self(obs)
+        eps = torch.randn(mean.shape, generator=rng, device=mean.device)
+        u = mean + log_std.exp() * eps
+        log_prob = (-0.5 * eps.pow(2) - log_std - 0.5 * math.log(2 * math.pi)).sum(-1)
+        log_prob = log_prob - (2 * (math.log(2) - u - F.softplus(-2 * u))).sum(-1)
+        return torch.tanh(u).view(-1, *self.action_shape), log_prob
+
+
+class LogAlpha(nn.Module):
+    def __init__(self, init_alpha: float):
+        super().__init__()
+        self.value = nn.Parameter(torch.tensor(math.log(init_alpha)))
+
+
+def make_modules(cfg, spaces) -> dict:
+    hidden = tuple(cfg.hidden_sizes)
+    return {"policy": SquashedGaussianActor(spaces, hidden, cfg.log_std_min, cfg.log_std_max),
+            "q1": QCritic(spaces, hidden), "q2": QCritic(spaces, hidden),
+            "target_q1": QCritic(spaces, hidden), "target_q2": QCritic(spaces, hidden),
+            "log_alpha": LogAlpha(cfg.init_alpha)}
+
+
+class SACPolicy:
+    """Actors sample a = tanh(mu + sigma eps) (eps from the actor's numpy generator); evaluation
+    takes tanh(mu). Uniformly random actions for the first ``random_steps`` env steps."""
+
+    def __init__(self, actor: SquashedGaussianActor, cfg, spaces, explore: bool):
+        self.actor, self.spaces, self.explore, self.cfg = actor, spaces, explore, cfg
+        self.random = explore and cfg.random_steps > 0
+
+    def set_schedule(self, env_steps: int, actor_id: int, num_actors: int) -> None:
+        self.random = self.explore and env_steps < self.cfg.random_steps
+
+    def act(self, obs: np.ndarray, rng: np.random.Generator) -> ActionOut:
+        shape = (len(obs), *self.actor.action_shape)
+        if self.random:
+            a = rng.uniform(-1.0, 1.0, shape)
+        else:
+            with torch.inference_mode():
+                mean, log_std = self.actor(torch.as_tensor(obs))
+            mean, std = mean.numpy(), np.exp(log_std.numpy())
+            u = mean + std * rng.standard_normal(mean.shape) if self.explore else mean
+            a = np.tanh(u).reshape(shape)
+        a = np.asarray(a, np.float32)
+        return ActionOut(a, env_action=self.spaces.to_env_action(a))
+
+
+def make_policy(modules: dict, cfg, spaces, explore: bool) -> SACPolicy:
+    return SACPolicy(modules["policy"], cfg, spaces, explore)
