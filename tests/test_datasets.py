@@ -1,5 +1,5 @@
 """Datasets as one-step environments, the info keys the rollout carries to a plugin, and the
-supervised plugin (DESIGN.md, "Degenerate environments")."""
+supervised plugin (README, "Datasets as environments")."""
 
 import gymnasium as gym
 import numpy as np
