@@ -149,8 +149,12 @@ class Run:
         return (self.env_steps - self.steps_at_start) / max(self.clock() - self.t_run, 1e-9)
 
     def mean_return(self) -> float | None:
-        return self.regime.mean_return() if hasattr(self.regime, "mean_return") else (
-            float(np.mean(self.returns)) if self.returns else None)
+        """For the progress line: the mean of the last 100 episode returns, or the regime's
+        own figure (the game regime: the first player's mean result)."""
+        own = getattr(self.regime, "mean_return", None)
+        if own is not None:
+            return own()
+        return float(np.mean(self.returns)) if self.returns else None
 
     def progress(self) -> float:
         return min(1.0, self.env_steps / self.cfg.stop.num_env_steps)
@@ -178,7 +182,6 @@ class Run:
         next_ckpt = self._next_multiple(cfg.checkpoint.every_env_steps)
         stop_reason, failure = "num_env_steps", None
         self.t_run, self.steps_at_start, self.published = self.clock(), self.env_steps, None
-        self.logger = logger
         try:
             while self.env_steps < cfg.stop.num_env_steps:
                 self._round(logger)
@@ -212,7 +215,7 @@ class Run:
             self.learner.close()
         if stop_reason == "interrupted":
             raise KeyboardInterrupt
-        return self.summary_written
+        return self.final_summary
 
     def _finish(self, stop_reason: str, logger, on_eval) -> BaseException | None:
         """The final evaluation (unless interrupted or just done), checkpoint and summary; an
@@ -222,8 +225,8 @@ class Run:
             if stop_reason != "interrupted" and not evaluated_now:
                 self.evaluate(logger, on_eval)
             path = self.save_checkpoint()
-            self.summary_written = self.summary(stop_reason, path)
-            (self.run_dir / "summary.json").write_text(json.dumps(self.summary_written, indent=1))
+            self.final_summary = self.summary(stop_reason, path)
+            (self.run_dir / "summary.json").write_text(json.dumps(self.final_summary, indent=1))
         except RLCoreError as exc:
             return exc
         except OSError as exc:
