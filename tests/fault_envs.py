@@ -60,11 +60,17 @@ class FaultEnv(CartPoleEnv):
                 time.sleep(3600)
             elif self.fault == "nan":
                 obs = np.full_like(obs, np.nan)
+        if self.fault == "nan_at_episode_step" and self.episode_steps == self.after:
+            obs = np.full_like(obs, np.nan)  # with SHORT_ID's time limit: a final observation
         return obs, reward, term, trunc, info
 
 
 if FAULT_ID not in gym.registry:
     gym.register(FAULT_ID, entry_point=FaultEnv, max_episode_steps=200)
+
+SHORT_ID = "rlcore-test/FaultShort-v0"  # truncated at 5 steps, before CartPole terminates
+if SHORT_ID not in gym.registry:
+    gym.register(SHORT_ID, entry_point=FaultEnv, max_episode_steps=5)
 
 
 class WrongShapeEnv(CartPoleEnv):

@@ -78,6 +78,19 @@ def test_nonfinite_observation_stops_with_a_located_error_and_a_checkpoint(tmp_p
     assert summary["error"].startswith("EnvRuntimeError: env 'tests.fault_envs")
 
 
+def test_nonfinite_final_observation_of_a_truncated_episode_is_caught(tmp_path, capsys):
+    """A NaN only in the observation a truncation hands back (the reset's follows it): the
+    learner would bootstrap from it, so it stops the run like any other non-finite input."""
+    path = experiment(tmp_path, env={"id": "tests.fault_envs:rlcore-test/FaultShort-v0",
+                                     "kwargs": {"fault": "nan_at_episode_step", "after": 5}},
+                      stop={"num_env_steps": 1024})
+    code, err = rlcore(capsys, "run", path, "--run-dir", str(tmp_path / "run"))
+    assert code == 2
+    assert ("non-finite final observation of a truncated episode from actor 0, sub-env 0, "
+            "returned by the step at fragment step 4, last action ") in err
+    assert "(the learner bootstraps from it)" in err
+
+
 def test_nonfinite_observation_with_drop_policy_drops_one_fragment_and_finishes(tmp_path, capsys):
     marker = tmp_path / "fault-once"
     marker.touch()

@@ -297,6 +297,16 @@ class RolloutWorker:
                     f"non-finite {name} from actor {self.actor_id}, sub-env {n}, returned by the step "
                     f"at fragment step {t} (actor step {self.total_steps - frag.num_steps + t * self.num_envs + n}), "
                     f"last action {last}; fix the environment or wrap it to sanitize its outputs")
+        final = frag.final_obs.reshape(len(frag.final_obs), -1)
+        if final.dtype.kind == "f" and len(final) and not np.isfinite(final).all():
+            i = int(np.flatnonzero(~np.isfinite(final).all(-1))[0])
+            t, n = (int(x) for x in frag.final_idx[i])
+            last = repr(np.asarray(frag.action[t, n]).tolist())
+            raise NonFiniteEnvError(
+                f"non-finite final observation of a truncated episode from actor "
+                f"{self.actor_id}, sub-env {n}, returned by the step at fragment step {t}, last "
+                f"action {last} (the learner bootstraps from it); fix the environment or wrap it "
+                "to sanitize its outputs")
 
     def reset_envs(self) -> None:
         """Start new episodes in every sub-env (after a dropped fragment); seeds from the policy
