@@ -137,8 +137,9 @@ def test_nonfinite_gradients_are_skipped_then_stop_naming_the_checkpoint(tmp_pat
     run_dir = tmp_path / "run"
     code, err = rlcore(capsys, "run", path, "--run-dir", str(run_dir))
     assert code == 2
-    assert "non-finite in 3 optimizer step(s) in a row (learner.nonfinite=skip, " \
-           "learner.max_nonfinite_steps=3)" in err
+    assert ("the gradient was non-finite with a finite loss and finite weights (a numerically "
+            "unstable operation in the loss: a log, a division or a sqrt at 0) in 3 optimizer "
+            "step(s) in a row (learner.nonfinite=skip, learner.max_nonfinite_steps=3)") in err
     # updates 3 and 4 were skipped (weights unchanged), update 5 stopped the run at 320 steps
     assert f"the run stopped at 320 env steps (checkpoint {run_dir / 'checkpoints' / 'step_000000000320'}" in err
     assert ckpt_names(run_dir) == ["step_000000000128", "step_000000000256", "step_000000000320"]

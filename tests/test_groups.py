@@ -156,3 +156,14 @@ def test_the_losss_generator_is_seeded_and_round_trips_through_a_checkpoint():
     fresh.update(batch, 0.0)
     fresh.update(batch, 0.0)  # the same seed from the start: the same two updates
     assert torch.equal(fresh.modules["q"].weight, a.modules["q"].weight)
+
+
+def test_the_nonfinite_stop_names_the_loss_term_that_went_nonfinite():
+    def bad_term(modules, batch, cfg, state, rng):
+        q = modules["q"](batch.x).mean()
+        return {"critic": q * float("inf")}, {}
+
+    learner = learner_for(actor_critic_plugin(bad_term), nonfinite="stop")
+    with pytest.raises(TrainingError, match=r"the loss term 'critic' was non-finite with finite "
+                                            r"weights: look at its inputs"):
+        learner.update(Batch(x=torch.ones(2, 2)), 0.0)

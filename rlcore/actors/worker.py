@@ -297,9 +297,9 @@ class RolloutWorker:
                     f"non-finite {name} from actor {self.actor_id}, sub-env {n}, returned by the step "
                     f"at fragment step {t} (actor step {self.total_steps - frag.num_steps + t * self.num_envs + n}), "
                     f"last action {last}; fix the environment or wrap it to sanitize its outputs")
-        final = frag.final_obs.reshape(len(frag.final_obs), -1)
-        if final.dtype.kind == "f" and len(final) and not np.isfinite(final).all():
-            i = int(np.flatnonzero(~np.isfinite(final).all(-1))[0])
+        final = frag.final_obs
+        if len(final) and final.dtype.kind == "f" and not np.isfinite(final).all():
+            i = int(np.flatnonzero(~np.isfinite(final.reshape(len(final), -1)).all(-1))[0])
             t, n = (int(x) for x in frag.final_idx[i])
             last = repr(np.asarray(frag.action[t, n]).tolist())
             raise NonFiniteEnvError(

@@ -115,6 +115,24 @@ def _validate(model: type[BaseModel], data: dict, prefix: tuple, marks: dict, so
         return None
 
 
+def _nonfinite_fields(model, prefix: tuple, source: str, marks: dict) -> list[str]:
+    """Plugin configs take finite floats only (the core's sections refuse inf and nan in their
+    model config), unless a field's ``json_schema_extra`` says ``{"allow_inf_nan": True}``."""
+    import math
+
+    out = []
+    for name, info in type(model).model_fields.items():
+        value = getattr(model, name)
+        extra = info.json_schema_extra if isinstance(info.json_schema_extra, dict) else {}
+        if isinstance(value, float) and not math.isfinite(value) and not extra.get("allow_inf_nan"):
+            key = prefix + (name,)
+            out.append(f"{_where(source, marks, key)}: {'.'.join(key)} must be a finite number "
+                       f"(got {value!r})")
+        elif isinstance(value, BaseModel):
+            out += _nonfinite_fields(value, prefix + (name,), source, marks)
+    return out
+
+
 def _cross_checks(cfg: ExperimentConfig, source: str, marks: dict, plugin=None,
                   algo=None) -> list[str]:
     problems = []
@@ -232,6 +250,8 @@ def load_experiment(path: str | Path | None = None, overrides: list[str] = (), *
         algo_data = data.get("algo") if isinstance(data.get("algo"), dict) else {}
         algo = _validate(plugin.config_cls, algo_data, ("algo",), marks, source, problems,
                          owner=f" for {plugin.name}", known=known)
+        if algo is not None:
+            problems += _nonfinite_fields(algo, ("algo",), source, marks)
     if cfg is not None:
         problems += _cross_checks(cfg, source, marks, plugin, algo)
     if problems:

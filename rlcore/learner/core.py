@@ -187,7 +187,7 @@ class Learner:
             total = sum(losses.values())
             total.backward()
             td_abs = metrics.pop("td_abs", None)  # a vector: priorities, not a logged metric
-            metrics = self._apply(total, metrics)
+            metrics = self._apply(total, metrics, losses)
         if keep_td and td_abs is not None:
             td_abs = td_abs.detach().float().cpu().numpy()
         return metrics, td_abs if keep_td else None
@@ -199,7 +199,7 @@ class Learner:
         present = self.groups.backward(losses, self.plugin.name)
         norms = self.groups.clip_and_step(present)
         if norms is None:
-            return self._skip(), td_abs
+            return self._skip(present), td_abs
         self._nonfinite_in_a_row = 0
         out = {k: float(v) for k, v in metrics.items()}
         for name, term in present.items():
@@ -244,12 +244,13 @@ class Learner:
         return torch.cat([(p.grad if p.grad is not None else torch.zeros_like(p)).reshape(-1)
                           for p in self.params])
 
-    def _apply(self, total: torch.Tensor, metrics: dict) -> dict[str, float]:
+    def _apply(self, total: torch.Tensor, metrics: dict, losses: dict | None = None
+               ) -> dict[str, float]:
         max_norm = self.lcfg.max_grad_norm or float("inf")
         grad_norm = torch.nn.utils.clip_grad_norm_(self.params, max_norm)
         if not (torch.isfinite(total) and torch.isfinite(grad_norm)):
             self.opt.zero_grad(set_to_none=True)
-            return self._skip()
+            return self._skip(losses if losses is not None else {"(all terms)": total})
         self._nonfinite_in_a_row = 0
         self.opt.step()
         out = {k: float(v) for k, v in metrics.items()}
@@ -257,18 +258,33 @@ class Learner:
         out["loss"] = float(total.detach())
         return out
 
-    def _skip(self) -> dict:
-        """Count a step skipped for a non-finite loss or gradient; stop after too many."""
+    def _skip(self, losses: dict | None = None) -> dict:
+        """Count a step skipped for a non-finite loss or gradient; stop after too many, saying
+        what went non-finite first: a loss term (by name), the gradient, or the weights."""
         self.skipped_updates += 1
         self._nonfinite_in_a_row += 1
         limit = 1 if self.lcfg.nonfinite == "stop" else self.lcfg.max_nonfinite_steps
         if self._nonfinite_in_a_row >= limit:
-            raise TrainingError(f"the loss or gradient was non-finite in "
+            raise TrainingError(f"{self._what_went_nonfinite(losses or {})} in "
                                 f"{self._nonfinite_in_a_row} optimizer step(s) in a row "
                                 f"(learner.nonfinite={self.lcfg.nonfinite}, "
-                                f"learner.max_nonfinite_steps={self.lcfg.max_nonfinite_steps})"
-                                "; lower learner.lr or check the environment's rewards")
+                                f"learner.max_nonfinite_steps={self.lcfg.max_nonfinite_steps})")
         return {"skipped_steps": 1.0}
+
+    def _what_went_nonfinite(self, losses: dict) -> str:
+        bad_weights = [f"{name}.{p}" for name, m in self.modules.items()
+                       for p, t in m.named_parameters() if not torch.isfinite(t).all()]
+        if bad_weights:
+            return (f"the weights {', '.join(bad_weights[:3])} are non-finite (an earlier update "
+                    "diverged: lower learner.lr or clip gradients with learner.max_grad_norm)")
+        bad = [k for k, v in losses.items() if not torch.isfinite(v.detach()).all()]
+        if bad:
+            term = "the loss" if bad[0] == "(all terms)" else f"the loss term '{bad[0]}'"
+            return (f"{term} was non-finite with finite weights: look at its "
+                    "inputs (the environment's rewards and observations, the plugin's "
+                    "coefficients) before the learning rate")
+        return ("the gradient was non-finite with a finite loss and finite weights (a "
+                "numerically unstable operation in the loss: a log, a division or a sqrt at 0)")
 
     # ------------------------------------------------------------------ checkpoint state
 
