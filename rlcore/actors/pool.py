@@ -28,6 +28,7 @@ import time
 from typing import Any, Callable
 
 from rlcore.actors.slots import Slots, WorkerSpec  # noqa: F401  (WorkerSpec: part of this API)
+from rlcore.actors.watchdog import EnvHangError
 from rlcore.errors import RLCoreError
 
 
@@ -151,6 +152,9 @@ class InlinePool(_Counters):
                 else:
                     with self.watchdog.watch(host.worker.progress, host.worker.describe):
                         out = host.work(self._weights if fresh else None, self._version, request)
+            except EnvHangError:
+                self.slots.workers[slot] = _Abandoned()  # its envs may hang again in close()
+                raise
             except RLCoreError:
                 raise
             except Exception as exc:  # the env or the worker failed: a new one, as a Ray actor
@@ -160,6 +164,13 @@ class InlinePool(_Counters):
 
     def close(self) -> None:
         self.slots.close()
+
+
+class _Abandoned:
+    """Stands in for a worker whose env hung: closing it does nothing."""
+
+    def close(self) -> None:
+        pass
 
 
 def failure_of(exc: BaseException) -> str | None:
