@@ -21,8 +21,10 @@ terms are summed; with ``optimizer_groups={"critic": ("q1", "q2"), "actor": ("po
 term named ``critic`` steps only q1 and q2, ``actor`` only the policy
 (``rlcore/learner/groups.py``). ``targets={"target_q": "q"}`` hands target networks to the core:
 it copies them at the start, updates them every ``target_update_period`` updates with a Polyak
-step ``tau`` (read from the plugin's config), checkpoints them and never sends them to actors. ``Policy.act(obs, rng)`` returns an ``ActionOut``. ``learner_defaults``
-override the core's learner defaults for keys the experiment file does not set.
+step ``tau`` (read from the plugin's config), checkpoints them and never sends them to actors.
+``Policy.act(obs, rng)`` returns an ``ActionOut`` (``rng``: the actor's numpy generator).
+``learner_defaults`` override the core's learner defaults for keys the experiment file does
+not set. ``rlcore check-plugin NAME`` checks a plugin against this contract.
 
 The data regime (``DataSpec.regime``) decides what ``prepare_batch`` receives
 (``rlcore/regimes/``):
@@ -35,8 +37,10 @@ The data regime (``DataSpec.regime``) decides what ``prepare_batch`` receives
   ``target*`` stay on the learner (actors get the others); the config extends
   ``rlcore.regimes.transition_config.ReplayConfig``; a policy may define
   ``set_schedule(env_steps, actor_id, num_actors)`` for its exploration schedule.
-- ``game``: a list holding one ``GameSample`` of positions; the plugin declares ``game``
-  (``GameHooks``): its self-play worker, its evaluation and the player ``rlcore play`` uses.
+- ``game``: a list holding one sample of positions from the game store (a dict of arrays:
+  obs, pi, z, legal); the config extends ``rlcore.regimes.game_config.GameConfig``; the plugin
+  declares ``game`` (``GameHooks``): its self-play worker, its evaluation and the player
+  ``rlcore play`` uses.
 """
 
 from __future__ import annotations
