@@ -6,8 +6,9 @@ from torch import nn
 
 import math
 
+from rlcore.ops.actions import rescale_action
 from rlcore.networks.blocks import (ActorCritic, CategoricalPolicy, GaussianActorCritic, GaussianPolicy,
-                             NatureCNN, NumpyMLP, make_actor_critic, rescale_action, tanh_log_det)
+                             NatureCNN, NumpyMLP, make_actor_critic, tanh_log_det)
 from rlcore.types import SpaceSpec
 
 VEC = SpaceSpec((4,), "float32", "discrete", (), 3)

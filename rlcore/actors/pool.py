@@ -22,6 +22,7 @@ dropped. Inline, a hang cannot be interrupted from outside: the watchdog stops t
 
 from __future__ import annotations
 
+import contextlib
 import importlib
 import os
 import time
@@ -146,12 +147,12 @@ class InlinePool(_Counters):
         while True:
             host = self.slots.workers[slot]
             fresh = host.version() != self._version
+            guarded = self.watchdog is not None and hasattr(host.worker, "progress")
+            guard = (self.watchdog.watch(host.worker.progress, host.worker.describe) if guarded
+                     else contextlib.nullcontext())
             try:
-                if self.watchdog is None or not hasattr(host.worker, "progress"):
+                with guard:
                     out = host.work(self._weights if fresh else None, self._version, request)
-                else:
-                    with self.watchdog.watch(host.worker.progress, host.worker.describe):
-                        out = host.work(self._weights if fresh else None, self._version, request)
             except EnvHangError:
                 self.slots.workers[slot] = _Abandoned()  # its envs may hang again in close()
                 raise

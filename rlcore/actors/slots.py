@@ -19,11 +19,19 @@ import time
 from dataclasses import dataclass
 from typing import Any, Callable
 
+from rlcore import seeding
 from rlcore.errors import ClusterError
 
 # Seed stream of a replacement worker's envs and policy (seeding's own streams are 1-5), so a
 # restarted worker does not replay the episodes its predecessor already delivered.
 REPLACEMENT_STREAM = 101
+
+
+def incarnation_seed(seed: int, slot: int, incarnation: int) -> int:
+    """The seed of a slot's worker: the experiment's for the first, a fresh stream for each
+    replacement."""
+    return seed if incarnation == 0 else seeding.derive(seed, REPLACEMENT_STREAM, slot,
+                                                        incarnation)
 
 
 def split(total: int, parts: int) -> list[int]:

@@ -121,9 +121,8 @@ def vector_env_position() -> int | None:
     right now (its loop variable ``i``), or None."""
     frame = sys._current_frames().get(threading.main_thread().ident)
     while frame is not None:
-        code = frame.f_code
-        if code.co_name in ("step", "reset") and "SyncVectorEnv" in repr(frame.f_locals.get("self")
-                                                                        .__class__):
+        if (frame.f_code.co_name in ("step", "reset")
+                and type(frame.f_locals.get("self")).__name__ == "SyncVectorEnv"):
             i = frame.f_locals.get("i")
             return int(i) if isinstance(i, int) else None
         frame = frame.f_back

@@ -323,15 +323,14 @@ def rollout_worker_spec(exp, spaces) -> "WorkerSpec":  # noqa: F821 (imported in
     """``RolloutWorker``s over the experiment's env: sub-envs split over the slots; a
     replacement worker (incarnation > 0) gets fresh seeds, so it does not replay the episodes its
     predecessor delivered."""
-    from rlcore.actors.slots import REPLACEMENT_STREAM, WorkerSpec, split
+    from rlcore.actors.slots import WorkerSpec, incarnation_seed, split
 
     cfg = exp.config
     envs = split(cfg.env.num_envs, max(1, cfg.rollout.num_actors))
     norm = NormSettings.of(exp)
 
     def kwargs(slot: int, incarnation: int, in_ray: bool) -> dict:
-        seed = cfg.seed if incarnation == 0 else seeding.derive(cfg.seed, REPLACEMENT_STREAM, slot,
-                                                                incarnation)
+        seed = incarnation_seed(cfg.seed, slot, incarnation)
         return dict(plugin=exp.plugin_target if in_ray else exp.plugin, algo_cfg=exp.algo,
                     spaces=spaces, env_id=cfg.env.id, num_envs=envs[slot],
                     env_kwargs=cfg.env.kwargs, fragment_length=cfg.rollout.fragment_length,

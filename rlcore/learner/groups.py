@@ -73,7 +73,7 @@ class Groups:
             raise TrainingError(
                 f"{plugin_name}: loss terms {unknown} match no optimizer group (groups: "
                 f"{', '.join(self.params)}); name each term after the group it steps")
-        present = {k: v for k, v in losses.items()}
+        present = dict(losses)
         names = list(present)
         for i, name in enumerate(names):
             params = self.params[name]

@@ -10,7 +10,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from rlcore.ops.actions import rescale_action, rescale_coefficients  # noqa: F401
+from rlcore.ops.actions import rescale_coefficients
 from rlcore.types import ActionOut, SpaceSpec
 
 ACTIVATIONS = {"tanh": nn.Tanh, "relu": nn.ReLU}

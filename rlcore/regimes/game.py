@@ -18,7 +18,7 @@ from pathlib import Path
 import numpy as np
 
 from rlcore import registry, seeding
-from rlcore.actors.slots import REPLACEMENT_STREAM, WorkerSpec, split
+from rlcore.actors.slots import WorkerSpec, incarnation_seed, split
 from rlcore.buffers.games import GameStore
 from rlcore.errors import CheckpointError, ConfigError, IncompatibleEnvError
 
@@ -49,11 +49,9 @@ def selfplay_worker_spec(exp, spaces) -> WorkerSpec:
     cfg = exp.config
 
     def kwargs(slot: int, incarnation: int, in_ray: bool) -> dict:
-        seed = cfg.seed if incarnation == 0 else seeding.derive(cfg.seed, REPLACEMENT_STREAM,
-                                                                slot, incarnation)
         return dict(plugin=exp.plugin_target if in_ray else exp.plugin, env_id=cfg.env.id,
-                    env_kwargs=cfg.env.kwargs, algo_cfg=exp.algo, spaces=spaces, seed=seed,
-                    actor_id=slot)
+                    env_kwargs=cfg.env.kwargs, algo_cfg=exp.algo, spaces=spaces,
+                    seed=incarnation_seed(cfg.seed, slot, incarnation), actor_id=slot)
 
     return WorkerSpec("rlcore.regimes.game:selfplay_worker", kwargs, what="self-play")
 

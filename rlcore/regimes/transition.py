@@ -101,13 +101,12 @@ class Transition:
                   "missed meanwhile are not caught up. Set algo.checkpoint_replay: true to "
                   "resume with the replay itself", file=sys.stderr, flush=True)
             return
-        if replay.is_file():
-            try:
-                self.buffer.load(replay)
-            except ValueError as exc:
-                raise CheckpointError(
-                    f"{exc}; resume with the run's own algo.buffer_size and env.num_envs, or "
-                    "delete the replay file to start with an empty replay") from None
+        try:
+            self.buffer.load(replay)
+        except ValueError as exc:
+            raise CheckpointError(
+                f"{exc}; resume with the run's own algo.buffer_size and env.num_envs, or "
+                "delete the replay file to start with an empty replay") from None
 
     def save(self, path: Path) -> None:
         if getattr(self.algo, "checkpoint_replay", False):
