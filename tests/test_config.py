@@ -265,7 +265,7 @@ def test_a_key_in_the_wrong_section_names_its_section(tmp_path):
     ("  gamma: 0.98", "  gamma: [0.99]", "gamma", "algo.gamma: expected a number, got [0.99]"),
     ("  lr_schedule: linear", "  lr_schedule: cosine", "lr_schedule",
      "learner.lr_schedule: must be 'constant' or 'linear' (got 'cosine')"),
-    ("  num_envs: 8 ", "  num_envs: yes ", "num_envs", "env.num_envs: expected an integer, got True"),
+    ("  num_envs: 8 ", "  num_envs: yes ", "num_envs", "env.num_envs: expected an integer, got 'yes'"),
     ("  lr: 1.0e-3", "  lr: true", "lr:", "learner.lr: expected a number, got True"),
     ("  every_env_steps: 5000\n", "  every_env_steps: {n: 5}\n", "every_env_steps: {",
      "eval.every_env_steps: expected an integer, got {'n': 5}"),

@@ -10,6 +10,7 @@ native games there).
 from __future__ import annotations
 
 import importlib
+import re
 
 import numpy as np
 
@@ -17,7 +18,19 @@ from rlcore.envs.games.base import IllegalMoveError, check_action
 from rlcore.errors import IncompatibleEnvError
 
 
+# The module comes from env.kwargs, which is data: it may name PettingZoo's own environments
+# and nothing else, so no value in an experiment file becomes an import of arbitrary code
+# (a game of your own comes in as code, through an env plugin; README, "Security").
+_PETTINGZOO_MODULE = re.compile(r"^pettingzoo(?:\.[A-Za-z_][A-Za-z0-9_]*)+$")
+
+
 def make_aec_env(module: str, **kwargs):
+    if not _PETTINGZOO_MODULE.match(module):
+        raise IncompatibleEnvError(
+            f"game 'pettingzoo:{module}' names a module outside PettingZoo; env.kwargs are data "
+            "and import nothing but PettingZoo's own environments (e.g. "
+            "pettingzoo:pettingzoo.classic.connect_four_v3). Bring a game of your own as code: "
+            "an env plugin whose make_game builds it (README, 'Writing a plugin')")
     try:
         mod = importlib.import_module(module)
     except ImportError as exc:
