@@ -27,6 +27,9 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
+# This folder holds mujoco.py (the PPO/TRPO MuJoCo benchmark), which would shadow the mujoco
+# package for HalfCheetah when the script runs as ``python benchmarks/sac.py``.
+sys.path = [p for p in sys.path if Path(p or ".").resolve() != ROOT / "benchmarks"]
 
 TASKS = {
     "sac_pendulum": dict(experiment="sac_pendulum.yaml", steps=15_000, eval_every=1_000,
