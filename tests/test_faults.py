@@ -105,6 +105,7 @@ def test_nonfinite_observation_with_drop_policy_drops_one_fragment_and_finishes(
     summary = json.loads((run_dir / "summary.json").read_text())
     assert summary["env_steps"] == 256 and summary["stop_reason"] == "num_env_steps"
     assert tb_last(run_dir, "actors/dropped_fragments") == 1.0
+    assert summary["actor_health"]["dropped_fragments"] == 1  # the count survives the run
     # the dropped fragment is not counted: 256 / 64 = 4 updates at steps 64, 128, 192, 256
     assert scalar_steps(run_dir, "learner/loss") == [64, 128, 192, 256]
 
