@@ -507,3 +507,20 @@ def test_an_rlcore_id_nobody_registers_names_the_broken_env_plugin(isolated_regi
         "env.id 'rlcore/Nope-v0': environment plugin 'brokenenv' (nonexistent_env_module:PLUGIN) "
         "failed to load (ModuleNotFoundError: No module named 'nonexistent_env_module'); fix or "
         "reinstall the package that provides it, or uninstall it")
+
+
+@pytest.mark.parametrize("text, expected", [
+    # The algorithm is unknown: its algo: keys and learner defaults cannot be checked, and are not.
+    ("algorithm: ppoo\nenv:\n  id: CartPole-v1\nalgo:\n  clip_coef: 0.2\nlearner:\n"
+     "  minibatch_size: 64\n", ":1: unknown algorithm 'ppoo'; did you mean 'ppo'"),
+    # num_envs is not a number: nothing derived from it (batch, split over actors) is reported.
+    ("algorithm: ppo\nenv:\n  id: CartPole-v1\n  num_envs: x\nrollout:\n  num_actors: 3\n"
+     "  fragment_length: 32\nlearner:\n  minibatch_size: 64\n",
+     ":4: env.num_envs: expected an integer, got 'x'"),
+    # algo.batch_size is not a number: the replay checks that use it stay silent.
+    ("algorithm: dqn\nenv:\n  id: CartPole-v1\nalgo:\n  batch_size: x\n  learning_starts: 10\n",
+     ":5: algo.batch_size: expected an integer, got 'x'"),
+])
+def test_problems_that_only_follow_from_a_fatal_one_are_not_reported(tmp_path, text, expected):
+    path = write(tmp_path, text)
+    assert only_problem(path).startswith(f"{path}{expected}")
