@@ -5,6 +5,8 @@ for (CPUs for the rollout actors, a node with the learner's resources)."""
 from __future__ import annotations
 
 import os
+import subprocess
+import sys
 import tempfile
 import threading
 import time
@@ -51,15 +53,20 @@ def init_ray(ray_cfg, num_cpus_needed: float, extra: dict | None = None, what: s
             ray_constants.ENABLE_RAY_CLUSTER = False
             old_home = os.environ.get("HOME")
             os.environ["HOME"] = private_ray_home()  # inherited by the daemons ray.init starts
+            reaper = start_reaper()  # this Ray ends with this process, however it ends
             try:
                 # address="local": a new Ray, never one that `ray start` (or RAY_ADDRESS) left
                 # for ray.init() to find. Ray 2.60 turns token auth on for it by itself.
                 ray.init(address="local", num_cpus=ray_cfg.num_cpus or os.cpu_count(),
                          include_dashboard=False, _node_ip_address="127.0.0.1",
                          log_to_driver=False, logging_level="ERROR", configure_logging=True)
+            except BaseException:
+                reaper.close()  # it ends what the failed start left, then itself
+                raise
             finally:
                 if old_home is not None:
                     os.environ["HOME"] = old_home
+            reaper.register_ray_processes()
         else:
             _join_cluster(ray_cfg)
     # On a cluster, nodes may still be joining (containers start in any order): wait for them
@@ -86,6 +93,62 @@ def init_ray(ray_cfg, num_cpus_needed: float, extra: dict | None = None, what: s
                 f"{', '.join(f'{v:g} {k}' for k, v in have.items())}); start the learner's node "
                 "with them (ray start --num-gpus N / --resources '{...}'), or set "
                 "learner.num_gpus: 0 and learner.resources: {} to run the learner in the driver")
+
+
+class _Reaper:
+    """The driver's end of ``rlcore.actors.reaper``: the process and the pipe it watches."""
+
+    def __init__(self, proc: subprocess.Popen | None):
+        self.proc = proc
+        if proc is not None:  # collect its exit status, so no zombie stays behind it
+            threading.Thread(target=proc.wait, name="rlcore-ray-reaper", daemon=True).start()
+
+    def _send(self, text: str) -> None:
+        if self.proc is not None and self.proc.stdin is not None:
+            try:
+                self.proc.stdin.write(text.encode())
+                self.proc.stdin.flush()
+            except (OSError, ValueError):  # it is gone or closed: nothing to tell it
+                pass
+
+    def register_ray_processes(self) -> None:
+        """Name the processes ``ray.init`` started (gcs_server, raylet, monitor, dashboard,
+        log monitor): the reaper then follows them and what they start, and exits when they
+        are gone (``ray.shutdown()``). Without this (a Ray without ``all_processes``), it
+        follows whatever this process started after it."""
+        try:
+            from ray._private import worker
+
+            pids = [info.process.pid for infos in worker._global_node.all_processes.values()
+                    for info in infos if info.process is not None]
+        except (ImportError, AttributeError, TypeError):  # an internal of Ray that moved:
+            # the reaper goes on following what this process started
+            return
+        self._send("".join(f"root {pid}\n" for pid in pids))
+
+    def close(self) -> None:
+        """The driver gives up this Ray: the reaper ends what is left of it, then exits."""
+        if self.proc is not None and self.proc.stdin is not None:
+            try:
+                self.proc.stdin.close()
+            except OSError:
+                pass
+
+
+def start_reaper() -> _Reaper:
+    """Start ``rlcore.actors.reaper`` for a local Ray this process is about to start: when this
+    process is gone (SIGKILL included) or that Ray is shut down, it ends every process of that
+    Ray. Linux only (it reads /proc); elsewhere nothing is started."""
+    if not sys.platform.startswith("linux") or not os.path.isdir("/proc/self"):
+        return _Reaper(None)
+    script = Path(__file__).with_name("reaper.py")
+    # -I -S: the standard library only, so it starts in tens of ms; its own session, so a
+    # Ctrl-C or a kill of the driver's process group leaves it to do its work; no stdout or
+    # stderr of the driver held open after the driver ends
+    proc = subprocess.Popen([sys.executable, "-I", "-S", str(script), str(os.getpid())],
+                            stdin=subprocess.PIPE, stdout=subprocess.DEVNULL,
+                            stderr=subprocess.DEVNULL, cwd="/", start_new_session=True)
+    return _Reaper(proc)
 
 
 def _node_with(resources: dict) -> bool:
