@@ -3,10 +3,13 @@ equation and hand-computed values, every env through Gymnasium's checker, the pl
 (save -> restore -> identical next update, same seed -> same run), and marked learning runs that
 reach the exact answers (Q*, the optimal policy, sublinear bandit regret)."""
 
+from types import SimpleNamespace
+
 import gymnasium as gym
 import numpy as np
 import pytest
 import torch
+import yaml
 from gymnasium.utils.env_checker import check_env
 
 from rlcore.run import checkpoint
@@ -308,3 +311,53 @@ def test_constant_epsilon_regret_is_linear(tmp_path):
     r = bandit_regret(tmp_path, horizon, "algo.exploration=epsilon_greedy", "algo.epsilon=0.1",
                       "algo.epsilon_final=0.1")
     assert r[horizon // 2:].sum() > 0.6 * r[:horizon // 2].sum()
+
+
+# ------------------------------------------------------------------ soft (entropy-regularized)
+
+
+def test_soft_q_learning_converges_to_soft_value_iteration(tmp_path):
+    """Tabular soft Q-learning (uniform behaviour, visit-count steps) against the exact soft
+    optimum of the same gridworld: max-norm error < 0.05 on every visited (state, action)."""
+    from rlcore.plugins.tabular.solvers import soft_value_iteration
+
+    layout, beta, gamma = "SFFF/F#HF/FFFG", 5.0, 0.9
+    kwargs = {"obs_mode": "index", "layout": layout, "step_reward": -0.05}
+    data = {"algorithm": "tabular", "seed": 0,
+            "env": {"id": "rlcore/GridWorld-v0", "num_envs": 8, "kwargs": kwargs},
+            "rollout": {"num_actors": 0, "fragment_length": 64},
+            "algo": {"method": "soft_q_learning", "beta": beta, "gamma": gamma,
+                     "step_size": "visits", "visit_power": 0.8, "epsilon": 1.0,
+                     "epsilon_final": 1.0, "max_states": 16},
+            "stop": {"num_env_steps": 30_000}, "eval": {"episodes": 1},
+            "checkpoint": {"every_env_steps": 0}, "logging": {"progress_every_s": 0}}
+    path = tmp_path / "soft.yaml"
+    path.write_text(yaml.safe_dump(data))
+    _, run = train_experiment(path, tmp_path / "run")
+    env = unwrapped("rlcore/GridWorld-v0", **kwargs)
+    _, Q, _ = soft_value_iteration(env.P, env.R, env.terminal, gamma, beta)
+    table = run.learner.modules["q"]
+    q, seen = table.q.detach().numpy(), table.counts.numpy().sum(axis=1) > 0
+    assert seen.sum() == 9  # 12 cells - 1 wall - 2 terminal (never acted in)
+    assert np.abs(q[seen] - Q[seen]).max() < 0.05
+    # and the soft optimum is not the hard one here: beta = 5 keeps the policy stochastic
+    _, Q_hard, _ = value_iteration(env.P, env.R, env.terminal, gamma)
+    assert np.abs(Q_hard[seen] - Q[seen]).max() > 0.1
+
+
+def test_boltzmann_exploration_samples_exp_beta_q():
+    from rlcore.plugins.tabular.networks import QTable, TabularPolicy
+
+    table = QTable(2, 3, 0.0, 0.0)
+    with torch.no_grad():
+        table.q.copy_(torch.tensor([[0.0, 1.0, 2.0], [5.0, 5.0, -100.0]], dtype=torch.float64))
+    cfg = SimpleNamespace(exploration="boltzmann", beta=0.5)
+    policy = TabularPolicy(table, cfg, explore=True)
+    rng = np.random.default_rng(0)
+    a = policy.act(np.array([0] * 20_000 + [1] * 20_000), rng).action
+    expected0 = np.exp(0.5 * np.array([0.0, 1.0, 2.0]))
+    np.testing.assert_allclose(np.bincount(a[:20_000], minlength=3) / 20_000,
+                               expected0 / expected0.sum(), atol=0.01)
+    np.testing.assert_allclose(np.bincount(a[20_000:], minlength=3) / 20_000, [0.5, 0.5, 0.0],
+                               atol=0.01)
+    assert policy.__class__(table, cfg, explore=False).act(np.array([0]), rng).action[0] == 2

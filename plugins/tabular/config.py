@@ -10,8 +10,12 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 class TabularConfig(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    method: Literal["q_learning", "sarsa"] = Field(
-        "q_learning", description="off-policy max target, or on-policy next-action target")
+    method: Literal["q_learning", "sarsa", "soft_q_learning"] = Field(
+        "q_learning", description="off-policy max target, on-policy next-action target, or the "
+        "entropy-regularized soft target r + gamma/beta log mean_a' exp(beta Q(s', a'))")
+    beta: float = Field(
+        1.0, gt=0, le=1e6, description="inverse temperature of soft_q_learning's target and of "
+        "Boltzmann exploration (large: Q-learning; small: the uniform prior's values)")
     gamma: float = Field(0.99, ge=0, le=1, description="discount factor (0: a bandit learner)")
     step_size: Literal["constant", "visits"] = Field(
         "constant", description="alpha, or N(s, a) ** -visit_power after N visits of (s, a)")
@@ -19,8 +23,9 @@ class TabularConfig(BaseModel):
     visit_power: float = Field(
         1.0, gt=0.5, le=1, description="step_size: visits; 1 = sample averages (bandits), "
         "0.5-0.8 converges faster for bootstrapped targets (Even-Dar & Mansour 2003)")
-    exploration: Literal["epsilon_greedy", "ucb"] = Field(
-        "epsilon_greedy", description="behaviour policy; ucb adds c*sqrt(ln n(s) / N(s, a))")
+    exploration: Literal["epsilon_greedy", "ucb", "boltzmann"] = Field(
+        "epsilon_greedy", description="behaviour policy; ucb adds c*sqrt(ln n(s) / N(s, a)); "
+        "boltzmann samples pi(a|s) proportional to exp(beta Q(s, a)) (the soft optimum's form)")
     epsilon: float = Field(0.1, ge=0, le=1, description="random-action probability at the start")
     epsilon_final: float = Field(0.1, ge=0, le=1, description="random-action probability after decay")
     epsilon_decay_fraction: float = Field(
@@ -33,7 +38,7 @@ class TabularConfig(BaseModel):
 
     @model_validator(mode="after")
     def _sarsa_is_epsilon_greedy(self):
-        if self.method == "sarsa" and self.exploration == "ucb":
+        if self.method == "sarsa" and self.exploration != "epsilon_greedy":
             raise ValueError("algo.method: sarsa evaluates the epsilon-greedy behaviour policy; "
                              "use exploration: epsilon_greedy with sarsa, or method: q_learning")
         return self

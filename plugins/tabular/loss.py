@@ -4,6 +4,10 @@
     target  = r                                    if the episode terminated at s'
             = r + gamma * max_a' Q(s', a')         Q-learning
             = r + gamma * Q(s', a')                SARSA, a' the action taken next
+            = r + gamma * V_beta(s')               soft Q-learning, the free energy
+    V_beta(s') = beta^-1 log sum_a' pi0(a') exp(beta Q(s', a'))  with the uniform prior pi0
+               (solvers.soft_value: an exact log-sum-exp; the fixed point is soft value
+               iteration's Q, solvers.soft_value_iteration)
 
 A truncated episode (time limit) bootstraps like any other step: s' is the true last
 observation (``Fragment.final_obs``), not the reset observation that follows it. SARSA's a'
@@ -23,6 +27,7 @@ import numpy as np
 import torch
 
 from rlcore.plugins.tabular.networks import state_rows
+from rlcore.plugins.tabular.solvers import soft_value
 
 TERMINAL, NEXT_ACTION, EXPECTED = 0, 1, 2  # how each transition bootstraps
 
@@ -63,11 +68,14 @@ def prepare_batch(modules, fragments, cfg, state, rng=None) -> Transitions:
     return tr
 
 
-def td_targets(q: np.ndarray, tr: Transitions, method: str, gamma: float, epsilon: float) -> np.ndarray:
+def td_targets(q: np.ndarray, tr: Transitions, method: str, gamma: float, epsilon: float,
+               beta: float = 1.0) -> np.ndarray:
     """Every transition's target against the table ``q`` as it is (vectorized)."""
     nxt = q[tr.next_state]
     if method == "q_learning":
         boot = nxt.max(axis=1)
+    elif method == "soft_q_learning":
+        boot = soft_value(nxt, np.full(nxt.shape, 1.0 / nxt.shape[1]), beta)
     else:
         taken = nxt[np.arange(len(tr.kind)), np.maximum(tr.next_action, 0)]
         expected = (1.0 - epsilon) * nxt.max(axis=1) + epsilon * nxt.mean(axis=1)
@@ -80,13 +88,16 @@ def apply_td_updates(q: np.ndarray, counts: np.ndarray, tr: Transitions, cfg,
     """Apply the TD updates one transition at a time, in order, to ``q`` and ``counts`` (in
     place; each target sees every earlier update). Returns the TD errors."""
     td = np.empty(len(tr.kind))
-    sarsa, gamma = cfg.method == "sarsa", cfg.gamma
+    sarsa, soft, gamma = cfg.method == "sarsa", cfg.method == "soft_q_learning", cfg.gamma
     by_visits, power = cfg.step_size == "visits", cfg.visit_power
+    uniform = np.full((1, q.shape[1]), 1.0 / q.shape[1])
     for i, (s, a, r, s2, a2, k) in enumerate(zip(tr.state.tolist(), tr.action.tolist(),
                                                   tr.reward.tolist(), tr.next_state.tolist(),
                                                   tr.next_action.tolist(), tr.kind.tolist())):
         if k == TERMINAL:
             target = r
+        elif soft:
+            target = r + gamma * float(soft_value(q[s2][None], uniform, cfg.beta)[0])
         elif not sarsa:
             target = r + gamma * q[s2].max()
         elif k == NEXT_ACTION:
@@ -104,6 +115,7 @@ def loss(modules, batch: Transitions, cfg, state, rng=None):
     ``update`` hook, not gradient descent, changes the table)."""
     table = modules["q"]
     q = table.q.detach().cpu().numpy()
-    td = td_targets(q, batch, cfg.method, cfg.gamma, float(table.epsilon)) - q[batch.state, batch.action]
+    td = (td_targets(q, batch, cfg.method, cfg.gamma, float(table.epsilon), cfg.beta)
+          - q[batch.state, batch.action])
     td_sq = torch.as_tensor(float(np.mean(td ** 2)) if len(td) else 0.0)
     return {"td": td_sq}, {"td_error_sq": td_sq}

@@ -55,7 +55,8 @@ def _random_argmax(values: np.ndarray, rng: np.random.Generator) -> np.ndarray:
 
 
 class TabularPolicy:
-    """Epsilon-greedy or UCB over the table; greedy (lowest index among ties) when not exploring."""
+    """Epsilon-greedy, UCB or Boltzmann over the table; greedy (lowest index among ties) when not
+    exploring."""
 
     def __init__(self, table: QTable, cfg, explore: bool):
         self.table, self.cfg, self.explore = table, cfg, explore
@@ -68,6 +69,11 @@ class TabularPolicy:
             return ActionOut(values.argmax(axis=-1))
         if self.cfg.exploration == "ucb":
             return ActionOut(_random_argmax(self._ucb(values, s), rng))
+        if self.cfg.exploration == "boltzmann":  # inverse-CDF sampling of pi ~ exp(beta Q)
+            logits = self.cfg.beta * (values - values.max(axis=-1, keepdims=True))
+            cdf = np.cumsum(np.exp(logits), axis=-1)
+            u = rng.random((len(s), 1)) * cdf[:, -1:]
+            return ActionOut(np.minimum((cdf < u).sum(axis=-1), q.shape[1] - 1))
         greedy = _random_argmax(values, rng)
         random = rng.integers(q.shape[1], size=len(s))
         eps = float(self.table.epsilon)

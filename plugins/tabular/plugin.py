@@ -1,4 +1,4 @@
-"""tabular: Q-learning and SARSA on a Q table, for Discrete observation spaces.
+"""tabular: Q-learning, SARSA and soft (entropy-regularized) Q-learning on a Q table, for Discrete observation spaces.
 
 The core's optimizer step is replaced by the ``update`` hook, which applies the TD updates of
 the fragments' transitions in time order and sets the epsilon the actors explore with next.
@@ -41,7 +41,8 @@ def update(learner, batch) -> dict[str, float]:
 
 PLUGIN = AlgorithmPlugin(
     name="tabular",
-    description="Q-learning / SARSA on a Q table (Discrete observations; epsilon-greedy or UCB)",
+    description="Q-learning / SARSA / soft Q-learning on a Q table (Discrete observations; "
+                "epsilon-greedy, UCB or Boltzmann)",
     config_cls=TabularConfig,
     data_spec=DataSpec(regime="trajectory", needs_log_prob=False, obs_kind="discrete"),
     make_modules=make_modules,
