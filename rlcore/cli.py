@@ -150,10 +150,22 @@ def _open_run(trainer, exp, run_dir: Path, resume: bool):
           f"{f'{n} Ray actors' if n else 'inline'}, learner on {trainer.learner_location()} "
           f"(learner.device={exp.config.learner.device}), run dir {run_dir}", flush=True)
     if trainer.resumed_from:
-        skipped = trainer.resumed_from["skipped"]
+        _warn_skipped(trainer.resumed_from["skipped"], trainer.resumed_from["set_aside"])
         print(f"resuming from {trainer.resumed_from['checkpoint']} at {trainer.env_steps:,} "
-              f"env steps" + (f" (skipped unreadable: {skipped})" if skipped else ""), flush=True)
+              f"env steps", flush=True)
     return RunLogger(run_dir, trainer.env_steps, exp.config.logging.progress_every_s)
+
+
+def _warn_skipped(skipped: list[str], set_aside: list[str] = (), using=None) -> None:
+    """Name on stderr each checkpoint a command skipped for an older one, and why."""
+    for reason in skipped:
+        print(f"rlcore: WARNING: skipped checkpoint {reason}", file=sys.stderr, flush=True)
+    if skipped and using is not None:
+        print(f"rlcore: using the older checkpoint {using}", file=sys.stderr, flush=True)
+    if set_aside:
+        print(f"rlcore: the skipped checkpoints were moved aside ({', '.join(set_aside)}): "
+              "never loaded again, not counted toward checkpoint.keep; inspect or delete them",
+              file=sys.stderr, flush=True)
 
 
 def _train(exp, run_dir: Path, resume: bool) -> int:
@@ -235,12 +247,16 @@ def cmd_eval(args) -> int:
     from rlcore.run import checkpoint
     from rlcore.run.evaluation import evaluate
     from rlcore.run.checks import check_spaces
+    from rlcore.run.fit import EVAL_PARTS, RunFit
     from rlcore.ops.normalize import NormalizedPolicy, NormSettings, RunNormalizer
 
     exp = _load_run(args.run_dir)
     spaces = check_spaces(exp)
+    # the newest checkpoint whose meta.json, modules and normalizer fit (rlcore.run.fit)
     path, meta, tensors = checkpoint.load_latest(args.run_dir, exp.plugin.name, spaces.to_json(),
-                                                 torch.device("cpu"))
+                                                 torch.device("cpu"),
+                                                 RunFit(exp, spaces, parts=EVAL_PARTS))
+    _warn_skipped(meta["skipped"], using=path)
     modules = exp.plugin.make_modules(exp.algo, spaces)
     for name, m in modules.items():
         m.load_state_dict(tensors["modules"][name])
@@ -259,7 +275,7 @@ def cmd_eval(args) -> int:
         watchdog.close()
     print(json.dumps({"eval_return_mean": float(returns.mean()), "eval_return_std": float(returns.std()),
                       "eval_episodes": int(len(returns)), "env_steps": meta["env_steps"],
-                      "checkpoint": str(path)}))
+                      "checkpoint": str(path), "skipped": meta["skipped"]}))
     return 0
 
 

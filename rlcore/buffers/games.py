@@ -106,6 +106,47 @@ class GameStore:
         np.savez_compressed(tmp, **arrays)
         os.replace(tmp, path)
 
+    def check_file(self, path, obs_shape: tuple, num_actions: int) -> list[str]:
+        """What keeps ``load`` from reading ``save``'s file ``path`` for positions of
+        ``obs_shape`` with ``num_actions`` moves, from the file's headers (and its small array of
+        game lengths): missing arrays, other shapes, counts that disagree. Empty when it fits."""
+        from rlcore.buffers.npzfile import npz_layout
+
+        try:
+            found = npz_layout(path)
+        except ValueError as exc:
+            return [str(exc)]
+        names = (*self._PER_POSITION, *self._PER_GAME, "lengths", "totals")
+        problems = [f"array '{k}': missing" for k in names if k not in found]
+        problems += [f"array '{k}': expected numbers, found Python objects"
+                     for k in names if k in found and found[k][1].hasobject]
+        if problems:
+            return problems
+        games = found["lengths"][0]
+        if found["totals"][0] != (2,):
+            problems.append(f"array 'totals': expected shape (2,), found {found['totals'][0]}")
+        problems += [f"array '{k}': expected shape {tuple(games)} (one per game), found "
+                     f"{found[k][0]}" for k in self._PER_GAME if found[k][0] != tuple(games)]
+        if len(games) != 1 or games[0] == 0:
+            return problems
+        try:
+            with np.load(path, allow_pickle=False) as data:
+                positions = int(np.sum(data["lengths"]))
+        except Exception as exc:  # a damaged member: zipfile's CRC check, zlib
+            return problems + [f"array 'lengths': unreadable ({type(exc).__name__}: {exc})"]
+        expected = {"obs": (positions, *obs_shape), "pi": (positions, num_actions),
+                    "legal": (positions, num_actions)}
+        for k in self._PER_POSITION:
+            want = expected.get(k)
+            shape = found[k][0]
+            if want is not None and shape != tuple(want):
+                problems.append(f"array '{k}': expected shape {tuple(want)} (this game's "
+                                f"positions), found {shape}")
+            elif want is None and shape[:1] != (positions,):
+                problems.append(f"array '{k}': expected {positions} positions (the sum of the "
+                                f"game lengths), found shape {shape}")
+        return problems
+
     def load(self, path, obs_shape: tuple, num_actions: int) -> None:
         """Replace the stored games with those of ``save``'s file; the newest ``max_games`` are
         kept if the file holds more. Raises ValueError when the file's positions do not have

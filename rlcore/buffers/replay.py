@@ -234,6 +234,30 @@ class ReplayBuffer:
             extra["tree"] = self.tree.tree
         np.savez(path, **{k: getattr(self, k) for k in self._ARRAYS}, **extra)
 
+    def check_file(self, path) -> list[str]:
+        """What keeps ``load`` from taking ``save``'s file ``path`` into this buffer, from the
+        file's headers alone: missing arrays, other shapes (another ``buffer_size``,
+        ``env.num_envs`` or observation), object arrays. Empty when it fits."""
+        from rlcore.buffers.npzfile import npz_layout
+
+        try:
+            found = npz_layout(path)
+        except ValueError as exc:
+            return [str(exc)]
+        expected = {k: getattr(self, k).shape for k in self._ARRAYS}
+        expected.update(scalars=(3,), padding=())
+        if self.tree is not None:
+            expected["tree"] = self.tree.tree.shape
+        problems = []
+        for k, shape in expected.items():
+            if k not in found:
+                problems.append(f"array '{k}': missing")
+            elif found[k][1].hasobject:
+                problems.append(f"array '{k}': expected numbers, found Python objects")
+            elif k != "padding" and found[k][0] != tuple(shape):
+                problems.append(f"'{k}' has shape {found[k][0]}, this buffer {tuple(shape)}")
+        return problems
+
     def load(self, path) -> None:
         with np.load(path, allow_pickle=False) as data:
             for k in self._ARRAYS:

@@ -58,6 +58,27 @@ def eval_policy(plugin, algo, spaces, normalizer, modules: dict, explore: bool):
     return policy
 
 
+def state_template(exp, spaces) -> dict:
+    """What ``Learner.state_tensors()`` holds for this experiment, from fresh modules on the CPU
+    (torch's global generator untouched): what a checkpoint's tensors are checked against
+    before any of them is loaded (``rlcore.run.fit``). ``optimizer``: per optimizer group, the
+    shapes of its parameters in the optimizer's order; ``generator``: the size of the CPU
+    generator's state; ``normalizer``: the statistics' tensors, None when the run normalizes
+    nothing."""
+    plugin, algo = exp.plugin, exp.algo
+    with seeding.seeded_torch(0):
+        modules = plugin.make_modules(algo, spaces)
+    groups = Groups(plugin, modules, exp.config.learner, algo)
+    norm = NormSettings.of(exp)
+    return {"modules": {k: m.state_dict() for k, m in modules.items()},
+            "optimizer": {name: [tuple(p.shape) for p in params]
+                          for name, params in groups.params.items()},
+            "single_group": groups.single,
+            "generator": torch.Generator().get_state().numel(),
+            "normalizer": (_tensors(RunNormalizer(norm, spaces.obs_shape).to_numpy())
+                           if norm.active else None)}
+
+
 class Learner:
     """Owns the modules, the optimizer and the plugin's state; one update path for every regime.
 
@@ -301,8 +322,11 @@ class Learner:
             m.load_state_dict(tensors["modules"][k])
         self.groups.load_state_dict(tensors["optimizer"])
         self.generator.set_state(tensors["generator"].cpu())  # states are CPU byte tensors
-        if "rng" in tensors:  # checkpoints written before the loss had its generator: reseeded
-            self.rng.set_state(tensors["rng"].cpu())
+        # reseeded (kept as built) for checkpoints written before the loss had its generator,
+        # and for those of another device type (a CUDA generator's state is not a CPU one's)
+        rng = tensors.get("rng")
+        if rng is not None and rng.numel() == self.rng.get_state().numel():
+            self.rng.set_state(rng.cpu())
         if self.normalizer is not None and "normalizer" in tensors:  # else: turned on at resume
             self.normalizer.load_numpy(tensors["normalizer"])  # CPU tensors read as arrays
 

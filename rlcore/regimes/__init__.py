@@ -16,6 +16,9 @@ Each regime is a class with the same members (the ``Run`` calls nothing else):
     evaluate(modules, index)    {"mean", "std", "episodes", "scalars", "text", "record"?}
     meta(), save(path), restore(path, meta), summary()
                                 what it adds to checkpoints (meta.json and files) and summary.json
+    check_files(path, meta)     raises CheckpointError when the files it added to the checkpoint
+                                folder ``path`` do not fit (before any state is restored, so
+                                that a resume can fall back to an older checkpoint)
 """
 
 from __future__ import annotations

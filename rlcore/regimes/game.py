@@ -13,6 +13,7 @@ from the algorithm plugin's ``GameHooks``: the core knows neither.
 from __future__ import annotations
 
 import collections
+import zipfile
 from pathlib import Path
 
 import numpy as np
@@ -98,9 +99,20 @@ class GameRegime:
             spaces = self.run.spaces
             try:
                 self.store.load(games, spaces.obs_shape, spaces.num_actions)
-            except (ValueError, OSError, KeyError) as exc:
-                raise CheckpointError(f"{exc}; delete {games} to resume with an empty game "
+            except (ValueError, OSError, KeyError, EOFError, zipfile.BadZipFile) as exc:
+                raise CheckpointError(f"{games}: {exc}; delete it to resume with an empty game "
                                       "store") from None
+
+    def check_files(self, path: Path, meta: dict) -> None:
+        """Refuses a checkpoint whose game store file does not fit this game (read from its
+        headers, before any state is restored)."""
+        games = path / "games.npz"
+        spaces = self.run.spaces
+        problems = (self.store.check_file(games, spaces.obs_shape, spaces.num_actions)
+                    if games.is_file() else [])
+        if problems:
+            raise CheckpointError(f"{path.name}/games.npz: {'; '.join(problems[:3])}; delete it "
+                                  "to resume with an empty game store")
 
     def save(self, path: Path) -> None:
         if self.algo.checkpoint_games:

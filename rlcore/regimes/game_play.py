@@ -3,13 +3,14 @@ network's side is the plugin's ``GameHooks.player``."""
 
 from __future__ import annotations
 
-import json
+import sys
 from pathlib import Path
 
-from rlcore.errors import ConfigError, IncompatibleEnvError
+from rlcore.errors import CheckpointError, ConfigError, IncompatibleEnvError
 from rlcore.regimes.game import game_for
 from rlcore.run import checkpoint
 from rlcore.run.checks import check_spaces
+from rlcore.run.fit import EVAL_PARTS, RunFit
 
 def _load_for_play(path: Path):
     """(experiment, spaces, net) from a run folder (latest checkpoint) or one checkpoint folder."""
@@ -32,20 +33,22 @@ def _load_for_play(path: Path):
                                    "two-player games; rlcore play needs a game-regime run "
                                    "(algorithm: alphazero)")
     spaces = check_spaces(exp)
+    fit = RunFit(exp, spaces, parts=EVAL_PARTS)  # meta.json, the modules (rlcore.run.fit)
     if ckpt is None:
         _, meta, tensors = checkpoint.load_latest(run_dir, exp.plugin.name, spaces.to_json(),
-                                                  torch.device("cpu"))
-    else:
+                                                  torch.device("cpu"), fit)
+        for reason in meta["skipped"]:
+            print(f"rlcore: WARNING: skipped checkpoint {reason}", file=sys.stderr, flush=True)
+    else:  # the checkpoint asked for, or none: no fallback
         try:
-            meta = json.loads((ckpt / checkpoint.META).read_text())
-        except (OSError, json.JSONDecodeError) as exc:
-            raise checkpoint.CheckpointError(f"{ckpt}: unreadable checkpoint ({exc})") from None
-        checkpoint.check_compatible(meta, exp.plugin.name, spaces.to_json(), ckpt)
-        try:
-            tensors = torch.load(ckpt / checkpoint.WEIGHTS, map_location="cpu", weights_only=True)
-        except Exception as exc:
-            raise checkpoint.CheckpointError(f"{ckpt}: unreadable weights ({type(exc).__name__}: "
-                                             f"{exc}); pick another checkpoint") from None
+            meta, tensors = checkpoint.load_one(ckpt, exp.plugin.name, spaces.to_json(),
+                                                torch.device("cpu"), fit)
+        except (checkpoint.OtherExperimentError, checkpoint.NewerFormatError):
+            raise
+        except CheckpointError as exc:
+            raise CheckpointError(f"checkpoint {ckpt} does not fit: {exc}; pick another "
+                                  f"checkpoint, or give the run folder {run_dir} to use the "
+                                  "newest one that fits") from None
     modules = exp.plugin.make_modules(exp.algo, spaces)
     for name, m in modules.items():
         m.load_state_dict(tensors["modules"][name])

@@ -59,5 +59,8 @@ class Trajectory:
     def restore(self, path, meta: dict) -> None:
         pass
 
+    def check_files(self, path, meta: dict) -> None:
+        pass
+
     def summary(self) -> dict:
         return {}

@@ -17,6 +17,7 @@ beside each checkpoint as ``replay.npz`` and restored on resume.
 from __future__ import annotations
 
 import collections
+import zipfile
 from pathlib import Path
 
 import numpy as np
@@ -103,10 +104,21 @@ class Transition:
             return
         try:
             self.buffer.load(replay)
-        except ValueError as exc:
+        except (ValueError, OSError, KeyError, EOFError, zipfile.BadZipFile) as exc:
+            # check_files saw fitting headers: the data itself is damaged (a CRC error)
             raise CheckpointError(
-                f"{exc}; resume with the run's own algo.buffer_size and env.num_envs, or "
-                "delete the replay file to start with an empty replay") from None
+                f"{replay}: {exc}; resume with the run's own algo.buffer_size and env.num_envs, "
+                "or delete the replay file to start with an empty replay") from None
+
+    def check_files(self, path: Path, meta: dict) -> None:
+        """Refuses a checkpoint whose replay file does not fit this experiment's replay (read
+        from its headers, before any state is restored)."""
+        replay = path / "replay.npz"
+        problems = self.buffer.check_file(replay) if replay.is_file() else []
+        if problems:
+            raise CheckpointError(f"{path.name}/replay.npz: {'; '.join(problems[:3])}; resume "
+                                  "with the run's own algo.buffer_size and env.num_envs, or "
+                                  "delete the replay file to start with an empty replay")
 
     def save(self, path: Path) -> None:
         if getattr(self.algo, "checkpoint_replay", False):

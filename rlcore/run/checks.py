@@ -3,6 +3,7 @@ regime's own checks), the learner's torch threads, the library versions recorded
 
 from __future__ import annotations
 
+import functools
 import os
 
 import numpy as np
@@ -86,3 +87,23 @@ def versions() -> dict:
         pass
     return out
 
+
+
+def plugin_info(exp) -> dict:
+    """The algorithm plugin a run uses, as checkpoints record it: its name, ``module:attr`` and,
+    when its module comes from an installed distribution, that distribution and its version
+    (None when unknown: a plugin file that is not installed)."""
+    target = exp.plugin_target
+    package, version = _distribution(target.partition(":")[0].split(".")[0])
+    return {"name": exp.plugin.name, "target": target, "package": package, "version": version}
+
+
+@functools.lru_cache(maxsize=None)
+def _distribution(top_module: str) -> tuple[str | None, str | None]:
+    from importlib import metadata
+
+    try:
+        names = metadata.packages_distributions().get(top_module) or []
+        return (names[0], metadata.version(names[0])) if names else (None, None)
+    except Exception:  # broken metadata of an unrelated distribution: the record stays partial
+        return None, None

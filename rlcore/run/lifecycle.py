@@ -29,7 +29,8 @@ from rlcore.learner.core import load_numpy_weights, pick_device
 from rlcore.learner.remote import build_learner, is_remote
 from rlcore.regimes import regime_of
 from rlcore.run import checkpoint
-from rlcore.run.checks import check_spaces, learner_threads, versions
+from rlcore.run.checks import check_spaces, learner_threads, plugin_info, versions
+from rlcore.run.fit import RunFit
 
 # OSErrors of the run folder's storage: the run stops cleanly with a checkpoint (BAD_INPUTS 24).
 STORAGE_ERRNOS = {errno.ENOSPC, errno.EDQUOT, errno.EROFS, errno.EACCES, errno.EIO}
@@ -90,8 +91,11 @@ class Run:
             return make_pool(self.regime.worker_spec(), self.cfg, self.watchdog)
 
         if resume:
+            # the newest checkpoint that fits (every check before any state is touched); the
+            # ones skipped on the way are set aside once it is restored
             loaded = checkpoint.load_latest(self.run_dir, exp.plugin.name,
-                                            self.spaces.to_json(), self.device)
+                                            self.spaces.to_json(), self.device,
+                                            RunFit(exp, self.spaces, regime=self.regime))
             self.learner = build_learner(exp, self.spaces, self.device, one_step)
             self._restore(loaded)
             self.pool = start_pool()
@@ -109,19 +113,23 @@ class Run:
     # ------------------------------------------------------------------ state
 
     def _restore(self, loaded: tuple) -> None:
+        """Load a checkpoint that passed ``RunFit``, then set aside the newer ones skipped for
+        it (``bad-step_N``: not loaded again, not counted toward ``checkpoint.keep``)."""
         path, meta, tensors = loaded
         self.learner.load_state_tensors(tensors)
         self.learner.load_meta(meta["learner"])
-        self.env_steps, self.wall_offset = meta["env_steps"], meta["wall_s"]
+        self.env_steps, self.wall_offset = meta["env_steps"], float(meta["wall_s"])
         self.evals = meta.get("evals", [])
-        self.resumed_from = {"checkpoint": str(path), "skipped": meta["skipped"]}
         self.regime.restore(Path(path), meta)
+        moved = checkpoint.set_aside(meta["skipped_paths"])
+        self.resumed_from = {"checkpoint": str(path), "skipped": meta["skipped"],
+                             "set_aside": [str(p) for p in moved]}
 
     def save_checkpoint(self) -> Path:
         meta = {"algorithm": self.exp.plugin.name, "env": self.cfg.env.id,
                 "spaces": self.spaces.to_json(), "env_steps": self.env_steps,
                 "wall_s": self.wall_s(), "learner": self.learner.meta(), "evals": self.evals,
-                "versions": versions(), **self.regime.meta()}
+                "versions": versions(), "plugin": plugin_info(self.exp), **self.regime.meta()}
         try:
             path = checkpoint.save(self.run_dir, self.env_steps, self.learner.state_tensors(),
                                    meta, keep=self.cfg.checkpoint.keep)

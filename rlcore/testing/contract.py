@@ -5,6 +5,7 @@ actor layer, the learner) on a tiny env that fits the plugin, and says in words 
 1. it builds from a YAML experiment and two updates move its parameters, with finite losses;
 2. save -> restore from disk -> the next update is identical (torch's global generator is
    reseeded differently between the two, so a loss that draws from it is caught: use ``rng``);
+   the saved state passes the checks ``rlcore resume`` makes (``rlcore.run.fit``);
 3. the same seed gives the same initial weights, the same actions and the same update; another
    seed gives other weights and other actions;
 4. a module named ``target*`` that the core does not keep (``targets``) must change while its
@@ -120,11 +121,14 @@ def _check_updates(run, before: dict) -> Check:
 def _check_restore(exp, run) -> Check:
     from rlcore.learner.core import Learner
     from rlcore.run import checkpoint
+    from rlcore.run.fit import RunFit
 
     name = "save -> restore -> identical next update"
     path = run.save_checkpoint()
+    # with the checks `rlcore resume` makes: the saved state must fit a fresh learner's
     _, meta, tensors = checkpoint.load_latest(run.run_dir, exp.plugin.name,
-                                              run.spaces.to_json(), torch.device("cpu"))
+                                              run.spaces.to_json(), torch.device("cpu"),
+                                              RunFit(exp, run.spaces, regime=run.regime))
     restored = Learner(exp, run.spaces, torch.device("cpu"), run.regime.one_step)
     restored.load_state_tensors(tensors)
     restored.load_meta(meta["learner"])
