@@ -524,3 +524,11 @@ def test_an_rlcore_id_nobody_registers_names_the_broken_env_plugin(isolated_regi
 def test_problems_that_only_follow_from_a_fatal_one_are_not_reported(tmp_path, text, expected):
     path = write(tmp_path, text)
     assert only_problem(path).startswith(f"{path}{expected}")
+
+
+def test_a_section_validator_says_its_message_alone(tmp_path):
+    text = "algorithm: dqn\nenv:\n  id: CartPole-v1\nalgo:\n  double_q: true\n  soft_beta: 2.0\n"
+    path = write(tmp_path, text)
+    assert only_problem(path) == (f"{path}:4: algo.soft_beta: the soft target averages over every "
+                                  "next action, so double_q's argmax has nothing to pick; set "
+                                  "double_q: false")

@@ -17,7 +17,8 @@ def train(tmp_path, file, *overrides):
     ("experiments/dqn_cartpole.yaml", ["algo.double_q=true"]),
     ("experiments/c51_cartpole.yaml", []),
     ("experiments/qrdqn_cartpole.yaml", []),
-], ids=["dqn", "double_dqn", "c51", "qrdqn"])
+    ("experiments/soft_dqn_cartpole.yaml", []),
+], ids=["dqn", "double_dqn", "c51", "qrdqn", "soft_dqn"])
 def test_value_based_cartpole_reaches_475_within_100k_steps(tmp_path, file, overrides):
     s = train(tmp_path, file, "stop.eval_return=475", "stop.num_env_steps=100000", *overrides)
     assert s["stop_reason"] == "eval_return", s["evals"]

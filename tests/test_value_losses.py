@@ -1,6 +1,7 @@
 """Value-based losses against hand-computed numbers: double-Q targets, the C51 projection,
 the quantile Huber loss."""
 
+import math
 import types
 
 import pytest
@@ -8,7 +9,7 @@ import torch
 
 from rlcore.learner.batches import Batch
 from rlcore.plugins.distributional.loss import categorical_projection, quantile_huber_loss
-from rlcore.plugins.dqn.loss import bootstrap_values, loss as dqn_loss
+from rlcore.plugins.dqn.loss import bootstrap_values, loss as dqn_loss, soft_bootstrap_values
 
 
 def test_double_q_takes_the_online_argmax_and_the_target_value():
@@ -36,7 +37,7 @@ def test_dqn_loss_by_hand(double_q, expected_target):
     batch = Batch(obs=torch.tensor([[0.0]]), action=torch.tensor([1]), reward=torch.tensor([1.0]),
                   discount=torch.tensor([0.5]), next_obs=torch.tensor([[1.0]]),
                   weight=torch.tensor([0.5]))
-    cfg = types.SimpleNamespace(double_q=double_q, loss="huber", huber_delta=1.0)
+    cfg = types.SimpleNamespace(double_q=double_q, loss="huber", huber_delta=1.0, soft_beta=None)
     losses, metrics = dqn_loss({"q": online, "target_q": target}, batch, cfg, {})
     td = 3.0 - expected_target
     huber = 0.5 * td ** 2 if abs(td) <= 1 else abs(td) - 0.5
@@ -72,3 +73,38 @@ def test_quantile_huber_loss_by_hand():
     # u = 0.5 -> 0.0625, 3 -> 2.0, -0.5 -> 0.0625, 2 -> 1.0
     # i=0: (0.25 * 0.0625 + 0.25 * 2.0) / 2; i=1: (0.25 * 0.0625 + 0.75 * 1.0) / 2
     assert quantile_huber_loss(pred, target, 2.0).item() == pytest.approx(0.640625)
+
+
+def test_soft_target_is_the_free_energy_of_the_next_state_by_hand():
+    # beta 1, Q_target(s') = (2, 8): V = log((e^2 + e^8) / 2); reward 1, discount 0.5.
+    online = FixedQ([[0.0, 3.0], [6.0, 1.0]])
+    target = FixedQ([[0.0, 0.0], [2.0, 8.0]])
+    batch = Batch(obs=torch.tensor([[0.0]]), action=torch.tensor([1]), reward=torch.tensor([1.0]),
+                  discount=torch.tensor([0.5]), next_obs=torch.tensor([[1.0]]),
+                  weight=torch.tensor([1.0]))
+    cfg = types.SimpleNamespace(double_q=False, loss="mse", huber_delta=1.0, soft_beta=1.0)
+    losses, _ = dqn_loss({"q": online, "target_q": target}, batch, cfg, {})
+    v = math.log((math.exp(2.0) + math.exp(8.0)) / 2)
+    assert losses["td"].item() == pytest.approx(0.5 * (3.0 - (1.0 + 0.5 * v)) ** 2, rel=1e-6)
+    # exact and finite where exp(beta * Q) overflows; large beta -> max, small beta -> mean
+    q = torch.tensor([[1000.0, 0.0], [3.0, 3.0]], dtype=torch.float64)
+    assert soft_bootstrap_values(q, 10.0).tolist() == pytest.approx(
+        [1000.0 - math.log(2) / 10.0, 3.0], abs=1e-9)
+    q = torch.tensor([[1.0, 2.0, 6.0]], dtype=torch.float64)
+    assert soft_bootstrap_values(q, 1e4).item() == pytest.approx(6.0, abs=1e-3)
+    assert soft_bootstrap_values(q, 1e-6).item() == pytest.approx(3.0, abs=1e-4)
+
+
+def test_boltzmann_actors_sample_exp_beta_q_and_evaluate_greedily():
+    import numpy as np
+
+    from rlcore.plugins.dqn.networks import BoltzmannPolicy
+
+    cfg = types.SimpleNamespace(soft_beta=2.0, eps_start=0.0, eval_eps=0.0)
+    values = lambda obs: np.tile(np.array([[0.0, 0.5, 1.0]]), (len(obs), 1))  # noqa: E731
+    policy = BoltzmannPolicy(values, 3, cfg, explore=True)
+    a = policy.act(np.zeros((30_000, 1)), np.random.default_rng(0)).action
+    p = np.exp(2.0 * np.array([0.0, 0.5, 1.0]))
+    np.testing.assert_allclose(np.bincount(a, minlength=3) / 30_000, p / p.sum(), atol=0.01)
+    greedy = BoltzmannPolicy(values, 3, cfg, explore=False)
+    assert (greedy.act(np.zeros((5, 1)), np.random.default_rng(0)).action == 2).all()

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import Field
+from pydantic import Field, model_validator
 
 from rlcore.regimes.transition_config import EpsilonGreedyConfig
 
@@ -15,3 +15,14 @@ class DQNConfig(EpsilonGreedyConfig):
     loss: Literal["huber", "mse"] = Field("huber", description="TD loss")
     huber_delta: float = Field(1.0, gt=0, description="Huber loss threshold")
     target_update_period: int = Field(1000, ge=1, description="optimizer steps between target updates")
+    soft_beta: float | None = Field(
+        None, gt=0, le=1e6, description="soft (entropy-regularized) Q-learning at this inverse "
+        "temperature: target r + gamma/beta log mean_a' exp(beta Q_target(s', a')), and the "
+        "actors sample exp(beta Q) where they do not act at random; null = hard max")
+
+    @model_validator(mode="after")
+    def _soft_is_not_double(self):
+        if self.soft_beta is not None and self.double_q:
+            raise ValueError("algo.soft_beta: the soft target averages over every next action, "
+                             "so double_q's argmax has nothing to pick; set double_q: false")
+        return self

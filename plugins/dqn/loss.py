@@ -3,10 +3,14 @@
 With the n-step return G and discount d = gamma^m (0 after a termination) from replay:
   target = G + d * Q_target(s', argmax_a Q_online(s', a))   (double_q)
   target = G + d * max_a Q_target(s', a)                      (otherwise)
+  target = G + d * beta^-1 log mean_a exp(beta Q_target(s', a))   (soft_beta: soft Q-learning,
+           the free energy of the next state under a uniform prior; Haarnoja et al. 2017)
   loss   = mean_i w_i * huber(Q(s_i, a_i) - target_i)           (w: importance weights)
 """
 
 from __future__ import annotations
+
+import math
 
 import torch
 import torch.nn.functional as F
@@ -26,6 +30,13 @@ def bootstrap_values(q_next_target: torch.Tensor, q_next_online: torch.Tensor | 
     return q_next_target.gather(-1, best).squeeze(-1)
 
 
+def soft_bootstrap_values(q_next_target: torch.Tensor, beta: float) -> torch.Tensor:
+    """beta^-1 log mean_a exp(beta Q(s', a)): torch's logsumexp factors out the largest term,
+    so it is exact and finite for any beta * Q."""
+    num_actions = q_next_target.shape[-1]
+    return (torch.logsumexp(beta * q_next_target, dim=-1) - math.log(num_actions)) / beta
+
+
 def td_loss(td: torch.Tensor, cfg) -> torch.Tensor:
     zero = torch.zeros_like(td)
     if cfg.loss == "huber":
@@ -38,8 +49,12 @@ def loss(modules, batch, cfg, state, rng=None):
     q_sa = q.gather(1, batch.action.long().view(-1, 1)).squeeze(1)
     with torch.no_grad():
         q_next = modules["target_q"](batch.next_obs)[..., 0]
-        online = modules["q"](batch.next_obs)[..., 0] if cfg.double_q else None
-        target = batch.reward + batch.discount * bootstrap_values(q_next, online)
+        if cfg.soft_beta is not None:
+            boot = soft_bootstrap_values(q_next, cfg.soft_beta)
+        else:
+            online = modules["q"](batch.next_obs)[..., 0] if cfg.double_q else None
+            boot = bootstrap_values(q_next, online)
+        target = batch.reward + batch.discount * boot
     td = q_sa - target
     value_loss = (batch.weight * td_loss(td, cfg)).mean()
     return {"td": value_loss}, {"q_mean": q_sa.mean().detach(), "td_abs": td.abs().detach()}

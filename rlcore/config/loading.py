@@ -95,6 +95,9 @@ def _describe_error(err: dict, model: type[BaseModel], prefix: tuple, owner: str
     for word, text in _TYPE_WORDS.items():
         if etype.startswith(word) or etype == f"{word}_type":
             return full, f"{key}: expected {text}, got {got!r}"
+    if etype == "value_error" and isinstance(got, dict):  # a section's own validator: its
+        # message names the keys; the whole section's values would only bury it
+        return full, err["msg"].removeprefix("Value error, ")
     return full, f"{key}: {err['msg']} (got {got!r})"
 
 
