@@ -303,7 +303,7 @@ def cmd_check_plugin(args) -> int:
         ["discrete"] if plugin.data_spec.regime == "game" else list(plugin.action_spaces))
     failed = 0
     for kind in kinds:
-        for check in check_plugin(args.algorithm, kind):
+        for check in check_plugin(args.algorithm, kind, ray=args.ray):
             failed += not check.ok
             detail = f": {check.detail}" if check.detail else ""
             print(f"{'ok  ' if check.ok else 'FAIL'} {plugin.name} ({kind}) {check.name}{detail}")
@@ -345,6 +345,9 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("algorithm")
     s.add_argument("--action-kind", choices=["discrete", "box"],
                    help="check only this action kind (default: every kind the plugin declares)")
+    s.add_argument("--ray", action="store_true",
+                   help="also check that one Ray actor gives the inline worker's data (starts a "
+                        "local Ray)")
     s.set_defaults(fn=cmd_check_plugin)
     s = sub.add_parser("play", help="play a trained game network (alphazero) in the terminal")
     s.add_argument("path", metavar="RUN_DIR_OR_CHECKPOINT")

@@ -9,7 +9,10 @@ actor layer, the learner) on a tiny env that fits the plugin, and says in words 
 3. the same seed gives the same initial weights, the same actions and the same update; another
    seed gives other weights and other actions;
 4. a module named ``target*`` that the core does not keep (``targets``) must change while its
-   online counterpart trains, or it is a target nobody updates.
+   online counterpart trains, or it is a target nobody updates;
+5. (``ray=True``, ``rlcore check-plugin NAME --ray``) the first round's data from one Ray actor
+   equals the inline worker's, record for record: the policy, its weights and its randomness
+   survive the trip to an actor process.
 """
 
 from __future__ import annotations
@@ -45,17 +48,20 @@ def env_for(plugin, action_kind: str | None = None) -> tuple[str, str, dict]:
     return register(kind), kind, {}
 
 
-def experiment(name: str, seed: int, action_kind: str | None = None):
+def experiment(name: str, seed: int, action_kind: str | None = None, num_actors: int = 0):
     """A small experiment of the plugin on its tiny env (inline, a few steps per update)."""
     from rlcore import registry
     from rlcore.config import load_experiment
 
     plugin = registry.get_algorithm(name)
     env_id, _, kwargs = env_for(plugin, action_kind)
+    if num_actors and env_id.startswith("rlcore-test/"):  # actors import the module that has it
+        env_id = f"rlcore.testing.fake_env:{env_id}"
     regime = plugin.data_spec.regime
     data = {"algorithm": name, "seed": seed,
             "env": {"id": env_id, "num_envs": 3, "kwargs": kwargs},
-            "rollout": {"num_actors": 0, "fragment_length": 8},
+            "rollout": {"num_actors": num_actors, "fragment_length": 8,
+                        "num_cpus_per_actor": 0.5},
             "learner": {"torch_threads": 1}, "logging": {"progress_every_s": 0},
             "stop": {"num_env_steps": 10_000}, "algo": {}}
     if regime == "trajectory":
@@ -190,8 +196,73 @@ def _check_targets(run) -> Check:
     return Check(name, True)
 
 
-def check_plugin(name: str, action_kind: str | None = None) -> list[Check]:
-    """Run every check on the plugin ``name``; a check that raises fails with the error."""
+def _first_round_data(run) -> list:
+    """What the pool hands the run's regime in its first round (the regime's own request)."""
+    seen = []
+    for method in ("round", "stream"):
+        real = getattr(run.pool, method)
+
+        def record(*args, real=real, **kwargs):
+            out = real(*args, **kwargs)
+            seen.append(out)
+            return out
+
+        setattr(run.pool, method, record)
+    for _ in range(50):  # a streaming pool may answer a first request with nothing yet
+        run.regime.round()
+        if any(len(out) for out in seen):
+            break
+    return [item for out in seen for item in out]
+
+
+def _differences(a, b, where: str = "") -> list[str]:
+    """Where two records differ (dataclass fields, dicts, sequences, arrays, numbers)."""
+    if dataclasses.is_dataclass(a) and dataclasses.is_dataclass(b):
+        return [d for f in dataclasses.fields(a)
+                for d in _differences(getattr(a, f.name), getattr(b, f.name),
+                                      f"{where}.{f.name}")]
+    if isinstance(a, dict) and isinstance(b, dict):
+        if a.keys() != b.keys():
+            return [f"{where} keys {sorted(a)} != {sorted(b)}"]
+        return [d for k in a for d in _differences(a[k], b[k], f"{where}[{k!r}]")]
+    if isinstance(a, (list, tuple)) and isinstance(b, (list, tuple)):
+        if len(a) != len(b):
+            return [f"{where}: {len(a)} items != {len(b)}"]
+        return [d for i, (x, y) in enumerate(zip(a, b)) for d in _differences(x, y, f"{where}[{i}]")]
+    if isinstance(a, (np.ndarray, torch.Tensor)) or isinstance(b, (np.ndarray, torch.Tensor)):
+        x, y = np.asarray(a), np.asarray(b)
+        same = x.shape == y.shape and np.array_equal(x, y, equal_nan=x.dtype.kind == "f")
+        return [] if same else [f"{where}: arrays differ"]
+    return [] if a == b else [f"{where}: {a!r} != {b!r}"]
+
+
+def _check_ray(name_: str, action_kind, tmp: Path) -> Check:
+    from rlcore.run.lifecycle import Run
+
+    name = "one Ray actor gives the inline worker's data"
+    data = {}
+    for n in (0, 1):
+        run = Run(experiment(name_, 0, action_kind, num_actors=n), tmp / f"ray-{n}")
+        run.t_run, run.steps_at_start = run.clock(), 0
+        try:
+            data[n] = _first_round_data(run)
+        finally:
+            run.pool.close()
+            run.watchdog.close()
+    if not data[0]:
+        return Check(name, False, "the inline worker gave no data in 50 rounds")
+    diffs = _differences(data[0], data[1], "round")
+    if diffs:
+        return Check(name, False, f"the Ray actor's first round differs from the inline "
+                                  f"worker's ({'; '.join(diffs[:3])}): keep everything the policy "
+                                  "needs in its modules' state_dicts, and draw its random numbers "
+                                  "from the rng the worker passes to act()")
+    return Check(name, True, f"{len(data[0])} record(s) identical")
+
+
+def check_plugin(name: str, action_kind: str | None = None, ray: bool = False) -> list[Check]:
+    """Run every check on the plugin ``name`` (with ``ray``, also the Ray equivalence check,
+    which starts a local Ray); a check that raises fails with the error."""
     out = []
     with tempfile.TemporaryDirectory() as tmp:
         tmp = Path(tmp)
@@ -209,6 +280,9 @@ def check_plugin(name: str, action_kind: str | None = None) -> list[Check]:
             out.append(_guarded(lambda: _check_seeds(name, action_kind, tmp),
                                 "same seed -> same run; other seed -> other run"))
             out.append(_guarded(lambda: _check_targets(run), "every target network is updated"))
+            if ray:
+                out.append(_guarded(lambda: _check_ray(name, action_kind, tmp),
+                                    "one Ray actor gives the inline worker's data"))
         except Exception as exc:  # noqa: BLE001 - the checker reports, it does not crash
             out.append(Check("builds and runs", False, f"{type(exc).__name__}: {exc}"))
         finally:

@@ -59,6 +59,12 @@ def register(kind: str = "discrete") -> str:
     return env_id
 
 
+# Importing the module registers both fake envs, so another process (a Ray actor) finds them by
+# "rlcore.testing.fake_env:rlcore-test/Fake-v0", Gymnasium's module-qualified id.
+register("discrete")
+register("box")
+
+
 COUNTER_ID = "rlcore-test/Counter-v0"
 
 
