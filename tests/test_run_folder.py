@@ -54,6 +54,20 @@ def wait_for_progress(proc: subprocess.Popen, steps: int) -> None:
     raise AssertionError(f"the run ended before {steps} steps: {proc.stderr.read()}")
 
 
+def stopped_by(proc: subprocess.Popen, steps: int, fault) -> str:
+    """Let the run reach ``steps`` env steps, apply ``fault()``, wait for the run to stop; it
+    must stop with exit 2 and no traceback. Returns its stderr."""
+    try:
+        wait_for_progress(proc, steps)
+        fault()
+        out, err = proc.communicate(timeout=120)
+    finally:
+        proc.kill()
+    assert proc.returncode == 2, err
+    assert "Traceback" not in err and "Exception in thread" not in err
+    return err
+
+
 @needs_mounts
 def test_resume_into_a_read_only_run_folder_is_refused_before_anything_starts(tmp_path):
     runs = tmp_path / "runs"
@@ -82,15 +96,10 @@ def test_a_run_folder_turned_read_only_mid_run_stops_cleanly_and_resumes_later(t
     run_dir = runs / "r"
     proc = in_private_mount_ns(runs, [*RLCORE, "run", experiment(tmp_path, 10_000_000),
                                       "--run-dir", str(run_dir)], read_only=False)
-    try:
-        wait_for_progress(proc, 600)  # past the checkpoint at 256 steps
-        subprocess.run(["nsenter", "-t", str(proc.pid), "-m", "mount", "-o", "remount,bind,ro",
-                        str(runs), str(runs)], check=True)
-        out, err = proc.communicate(timeout=120)
-    finally:
-        proc.kill()
-    assert proc.returncode == 2, err
-    assert "Traceback" not in err and "Exception in thread" not in err
+    remount = ["nsenter", "-t", str(proc.pid), "-m", "mount", "-o", "remount,bind,ro",
+               str(runs), str(runs)]
+    # past the checkpoint at 256 steps
+    err = stopped_by(proc, 600, lambda: subprocess.run(remount, check=True))
     assert err.startswith(f"error: cannot write TensorBoard events to the run folder {run_dir} "
                           "(Read-only file system); it was made read-only, filled up or removed.")
     assert "the run stopped at " in err and f"rlcore resume {run_dir}" in err
@@ -110,14 +119,7 @@ def test_a_run_folder_removed_mid_run_stops_cleanly_with_a_checkpoint(tmp_path):
     proc = subprocess.Popen([*RLCORE, "run", experiment(tmp_path, 10_000_000), "--run-dir",
                              str(run_dir)], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                             text=True)
-    try:
-        wait_for_progress(proc, 300)
-        shutil.rmtree(run_dir)
-        out, err = proc.communicate(timeout=120)
-    finally:
-        proc.kill()
-    assert proc.returncode == 2, err
-    assert "Traceback" not in err and "Exception in thread" not in err
+    err = stopped_by(proc, 300, lambda: shutil.rmtree(run_dir))
     assert err.startswith(f"error: cannot write TensorBoard events to the run folder {run_dir} "
                           "(No such file or directory); it was made read-only, filled up or "
                           "removed.")

@@ -150,6 +150,17 @@ def soft_value_iteration(P, R, terminal, gamma: float, beta: float, prior=None,
     return V, Q, boltzmann_policy(Q, prior, beta)
 
 
+def _check_continuing(P, R, beta: float):
+    """P [S, A, S] and R [S, A] of a continuing MDP as float arrays, and beta > 0."""
+    P, R = np.asarray(P, np.float64), np.asarray(R, np.float64)
+    S, A = R.shape
+    if not beta > 0:
+        raise ValueError(f"beta={beta} must be > 0")
+    if P.shape != (S, A, S) or not np.allclose(P.sum(-1), 1.0):
+        raise ValueError(f"P {P.shape}, R {R.shape}: need P [S, A, S] with rows summing to 1")
+    return P, R
+
+
 def tilted_matrix(P, R, beta: float, prior=None) -> np.ndarray:
     """The tilted matrix over state-action pairs, row (s, a) = s * A + a:
         M[(s, a), (s', a')] = exp(beta R(s, a)) P(s'|s, a) pi0(a'|s').
@@ -187,12 +198,8 @@ def tilted_solution(P, R, beta: float, prior=None, controlled_dynamics: bool = F
     Stochastic P is refused unless ``controlled_dynamics=True``; for the
     fixed-dynamics answer use ``soft_relative_value_iteration``.
     Returns (theta, Q [S, A] with max 0, pi* [S, A])."""
-    P, R = np.asarray(P, np.float64), np.asarray(R, np.float64)
+    P, R = _check_continuing(P, R, beta)
     S, A = R.shape
-    if not beta > 0:
-        raise ValueError(f"beta={beta} must be > 0")
-    if P.shape != (S, A, S) or not np.allclose(P.sum(-1), 1.0):
-        raise ValueError(f"P {P.shape}, R {R.shape}: need P [S, A, S] with rows summing to 1")
     if not controlled_dynamics and not np.isin(P, (0.0, 1.0)).all():
         raise ValueError("stochastic transitions: the tilted matrix's eigenvector solves the "
                          "problem in which the agent also controls the dynamics; pass "
@@ -230,12 +237,8 @@ def soft_relative_value_iteration(P, R, beta: float, prior=None, ref: int = 0,
     with theta = (T h)(ref) - h(ref) at the fixed point; needs a unichain, aperiodic MDP under
     the prior. On deterministic dynamics it agrees with ``tilted_solution``.
     Returns (theta, Q [S, A] with max 0, pi* [S, A])."""
-    P, R = np.asarray(P, np.float64), np.asarray(R, np.float64)
+    P, R = _check_continuing(P, R, beta)
     S, A = R.shape
-    if not beta > 0:
-        raise ValueError(f"beta={beta} must be > 0")
-    if P.shape != (S, A, S) or not np.allclose(P.sum(-1), 1.0):
-        raise ValueError(f"P {P.shape}, R {R.shape}: need P [S, A, S] with rows summing to 1")
     prior = _prior(prior, S, A)
     h = np.zeros(S)
     for _ in range(max_iter):
