@@ -89,7 +89,8 @@ def cartpole_step(x, force, params=CartPoleParams(), tau: float = 0.02):
 def linear_model(params=CartPoleParams(), x0=None, force0: float = 0.0, tau: float = 0.02):
     """(A, B) of the Euler step linearized at (x0, force0): x' ~ f(x0, F0) + A dx + B dF.
 
-    A = df/dx [4, 4], B = df/dF [4] per newton, by autograd. Default x0 = 0 is the upright
+    A = df/dx [4, 4], B = df/dF [4, 1] per newton (numpy, as ``rlcore.ops.control``'s LQR takes
+    them), by autograd. Default x0 = 0 is the upright
     equilibrium, where A[1, 2] = -tau (m_p l / M) a and A[3, 2] = tau a with
     a = g / (l (4/3 - m_p/M)), and B[3] = -tau / (M l (4/3 - m_p/M)).
     """
@@ -98,7 +99,7 @@ def linear_model(params=CartPoleParams(), x0=None, force0: float = 0.0, tau: flo
     f0 = torch.tensor(float(force0), dtype=torch.float64)
     A, B = torch.autograd.functional.jacobian(
         lambda x, f: cartpole_step(x, f, params, tau), (x0, f0))
-    return A, B
+    return A.numpy(), B.numpy().reshape(4, 1)
 
 
 @dataclass(frozen=True)
