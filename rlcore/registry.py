@@ -31,6 +31,7 @@ BUILTIN_ALGORITHMS = {
     "td3": "rlcore.plugins.ddpg.plugin:TD3",
     "sac": "rlcore.plugins.sac.plugin:PLUGIN",
     "alphazero": "rlcore.plugins.alphazero.plugin:PLUGIN",
+    "lqr": "rlcore.plugins.lqr.plugin:PLUGIN",
 }
 BUILTIN_ENVS = {
     "atari": "rlcore.envs.atari:PLUGIN",

@@ -42,6 +42,9 @@ def env_for(plugin, action_kind: str | None = None) -> tuple[str, str, dict]:
 
     if plugin.data_spec.regime == "game":
         return GAME_ENV, "discrete", {}
+    if plugin.contract_env is not None:
+        env_id, kwargs = plugin.contract_env
+        return env_id, action_kind or plugin.action_spaces[0], dict(kwargs)
     kind = action_kind or plugin.action_spaces[0]
     if plugin.data_spec.obs_kind == "discrete":
         return "rlcore/GridWorld-v0", kind, {"obs_mode": "index"}
