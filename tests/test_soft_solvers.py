@@ -164,3 +164,27 @@ def test_bad_arguments_are_refused_by_name():
         tilted_solution(P, R, 1.0, prior=[[0.5, 0.6], [0.5, 0.5]])
     with pytest.raises(RuntimeError, match="tilted_solution for the average-reward case"):
         soft_value_iteration(P, R, np.zeros(2, bool), 1.0, 1.0, max_iter=100)
+
+
+@pytest.mark.parametrize("slip", [0.0, 0.2])  # the identity needs no determinism
+def test_a_prior_solution_gives_the_new_soft_optimum_and_a_lower_bound(slip):
+    """Same maze, a second reward (the goal worth more, every step costing more): the new soft
+    optimum is the old one plus K (AAAI-23), and the old solution alone bounds it from below."""
+    from rlcore.plugins.tabular.solvers import soft_q_from_prior_solution
+
+    ensure_env_registered("rlcore/GridWorld-v0")
+    old = gym.make("rlcore/GridWorld-v0", layout="SFFF/F#HF/FFFG", slip=slip,
+                   step_reward=-0.05).unwrapped
+    new = gym.make("rlcore/GridWorld-v0", layout="SFFF/F#HF/FFFG", slip=slip, step_reward=-0.2,
+                   goal_reward=2.0).unwrapped
+    np.testing.assert_array_equal(old.P, new.P)
+    gamma, beta = 0.9, 5.0
+    prior = np.random.default_rng(0).dirichlet(np.ones(4), size=old.R.shape[0])
+    _, Q_new, _ = soft_value_iteration(new.P, new.R, new.terminal, gamma, beta, prior=prior)
+    composed, K, bound = soft_q_from_prior_solution(old.P, old.R, new.R, old.terminal, gamma,
+                                                    beta, prior=prior)
+    np.testing.assert_allclose(composed, Q_new, atol=1e-9)
+    live = ~old.terminal
+    assert (Q_new[live] >= bound[live] - 1e-9).all()
+    assert (Q_new[live] - bound[live]).max() > 1e-3  # a bound, not the answer
+    assert np.abs(K[live]).max() > 0.1  # and the tasks do differ

@@ -254,3 +254,39 @@ def soft_relative_value_iteration(P, R, beta: float, prior=None, ref: int = 0,
     Q = R + P @ h
     theta = float(soft_value(Q, prior, beta)[ref] - h[ref])
     return theta, Q - Q.max(), boltzmann_policy(Q, prior, beta)
+
+
+# ---------------------------------------------------------------- prior solutions (AAAI-23)
+#
+# Adamczyk et al., "Utilizing Prior Solutions for Reward Shaping and Composition in
+# Entropy-Regularized RL" (AAAI 2023): for a new reward r~ on the same MDP, the new soft optimum
+# is the old one plus a correction,  Q~ = Q + K,  where K is the soft optimum of the reward
+# difference r~ - r under the old optimal policy pi* as its prior. (Proof in one line: with
+# pi* = pi0 exp(beta (Q - V)), V_pi0(Q + K) = V + V_pi*(K), so Q + K solves Q~'s equation iff K
+# solves K = (r~ - r) + gamma P V_pi*(K).) Since a soft value under a prior is at least the
+# prior's average, K >= the plain value of pi* on r~ - r: a lower bound from the old solution
+# alone, with no new learning.
+
+
+def evaluate_stochastic_policy(P, R, terminal, policy, gamma: float) -> np.ndarray:
+    """Q^pi [S, A] of a stochastic policy [S, A] (no entropy term), by one linear solve:
+    Q = R + gamma P V,  V(s) = sum_a pi(a|s) Q(s, a)."""
+    P, R, terminal = _check(P, R, terminal, gamma)
+    live = ~terminal
+    pi = np.asarray(policy, np.float64)
+    P_pi = np.einsum("sa,sat->st", pi, P)[np.ix_(live, live)]
+    V = np.zeros(R.shape[0])
+    V[live] = np.linalg.solve(np.eye(int(live.sum())) - gamma * P_pi, (pi * R).sum(axis=1)[live])
+    return q_from_v(P, R, terminal, V, gamma)
+
+
+def soft_q_from_prior_solution(P, R_old, R_new, terminal, gamma: float, beta: float,
+                               prior=None):
+    """The new task's soft optimum from the old one (AAAI-23): returns (Q_old + K, K, lower
+    bound Q_old + Q^{pi*_old} of the reward difference), K solved by soft value iteration on
+    R_new - R_old with the old optimal policy as its prior."""
+    _, Q_old, pi_old = soft_value_iteration(P, R_old, terminal, gamma, beta, prior)
+    delta = np.asarray(R_new, np.float64) - np.asarray(R_old, np.float64)
+    _, K, _ = soft_value_iteration(P, delta, terminal, gamma, beta, prior=pi_old)
+    bound = Q_old + evaluate_stochastic_policy(P, delta, terminal, pi_old, gamma)
+    return Q_old + K, K, bound
