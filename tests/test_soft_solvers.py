@@ -188,3 +188,28 @@ def test_a_prior_solution_gives_the_new_soft_optimum_and_a_lower_bound(slip):
     assert (Q_new[live] >= bound[live] - 1e-9).all()
     assert (Q_new[live] - bound[live]).max() > 1e-3  # a bound, not the answer
     assert np.abs(K[live]).max() > 0.1  # and the tasks do differ
+
+
+@pytest.mark.parametrize("slip", [0.0, 0.2])
+def test_soft_q_bounds_from_any_estimate_contain_the_optimum_and_close_on_it(slip):
+    from rlcore.plugins.tabular.solvers import soft_q_bounds
+
+    ensure_env_registered("rlcore/GridWorld-v0")
+    env = gym.make("rlcore/GridWorld-v0", layout="SFFF/F#HF/FFFG", slip=slip,
+                   step_reward=-0.05).unwrapped
+    gamma, beta = 0.9, 5.0
+    _, Q_star, _ = soft_value_iteration(env.P, env.R, env.terminal, gamma, beta)
+    live = ~env.terminal
+    rng = np.random.default_rng(0)
+    widths = []
+    for scale in (3.0, 1.0, 0.1, 0.01):  # estimates ever closer to Q*
+        for _ in range(20):
+            Q = Q_star + scale * rng.normal(size=Q_star.shape)
+            lower, upper = soft_q_bounds(env.P, env.R, env.terminal, gamma, beta, Q)
+            assert (lower[live] <= Q_star[live] + 1e-12).all()
+            assert (Q_star[live] <= upper[live] + 1e-12).all()
+        widths.append((upper - lower)[live].max())
+    assert widths == sorted(widths, reverse=True) and widths[-1] < 0.5 * widths[0] / 100
+    lower, upper = soft_q_bounds(env.P, env.R, env.terminal, gamma, beta, Q_star)
+    np.testing.assert_allclose(lower, Q_star, atol=1e-9)  # at Q* the bounds are Q* itself
+    np.testing.assert_allclose(upper, Q_star, atol=1e-9)

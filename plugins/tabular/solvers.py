@@ -256,6 +256,29 @@ def soft_relative_value_iteration(P, R, beta: float, prior=None, ref: int = 0,
     return theta, Q - Q.max(), boltzmann_policy(Q, prior, beta)
 
 
+def soft_q_bounds(P, R, terminal, gamma: float, beta: float, Q, prior=None):
+    """Double-sided bounds on the soft optimum Q* from any estimate Q (the kind of bound
+    Adamczyk et al., "Boosting Soft Q-Learning by Bounding", RLC 2024, clip targets with):
+    with T the soft Bellman operator and Delta = TQ - Q over the non-terminal pairs,
+        TQ + gamma/(1-gamma) min(min Delta, 0)  <=  Q*  <=  TQ + gamma/(1-gamma) max(max Delta, 0).
+    Why: T is monotone and T(Q + c) lies between TQ and TQ + gamma c for a constant c (exactly
+    TQ + gamma c without terminal states), so T^{k+1}Q - T^k Q stays within gamma^k times the
+    clamped extremes of Delta; summing the geometric series from TQ gives the bounds. They
+    close onto Q* as Q approaches it (Delta -> 0). Returns (lower, upper), 0 at terminals."""
+    P, R, terminal = _check(P, R, terminal, gamma)
+    if not 0 <= gamma < 1:
+        raise ValueError(f"gamma={gamma}: the bounds need gamma < 1")
+    prior = _prior(prior, *R.shape)
+    Q = np.asarray(Q, np.float64)
+    TQ = q_from_v(P, R, terminal, np.where(terminal, 0.0, soft_value(Q, prior, beta)), gamma)
+    delta = (TQ - Q)[~terminal]
+    scale = gamma / (1.0 - gamma)
+    lower = TQ + scale * min(delta.min(), 0.0)
+    upper = TQ + scale * max(delta.max(), 0.0)
+    lower[terminal] = upper[terminal] = 0.0
+    return lower, upper
+
+
 # ---------------------------------------------------------------- prior solutions (AAAI-23)
 #
 # Adamczyk et al., "Utilizing Prior Solutions for Reward Shaping and Composition in
