@@ -26,6 +26,19 @@ def _check(P: np.ndarray, R: np.ndarray, terminal: np.ndarray, gamma: float):
     return P, R, terminal
 
 
+def _fixed_point(step, x: np.ndarray, tol: float, max_iter: int, failure: str,
+                 change=lambda new, old: np.abs(new - old).max()) -> np.ndarray:
+    """Iterate ``x <- step(x)`` until ``change(new, old) < tol``; RuntimeError(``failure``,
+    with tol and max_iter) when it does not settle."""
+    for _ in range(max_iter):
+        new = step(x)
+        settled = change(new, x) < tol
+        x = new
+        if settled:
+            return x
+    raise RuntimeError(f"{failure.format(tol=tol, max_iter=max_iter)}")
+
+
 def q_from_v(P: np.ndarray, R: np.ndarray, terminal: np.ndarray, V: np.ndarray,
              gamma: float) -> np.ndarray:
     """One Bellman backup: Q[s, a] = R[s, a] + gamma * sum_s' P[s, a, s'] V[s'] (V = 0 at terminals)."""
@@ -37,16 +50,10 @@ def q_from_v(P: np.ndarray, R: np.ndarray, terminal: np.ndarray, V: np.ndarray,
 def value_iteration(P, R, terminal, gamma: float, tol: float = 1e-12, max_iter: int = 1_000_000):
     """Iterate V <- max_a (R + gamma P V) until the largest change is below ``tol``."""
     P, R, terminal = _check(P, R, terminal, gamma)
-    V = np.zeros(R.shape[0])
-    for _ in range(max_iter):
-        V_new = q_from_v(P, R, terminal, V, gamma).max(axis=1)
-        delta = np.abs(V_new - V).max()
-        V = V_new
-        if delta < tol:
-            break
-    else:
-        raise RuntimeError(f"value iteration did not converge to tol={tol} in {max_iter} sweeps "
-                           "(gamma=1 with a policy that never terminates?)")
+    V = _fixed_point(lambda V: q_from_v(P, R, terminal, V, gamma).max(axis=1),
+                     np.zeros(R.shape[0]), tol, max_iter,
+                     "value iteration did not converge to tol={tol} in {max_iter} sweeps "
+                     "(gamma=1 with a policy that never terminates?)")
     Q = q_from_v(P, R, terminal, V, gamma)
     return V, Q, Q.argmax(axis=1)
 
@@ -134,18 +141,12 @@ def soft_value_iteration(P, R, terminal, gamma: float, beta: float, prior=None,
         raise ValueError(f"beta={beta} must be > 0 (beta -> 0 is the prior, beta -> inf is "
                          "value_iteration)")
     prior = _prior(prior, *R.shape)
-    V = np.zeros(R.shape[0])
-    for _ in range(max_iter):
-        V_new = np.where(terminal, 0.0,
-                         soft_value(q_from_v(P, R, terminal, V, gamma), prior, beta))
-        delta = np.abs(V_new - V).max()
-        V = V_new
-        if delta < tol:
-            break
-    else:
-        raise RuntimeError(f"soft value iteration did not converge to tol={tol} in {max_iter} "
-                           "sweeps (gamma=1 on a task that never terminates? use "
-                           "tilted_solution for the average-reward case)")
+    V = _fixed_point(
+        lambda V: np.where(terminal, 0.0,
+                           soft_value(q_from_v(P, R, terminal, V, gamma), prior, beta)),
+        np.zeros(R.shape[0]), tol, max_iter,
+        "soft value iteration did not converge to tol={tol} in {max_iter} sweeps (gamma=1 on "
+        "a task that never terminates? use tilted_solution for the average-reward case)")
     Q = q_from_v(P, R, terminal, V, gamma)
     return V, Q, boltzmann_policy(Q, prior, beta)
 
@@ -207,17 +208,11 @@ def tilted_solution(P, R, beta: float, prior=None, controlled_dynamics: bool = F
                          "soft_relative_value_iteration for fixed dynamics")
     prior = _prior(prior, S, A)
     M = tilted_matrix(P, R, beta, prior)
-    v = np.full(S * A, 1.0 / (S * A))
-    for _ in range(max_iter):
-        w = M @ v + v
-        w /= w.sum()
-        delta = (np.abs(w - v) / np.maximum(w, 1e-300)).max()  # relative: small entries count
-        v = w
-        if delta < tol:
-            break
-    else:
-        raise RuntimeError(f"power iteration did not converge to tol={tol} in {max_iter} steps "
-                           "(is the tilted matrix irreducible?)")
+    v = _fixed_point(lambda v: (M @ v + v) / (M @ v + v).sum(), np.full(S * A, 1.0 / (S * A)),
+                     tol, max_iter, "power iteration did not converge to tol={tol} in "
+                     "{max_iter} steps (is the tilted matrix irreducible?)",
+                     # relative: the small entries count as much as the large ones
+                     change=lambda w, v: (np.abs(w - v) / np.maximum(w, 1e-300)).max())
     log_rho = np.log((M @ v).sum() / v.sum()) + beta * R.max()  # the factored maximum back
     if (v <= 0).any():
         raise ValueError("the Perron vector has zero entries: the tilted matrix is reducible "
@@ -240,17 +235,12 @@ def soft_relative_value_iteration(P, R, beta: float, prior=None, ref: int = 0,
     P, R = _check_continuing(P, R, beta)
     S, A = R.shape
     prior = _prior(prior, S, A)
-    h = np.zeros(S)
-    for _ in range(max_iter):
+    def step(h):
         Th = soft_value(R + P @ h, prior, beta)
-        h_new = Th - Th[ref]
-        delta = np.abs(h_new - h).max()
-        h = h_new
-        if delta < tol:
-            break
-    else:
-        raise RuntimeError(f"relative value iteration did not converge to tol={tol} in "
-                           f"{max_iter} sweeps (a periodic or multichain MDP?)")
+        return Th - Th[ref]
+
+    h = _fixed_point(step, np.zeros(S), tol, max_iter, "relative value iteration did not "
+                     "converge to tol={tol} in {max_iter} sweeps (a periodic or multichain MDP?)")
     Q = R + P @ h
     theta = float(soft_value(Q, prior, beta)[ref] - h[ref])
     return theta, Q - Q.max(), boltzmann_policy(Q, prior, beta)
