@@ -32,6 +32,7 @@ BUILTIN_ALGORITHMS = {
     "sac": "rlcore.plugins.sac.plugin:PLUGIN",
     "alphazero": "rlcore.plugins.alphazero.plugin:PLUGIN",
     "lqr": "rlcore.plugins.lqr.plugin:PLUGIN",
+    "cem_mpc": "rlcore.plugins.mpc.plugin:PLUGIN",
 }
 BUILTIN_ENVS = {
     "atari": "rlcore.envs.atari:PLUGIN",

@@ -1,0 +1,70 @@
+"""The ``algo:`` section of a cem_mpc experiment (replay keys: rlcore.regimes.transition_config).
+
+Defaults follow PETS (Chua et al. 2018) for Pendulum: 5 probabilistic members, horizon 25,
+CEM with 400 candidates, 40 elites, 5 iterations and smoothing 0.1."""
+
+from __future__ import annotations
+
+from pydantic import Field, field_validator, model_validator
+
+from rlcore.config import Widths
+from rlcore.regimes.transition_config import ReplayConfig
+
+from rlcore.plugins.mpc.rewards import TASKS
+
+
+class CEMMPCConfig(ReplayConfig):
+    task: str = Field("Pendulum-v1", description="the env whose reward code the planner scores "
+                      "with (plugins/mpc/rewards.py)")
+    # dynamics model
+    ensemble_size: int = Field(5, ge=1, le=64, description="members of the dynamics ensemble")
+    hidden_sizes: Widths = Field((200, 200), description="each member's MLP widths (SiLU)")
+    max_logvar_init: float = Field(0.5, ge=-20, le=20, description="initial soft upper bound "
+                                   "of the predicted log-variance (normalized targets)")
+    min_logvar_init: float = Field(-10.0, ge=-40, le=20, description="initial soft lower bound")
+    logvar_bound_coef: float = Field(0.01, ge=0, description="weight of sum(max_logvar) - "
+                                     "sum(min_logvar) in the loss (keeps the bounds tight)")
+    weight_decay: float = Field(5e-5, ge=0, description="L2 weight of the members' weights")
+    stats_window: int = Field(100, ge=1, description="normalization statistics: the mean over "
+                              "the first N fits' samples, then an EMA with rate 1/N")
+    # replay and fitting
+    batch_size: int = Field(256, ge=1, le=65_536, description="transitions per model step; "
+                            "each member trains on its own bootstrap resample of them")
+    buffer_size: int = Field(100_000, ge=1, le=100_000_000, description="replay capacity")
+    learning_starts: int = Field(250, ge=0, description="env steps before the first model step")
+    replay_ratio: float = Field(1.0, gt=0, le=256, description="model steps per env step")
+    random_steps: int = Field(250, ge=0, description="env steps of uniformly random actions "
+                              "(also until the first model step)")
+    # planner
+    horizon: int = Field(25, ge=1, le=1000, description="planning horizon H (env steps)")
+    population: int = Field(400, ge=2, le=100_000, description="CEM candidates per iteration")
+    elites: int = Field(40, ge=1, description="CEM elites refitted to")
+    iterations: int = Field(5, ge=1, le=100, description="CEM iterations per env step")
+    cem_alpha: float = Field(0.1, ge=0, lt=1, description="CEM smoothing: new = alpha old + "
+                             "(1 - alpha) elite statistic")
+    init_std: float = Field(0.5, gt=0, le=2, description="CEM's initial std per action "
+                            "(actions in [-1, 1]; 0.5 = a quarter of the range, as PETS)")
+    particles: int = Field(5, ge=1, le=1000, description="trajectory samples per candidate, "
+                           "spread evenly over the members (a multiple of ensemble_size)")
+
+    @field_validator("task")
+    @classmethod
+    def _known_task(cls, value: str) -> str:
+        if value not in TASKS:
+            raise ValueError(f"no reward code for '{value}'; cem_mpc supports "
+                             f"{', '.join(sorted(TASKS))} (plugins/mpc/rewards.py)")
+        return value
+
+    @model_validator(mode="after")
+    def _consistent(self):
+        if self.elites > self.population:
+            raise ValueError(f"elites ({self.elites}) must be at most population "
+                             f"({self.population})")
+        if self.particles % self.ensemble_size:
+            raise ValueError(f"particles ({self.particles}) must be a multiple of ensemble_size "
+                             f"({self.ensemble_size}): every member propagates the same number "
+                             "of each candidate's particles")
+        if self.n_step != 1:
+            raise ValueError(f"n_step ({self.n_step}) must be 1: the model learns one-step "
+                             "transitions s -> s'")
+        return self

@@ -1,0 +1,95 @@
+"""Model-predictive control by the cross-entropy method over action sequences, scored by
+trajectory sampling through the ensemble (PETS, Chua et al. 2018).
+
+At every env step and for every sub-env, CEM (``rlcore.ops.control.cem``) searches action
+sequences A = (a_0, ..., a_{H-1}) in [-1, 1]^{H x m}: it samples ``population`` candidates
+A_i ~ N(mean, std^2) (clipped to the bounds), scores them, refits mean and std to the
+``elites`` best (smoothed by ``cem_alpha``) and repeats ``iterations`` times. The env gets the
+first action of the final mean; the rest, shifted by one step with a zero appended, is the
+next step's initial mean (the std restarts at ``init_std`` every step).
+
+Score of a candidate (TS-infinity): K = ``particles`` copies of the current state are
+propagated through the model for H steps, particle k always through member k mod E, drawing
+s_{t+1} ~ N(s_t + mean_e, var_e) at every step; the candidate's return is the particles' mean
+of sum_t r(s_t, a_t) with the task's reward code, its cost the negative (steps after a
+predicted termination earn nothing). Assigning particles to members in equal shares (rather
+than at random) scores every candidate under every member equally often: the same TS-infinity
+expectation with less variance. All candidates and particles of one CEM iteration go through
+the model together, as [E, population * K / E] rows.
+
+Randomness: CEM's samples come from the worker's ``rng``; the model's noise from a torch
+generator seeded from it at each call, so a run replays exactly.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+
+from rlcore.ops.control import cem
+from rlcore.types import ActionOut
+
+
+def imagined_returns(model, reward_fn, terminated_fn, obs: np.ndarray, sequences: np.ndarray,
+                     particles: int, generator: torch.Generator | None) -> np.ndarray:
+    """Mean sampled return of each action sequence from ``obs`` [obs_dim]: sequences [P, H, m]
+    in [-1, 1] -> returns [P]. ``model.members`` (E) divides ``particles`` (K); ``model.step``
+    maps states [E, N, obs_dim] and actions [E, N, m] to next states, row block e through
+    member e."""
+    E = model.members
+    P, H, m = sequences.shape
+    per_member = particles // E
+    acts = torch.as_tensor(sequences, dtype=torch.float32)  # [P, H, m]
+    acts = acts[None, :, None].expand(E, P, per_member, H, m).reshape(E, P * per_member, H, m)
+    state = torch.as_tensor(obs, dtype=torch.float32).expand(E, P * per_member, -1).contiguous()
+    total = torch.zeros(E, P * per_member)
+    alive = torch.ones(E, P * per_member)
+    for t in range(H):
+        a = acts[:, :, t]
+        total += alive * reward_fn(state, a)
+        state = model.step(state, a, generator)
+        if terminated_fn is not None:
+            alive = alive * (~terminated_fn(state)).float()
+    returns = total.reshape(E, P, per_member).mean(dim=(0, 2))
+    return torch.nan_to_num(returns, nan=-1e9, neginf=-1e9, posinf=-1e9).double().numpy()
+
+
+class CEMPlanner:
+    """The actors' and the evaluation's policy: uniformly random actions until the model is
+    fitted (and, exploring, for the first ``random_steps`` env steps), then CEM-MPC. Keeps one
+    plan [H, m] per sub-env; a new policy object starts from zero plans."""
+
+    def __init__(self, model, task, cfg, spaces, explore: bool):
+        self.model, self.task, self.cfg, self.spaces = model, task, cfg, spaces
+        self.explore = explore
+        self.action_shape = tuple(spaces.action_shape)
+        self.random = explore and cfg.random_steps > 0
+        self.plans: np.ndarray | None = None  # [N, H, m]
+
+    def set_schedule(self, env_steps: int, actor_id: int, num_actors: int) -> None:
+        self.random = self.explore and env_steps < self.cfg.random_steps
+
+    def act(self, obs: np.ndarray, rng: np.random.Generator) -> ActionOut:
+        obs = np.asarray(obs, np.float32)
+        n = len(obs)
+        if self.random or not self.model.fitted:
+            a = rng.uniform(-1.0, 1.0, (n, *self.action_shape)).astype(np.float32)
+            return ActionOut(a, env_action=self.spaces.to_env_action(a))
+        cfg, m = self.cfg, int(np.prod(self.action_shape))
+        if self.plans is None or self.plans.shape[0] != n:
+            self.plans = np.zeros((n, cfg.horizon, m))
+        generator = torch.Generator().manual_seed(int(rng.integers(2**62)))
+        first = np.empty((n, m), np.float32)
+        for i in range(n):  # sub-envs plan independently, each vectorized over its candidates
+            warm = np.concatenate([self.plans[i, 1:], np.zeros((1, m))])
+
+            def cost(seqs, o=obs[i]):
+                return -imagined_returns(self.model, self.task.reward, self.task.terminated, o,
+                                         seqs, cfg.particles, generator)
+
+            plan = cem(cost, warm, cfg.init_std, cfg.iterations, cfg.population, cfg.elites,
+                       rng, alpha=cfg.cem_alpha, bounds=(-1.0, 1.0))
+            self.plans[i] = plan
+            first[i] = np.clip(plan[0], -1.0, 1.0)
+        a = first.reshape(n, *self.action_shape)
+        return ActionOut(a, env_action=self.spaces.to_env_action(a))
