@@ -120,9 +120,9 @@ class AlgorithmPlugin:
     # by a Polyak step with ``tau`` (1 = a hard copy), both read from the plugin's config
     targets: dict[str, str] | Callable[[Any], dict] = field(default_factory=dict)
     game: GameHooks | None = None  # game regime only
-    # (env id, kwargs) the contract checks (``rlcore check-plugin``) run on, for a plugin that
-    # needs a particular env (a planner knowing one model form); None: a tiny fake env that
-    # fits the data spec
+    # (env id, kwargs) the contract checks (``rlcore check-plugin``) run on, for a plugin made
+    # for one env (a planner knowing one model form); such a plugin is suggested for that env
+    # only. None: a tiny fake env that fits the data spec
     contract_env: tuple[str, dict] | None = None
 
 

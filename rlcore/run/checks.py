@@ -21,7 +21,7 @@ def check_spaces(exp) -> SpaceSpec:
     cfg = exp.config
     spaces = probe_spaces(cfg.env.id, cfg.env.kwargs)
     if spaces.action_kind not in exp.plugin.action_spaces:
-        fits = algorithms_for(spaces.action_kind, exp.plugin.data_spec.regime)
+        fits = algorithms_for(spaces.action_kind, exp.plugin.data_spec.regime, cfg.env.id)
         hint = f"try another algorithm: {' or '.join(fits)}" if fits else "try another algorithm"
         raise IncompatibleEnvError(
             f"{exp.plugin.name} needs a {' or '.join(exp.plugin.action_spaces)} action space; "
@@ -36,9 +36,10 @@ def check_spaces(exp) -> SpaceSpec:
     return spaces
 
 
-def algorithms_for(action_kind: str, regime: str) -> list[str]:
+def algorithms_for(action_kind: str, regime: str, env_id: str | None = None) -> list[str]:
     """Installed algorithms that take ``action_kind`` actions, those of ``regime`` only when
-    there are any (dqn on Pendulum suggests ddpg or td3, not every policy-gradient method)."""
+    there are any (dqn on Pendulum suggests ddpg or td3, not every policy-gradient method);
+    a plugin made for one env (``contract_env``: lqr for CartPole-v1) only for that env."""
     from rlcore import registry
     from rlcore.errors import RegistryError
 
@@ -47,6 +48,8 @@ def algorithms_for(action_kind: str, regime: str) -> list[str]:
         try:
             plugin = registry.get_algorithm(name)
         except RegistryError:
+            continue
+        if plugin.contract_env is not None and plugin.contract_env[0] != env_id:
             continue
         if action_kind in plugin.action_spaces:
             fits.append((plugin.data_spec.regime == regime, name))
