@@ -60,6 +60,12 @@ def cmd_schema(args) -> int:
             if args.algorithm:
                 raise
             plugins[name] = exc
+    if args.json:
+        from rlcore.config.jsonschema import experiment_json_schema
+
+        usable = {n: p for n, p in plugins.items() if not isinstance(p, Exception)}
+        print(json.dumps(experiment_json_schema(usable), indent=1))
+        return 0
     if args.algorithm and not isinstance(plugins[args.algorithm], Exception):
         own = plugins[args.algorithm].learner_defaults  # this plugin's learner defaults
         print("\n".join(config.schema_lines(defaults={f"learner.{k}": v for k, v in own.items()})))
@@ -318,6 +324,8 @@ def build_parser() -> argparse.ArgumentParser:
     sub.add_parser("list", help="installed algorithms and environments").set_defaults(fn=cmd_list)
     s = sub.add_parser("schema", help="every experiment key with type, default, bounds")
     s.add_argument("algorithm", nargs="?")
+    s.add_argument("--json", action="store_true",
+                   help="print a JSON Schema for editors (YAML language server) instead")
     s.set_defaults(fn=cmd_schema)
     sets = dict(action="append", default=[], metavar="KEY.PATH=VALUE", help="override a key")
     s = sub.add_parser("validate", help="check an experiment file; starts nothing")
