@@ -317,39 +317,68 @@ def cmd_check_plugin(args) -> int:
     return 1 if failed else 0
 
 
+EXAMPLES = {
+    "list": ["rlcore list"],
+    "schema": ["rlcore schema ppo", "rlcore schema --json > rlcore-schema.json"],
+    "validate": ["rlcore validate experiments/ppo_cartpole.yaml",
+                 "rlcore validate experiments/dqn_cartpole.yaml --set algo.double_q=true"],
+    "run": ["rlcore run experiments/ppo_cartpole.yaml",
+            "rlcore run experiments/ppo_cartpole.yaml --set seed=1 --run-dir runs/ppo_s1"],
+    "resume": ["rlcore resume runs/ppo_s1",
+               "rlcore resume runs/ppo_s1 --set stop.num_env_steps=200000"],
+    "eval": ["rlcore eval runs/ppo_s1", "rlcore eval runs/ppo_s1 --episodes 100 --seed 7"],
+    "check-plugin": ["rlcore check-plugin ppo", "rlcore check-plugin my_plugin --ray"],
+    "play": ["rlcore run experiments/alphazero_tictactoe.yaml --run-dir runs/ttt",
+             "rlcore play runs/ttt --second --simulations 200"],
+}
+
+
 def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="rlcore", description="Reinforcement-learning experiments.")
+    p = argparse.ArgumentParser(prog="rlcore", description="Reinforcement-learning experiments.",
+                                epilog="examples:\n" + "\n".join(
+                                    f"  {e[0]}" for e in EXAMPLES.values()),
+                                formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--debug", action="store_true", help="show Python tracebacks")
     sub = p.add_subparsers(dest="command", required=True)
-    sub.add_parser("list", help="installed algorithms and environments").set_defaults(fn=cmd_list)
-    s = sub.add_parser("schema", help="every experiment key with type, default, bounds")
+
+    def command(name: str, help: str):
+        s = sub.add_parser(name, help=help, description=help,
+                           epilog="examples:\n" + "\n".join(f"  {e}" for e in EXAMPLES[name]),
+                           formatter_class=argparse.RawDescriptionHelpFormatter)
+        # --debug after the command too; absent there, the one before it (or False) holds
+        s.add_argument("--debug", action="store_true", default=argparse.SUPPRESS,
+                       help="show Python tracebacks")
+        return s
+
+    command("list", "installed algorithms and environments").set_defaults(fn=cmd_list)
+    s = command("schema", "every experiment key with type, default, bounds")
     s.add_argument("algorithm", nargs="?")
     s.add_argument("--json", action="store_true",
                    help="print a JSON Schema for editors (YAML language server) instead")
     s.set_defaults(fn=cmd_schema)
     sets = dict(action="append", default=[], metavar="KEY.PATH=VALUE", help="override a key")
-    s = sub.add_parser("validate", help="check an experiment file; starts nothing")
+    s = command("validate", "check an experiment file; starts nothing")
     s.add_argument("file")
     s.add_argument("--set", **sets)
     s.add_argument("--no-env", action="store_true",
                    help="check only the file, do not make the env to check its spaces")
     s.set_defaults(fn=cmd_validate)
-    s = sub.add_parser("run", help="run an experiment")
+    s = command("run", "run an experiment")
     s.add_argument("file")
     s.add_argument("--set", **sets)
     s.add_argument("--run-dir", help="where to write the run (must not exist or be empty)")
     s.set_defaults(fn=cmd_run)
-    s = sub.add_parser("resume", help="continue a run from its latest checkpoint")
+    s = command("resume", "continue a run from its latest checkpoint that fits")
     s.add_argument("run_dir")
     s.add_argument("--set", **sets)
     s.set_defaults(fn=cmd_resume)
-    s = sub.add_parser("eval", help="evaluate a run's latest checkpoint; prints one JSON object")
+    s = command("eval", "evaluate a run's latest checkpoint that fits; prints one JSON object")
     s.add_argument("run_dir")
     s.add_argument("--episodes", type=int, default=10)
     s.add_argument("--seed", type=int, default=12345)
     s.add_argument("--stochastic", action="store_true", help="sample actions instead of greedy")
     s.set_defaults(fn=cmd_eval)
-    s = sub.add_parser("check-plugin", help="run the plugin contract checks on an algorithm")
+    s = command("check-plugin", "run the plugin contract checks on an algorithm")
     s.add_argument("algorithm")
     s.add_argument("--action-kind", choices=["discrete", "box"],
                    help="check only this action kind (default: every kind the plugin declares)")
@@ -357,7 +386,7 @@ def build_parser() -> argparse.ArgumentParser:
                    help="also check that one Ray actor gives the inline worker's data (starts a "
                         "local Ray)")
     s.set_defaults(fn=cmd_check_plugin)
-    s = sub.add_parser("play", help="play a trained game network (alphazero) in the terminal")
+    s = command("play", "play a trained game network (alphazero) in the terminal")
     s.add_argument("path", metavar="RUN_DIR_OR_CHECKPOINT")
     s.add_argument("--second", action="store_true", help="let the network move first")
     s.add_argument("--simulations", type=int, default=None,

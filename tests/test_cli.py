@@ -371,3 +371,23 @@ def test_list_shows_a_broken_env_plugin(capsys, isolated_registry):
     assert code == 0, err
     assert ("  brokenenv    BROKEN (nonexistent_env_module:PLUGIN): ModuleNotFoundError: "
             "No module named 'nonexistent_env_module'\n") in out
+
+
+@pytest.mark.parametrize("command", sorted(cli.EXAMPLES))
+def test_every_help_ends_with_examples(command, capsys):
+    with pytest.raises(SystemExit) as info:
+        cli.main([command, "--help"])
+    assert info.value.code == 0
+    out = capsys.readouterr().out
+    assert "\nexamples:\n" in out
+    assert all(f"  {example}" in out for example in cli.EXAMPLES[command])
+
+
+def test_debug_is_accepted_after_the_command_too(tmp_path, capsys):
+    missing = tmp_path / "missing.yaml"
+    assert cli.main(["validate", str(missing), "--debug"]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("Traceback") and err.endswith(
+        f"error: {missing}: cannot read the experiment file (No such file or directory)\n")
+    assert cli.main(["validate", str(missing)]) == 2  # without it: the message alone
+    assert "Traceback" not in capsys.readouterr().err
