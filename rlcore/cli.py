@@ -8,7 +8,6 @@ import json
 import os
 import re
 import sys
-import tempfile
 import time
 import traceback
 from pathlib import Path
@@ -221,28 +220,11 @@ def _load_run(run_dir: str, overrides=()) :
     return load_experiment(path, overrides)
 
 
-def _check_writable(run_dir: Path) -> None:
-    """Refuse, before anything starts, to resume into a folder that takes no writes: resume
-    writes checkpoints, summary.json and TensorBoard events there. A file is created and
-    removed, because permission bits do not say everything (root; read-only mounts)."""
-    for folder in (run_dir, run_dir / "checkpoints"):
-        if not folder.is_dir():
-            continue
-        try:
-            fd, probe = tempfile.mkstemp(prefix=".rlcore-write-check-", dir=folder)
-            os.close(fd)
-            os.unlink(probe)
-        except OSError as exc:
-            raise ConfigError([
-                f"{folder}: cannot write there ({exc.strerror or exc}); resume writes "
-                "checkpoints, summary.json and TensorBoard events into the run folder. Make it "
-                f"writable, or resume a copy: cp -r {run_dir} NEW_DIR && rlcore resume NEW_DIR"
-            ]) from None
-
-
 def cmd_resume(args) -> int:
+    from rlcore.run.checks import check_writable
+
     exp = _load_run(args.run_dir, args.set)
-    _check_writable(Path(args.run_dir))
+    check_writable(Path(args.run_dir))
     return _train(exp, Path(args.run_dir), resume=True)
 
 

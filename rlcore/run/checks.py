@@ -1,14 +1,17 @@
 """What a run checks and decides before anything starts: the env against the plugin (and the
-regime's own checks), the learner's torch threads, the library versions recorded in a run."""
+regime's own checks), the learner's torch threads, the library versions recorded in a run, and
+that a resumed run's folder takes writes."""
 
 from __future__ import annotations
 
 import functools
 import os
+import tempfile
+from pathlib import Path
 
 import numpy as np
 
-from rlcore.errors import IncompatibleEnvError
+from rlcore.errors import ConfigError, IncompatibleEnvError
 from rlcore.types import SpaceSpec
 
 
@@ -110,3 +113,22 @@ def _distribution(top_module: str) -> tuple[str | None, str | None]:
         return (names[0], metadata.version(names[0])) if names else (None, None)
     except Exception:  # broken metadata of an unrelated distribution: the record stays partial
         return None, None
+
+
+def check_writable(run_dir: Path) -> None:
+    """Refuse, before anything starts, to resume into a folder that takes no writes: resume
+    writes checkpoints, summary.json and TensorBoard events there. A file is created and
+    removed, because permission bits do not say everything (root; read-only mounts)."""
+    for folder in (run_dir, run_dir / "checkpoints"):
+        if not folder.is_dir():
+            continue
+        try:
+            fd, probe = tempfile.mkstemp(prefix=".rlcore-write-check-", dir=folder)
+            os.close(fd)
+            os.unlink(probe)
+        except OSError as exc:
+            raise ConfigError([
+                f"{folder}: cannot write there ({exc.strerror or exc}); resume writes "
+                "checkpoints, summary.json and TensorBoard events into the run folder. Make it "
+                f"writable, or resume a copy: cp -r {run_dir} NEW_DIR && rlcore resume NEW_DIR"
+            ]) from None
