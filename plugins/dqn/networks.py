@@ -6,6 +6,7 @@ from __future__ import annotations
 import numpy as np
 
 from rlcore.networks.value import EpsilonGreedyPolicy, QNetwork, values_of
+from rlcore.ops.actions import boltzmann_sample
 from rlcore.types import ActionOut
 
 
@@ -37,8 +38,5 @@ class BoltzmannPolicy(EpsilonGreedyPolicy):
         action = rng.integers(0, self.num_actions, n)
         rows = np.flatnonzero(rng.random(n) >= self.epsilon)
         if len(rows):
-            q = self.values(obs[rows]).astype(np.float64)
-            cdf = np.cumsum(np.exp(self.beta * (q - q.max(axis=-1, keepdims=True))), axis=-1)
-            u = rng.random((len(rows), 1)) * cdf[:, -1:]
-            action[rows] = np.minimum((cdf < u).sum(axis=-1), self.num_actions - 1)
+            action[rows] = boltzmann_sample(self.values(obs[rows]), self.beta, rng)
         return ActionOut(action)

@@ -8,6 +8,7 @@ import torch
 from torch import nn
 
 from rlcore.errors import IncompatibleEnvError
+from rlcore.ops.actions import boltzmann_sample
 from rlcore.types import ActionOut
 
 
@@ -69,11 +70,8 @@ class TabularPolicy:
             return ActionOut(values.argmax(axis=-1))
         if self.cfg.exploration == "ucb":
             return ActionOut(_random_argmax(self._ucb(values, s), rng))
-        if self.cfg.exploration == "boltzmann":  # inverse-CDF sampling of pi ~ exp(beta Q)
-            logits = self.cfg.beta * (values - values.max(axis=-1, keepdims=True))
-            cdf = np.cumsum(np.exp(logits), axis=-1)
-            u = rng.random((len(s), 1)) * cdf[:, -1:]
-            return ActionOut(np.minimum((cdf < u).sum(axis=-1), q.shape[1] - 1))
+        if self.cfg.exploration == "boltzmann":  # pi ~ exp(beta Q)
+            return ActionOut(boltzmann_sample(values, self.cfg.beta, rng))
         greedy = _random_argmax(values, rng)
         random = rng.integers(q.shape[1], size=len(s))
         eps = float(self.table.epsilon)

@@ -39,6 +39,8 @@ from typing import NamedTuple
 import numpy as np
 import torch
 
+from rlcore.ops.control import linearize
+
 
 @dataclass(frozen=True)
 class CartPoleParams:
@@ -90,16 +92,12 @@ def linear_model(params=CartPoleParams(), x0=None, force0: float = 0.0, tau: flo
     """(A, B) of the Euler step linearized at (x0, force0): x' ~ f(x0, F0) + A dx + B dF.
 
     A = df/dx [4, 4], B = df/dF [4, 1] per newton (numpy, as ``rlcore.ops.control``'s LQR takes
-    them), by autograd. Default x0 = 0 is the upright
+    them), by autograd (``rlcore.ops.control.linearize``). Default x0 = 0 is the upright
     equilibrium, where A[1, 2] = -tau (m_p l / M) a and A[3, 2] = tau a with
     a = g / (l (4/3 - m_p/M)), and B[3] = -tau / (M l (4/3 - m_p/M)).
     """
-    x0 = torch.zeros(4, dtype=torch.float64) if x0 is None else torch.as_tensor(
-        x0, dtype=torch.float64)
-    f0 = torch.tensor(float(force0), dtype=torch.float64)
-    A, B = torch.autograd.functional.jacobian(
-        lambda x, f: cartpole_step(x, f, params, tau), (x0, f0))
-    return A.numpy(), B.numpy().reshape(4, 1)
+    return linearize(lambda x, u: cartpole_step(x, u[0], params, tau),
+                     np.zeros(4) if x0 is None else x0, [float(force0)])
 
 
 @dataclass(frozen=True)
