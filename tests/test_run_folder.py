@@ -125,7 +125,15 @@ def test_a_run_folder_removed_mid_run_stops_cleanly_with_a_checkpoint(tmp_path):
     proc = subprocess.Popen([*RLCORE, "run", experiment(tmp_path, 10_000_000), "--run-dir",
                              str(run_dir)], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                             text=True)
-    err = stopped_by(proc, 300, lambda: shutil.rmtree(run_dir))
+    gone = tmp_path / "gone"
+
+    def remove() -> None:
+        # One atomic step (as the run sees it): a plain rmtree races the run's own writes,
+        # which can add a file between rmtree's listing and its final rmdir.
+        run_dir.rename(gone)
+        shutil.rmtree(gone)
+
+    err = stopped_by(proc, 300, remove)
     assert err.startswith(f"error: cannot write TensorBoard events to the run folder {run_dir} "
                           "(No such file or directory); it was made read-only, filled up or "
                           "removed.")
