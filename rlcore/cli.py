@@ -229,41 +229,12 @@ def cmd_resume(args) -> int:
 
 
 def cmd_eval(args) -> int:
-    import torch
-
-    from rlcore.actors.watchdog import Watchdog
-    from rlcore.run import checkpoint
-    from rlcore.run.evaluation import evaluate
-    from rlcore.run.checks import check_spaces
-    from rlcore.run.fit import EVAL_PARTS, RunFit
-    from rlcore.ops.normalize import NormalizedPolicy, NormSettings, RunNormalizer
+    from rlcore.run.offline import evaluate_run
 
     exp = _load_run(args.run_dir)
-    spaces = check_spaces(exp)
-    # the newest checkpoint whose meta.json, modules and normalizer fit (rlcore.run.fit)
-    path, meta, tensors = checkpoint.load_latest(args.run_dir, exp.plugin.name, spaces.to_json(),
-                                                 torch.device("cpu"),
-                                                 RunFit(exp, spaces, parts=EVAL_PARTS))
-    _warn_skipped(meta["skipped"], using=path)
-    modules = exp.plugin.make_modules(exp.algo, spaces)
-    for name, m in modules.items():
-        m.load_state_dict(tensors["modules"][name])
-        m.eval()
-    policy = exp.plugin.make_policy(modules, exp.algo, spaces, explore=args.stochastic)
-    norm = NormSettings.of(exp)
-    if norm.obs and "normalizer" in tensors:  # trained on observations normalized with these
-        normalizer = RunNormalizer(norm, spaces.obs_shape)
-        normalizer.load_numpy(tensors["normalizer"])
-        policy = NormalizedPolicy(policy, normalizer)
-    watchdog = Watchdog(exp.config.rollout.sample_timeout_s)  # a hung env stops, not hangs
-    try:
-        returns = evaluate(policy, exp.config.env.id, exp.config.eval_env_kwargs, args.episodes,
-                           args.seed, watchdog=watchdog)
-    finally:
-        watchdog.close()
-    print(json.dumps({"eval_return_mean": float(returns.mean()), "eval_return_std": float(returns.std()),
-                      "eval_episodes": int(len(returns)), "env_steps": meta["env_steps"],
-                      "checkpoint": str(path), "skipped": meta["skipped"]}))
+    result = evaluate_run(exp, Path(args.run_dir), args.episodes, args.seed, args.stochastic)
+    _warn_skipped(result["skipped"], using=result["checkpoint"])
+    print(json.dumps(result))
     return 0
 
 

@@ -1,0 +1,42 @@
+"""``rlcore eval``: a run's checkpoint evaluated on fresh episodes, outside training."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+
+def evaluate_run(exp, run_dir: Path, episodes: int, seed: int, stochastic: bool) -> dict:
+    """Evaluate the newest checkpoint of ``run_dir`` whose meta.json, modules and normalizer
+    fit ``exp`` (rlcore.run.fit); the result is what ``rlcore eval`` prints."""
+    import torch
+
+    from rlcore.actors.watchdog import Watchdog
+    from rlcore.ops.normalize import NormalizedPolicy, NormSettings, RunNormalizer
+    from rlcore.run import checkpoint
+    from rlcore.run.checks import check_spaces
+    from rlcore.run.evaluation import evaluate
+    from rlcore.run.fit import EVAL_PARTS, RunFit
+
+    spaces = check_spaces(exp)
+    path, meta, tensors = checkpoint.load_latest(run_dir, exp.plugin.name, spaces.to_json(),
+                                                 torch.device("cpu"),
+                                                 RunFit(exp, spaces, parts=EVAL_PARTS))
+    modules = exp.plugin.make_modules(exp.algo, spaces)
+    for name, m in modules.items():
+        m.load_state_dict(tensors["modules"][name])
+        m.eval()
+    policy = exp.plugin.make_policy(modules, exp.algo, spaces, explore=stochastic)
+    norm = NormSettings.of(exp)
+    if norm.obs and "normalizer" in tensors:  # trained on observations normalized with these
+        normalizer = RunNormalizer(norm, spaces.obs_shape)
+        normalizer.load_numpy(tensors["normalizer"])
+        policy = NormalizedPolicy(policy, normalizer)
+    watchdog = Watchdog(exp.config.rollout.sample_timeout_s)  # a hung env stops, not hangs
+    try:
+        returns = evaluate(policy, exp.config.env.id, exp.config.eval_env_kwargs, episodes, seed,
+                           watchdog=watchdog)
+    finally:
+        watchdog.close()
+    return {"eval_return_mean": float(returns.mean()), "eval_return_std": float(returns.std()),
+            "eval_episodes": int(len(returns)), "env_steps": meta["env_steps"],
+            "checkpoint": str(path), "skipped": meta["skipped"]}
