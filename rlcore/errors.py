@@ -1,15 +1,22 @@
-"""One exception class per category of user-facing error (exit code 2 in the CLI).
+"""One exception class per category of user-facing error.
 
-Each message says what was wrong, where, and how to fix it.
+Each message says what was wrong, where, and how to fix it. Exit codes of the CLI: 0 done,
+2 bad input (nothing was started), 3 a run failed after it started (its checkpoint and
+``summary.json`` name the cause), 130 interrupted (Ctrl-C; a checkpoint was written).
 """
 
 from __future__ import annotations
 
 
-class RLCoreError(Exception):
-    """Base class of errors a user can cause; the CLI prints the message and exits with 2."""
+BAD_INPUT, RUN_FAILED, INTERRUPTED = 2, 3, 130
 
-    exit_code = 2
+
+class RLCoreError(Exception):
+    """Base class of errors a user can cause; the CLI prints the message and exits with
+    ``exit_code``: 2 (bad input, nothing started) unless the run that raised it had started
+    (then 3: ``rlcore.run.lifecycle`` sets it on the instance)."""
+
+    exit_code = BAD_INPUT
 
 
 class ConfigError(RLCoreError):

@@ -65,7 +65,7 @@ def test_nonfinite_observation_stops_with_a_located_error_and_a_checkpoint(tmp_p
                       stop={"num_env_steps": 1024})
     run_dir = tmp_path / "run"
     code, err = rlcore(capsys, "run", path, "--run-dir", str(run_dir))
-    assert code == 2
+    assert code == 3  # failed after it started
     # steps 65..80 of each sub-env are the fifth fragment; the NaN comes at step 70 (t = 5)
     assert "env 'tests.fault_envs:rlcore-test/Fault-v0': non-finite obs from actor 0, sub-env 0, " \
            "returned by the step at fragment step 5 (actor step 276), last action " in err
@@ -85,7 +85,7 @@ def test_nonfinite_final_observation_of_a_truncated_episode_is_caught(tmp_path, 
                                      "kwargs": {"fault": "nan_at_episode_step", "after": 5}},
                       stop={"num_env_steps": 1024})
     code, err = rlcore(capsys, "run", path, "--run-dir", str(tmp_path / "run"))
-    assert code == 2
+    assert code == 3  # failed after it started
     assert ("non-finite final observation of a truncated episode from actor 0, sub-env 0, "
             "returned by the step at fragment step 4, last action ") in err
     assert "(the learner bootstraps from it)" in err
@@ -114,7 +114,7 @@ def test_drop_policy_stops_after_max_drops_in_a_row(tmp_path, capsys):
     path = experiment(tmp_path, rollout={"nonfinite": "drop", "max_nonfinite_drops": 3},
                       env={"id": MODULE_ID, "kwargs": {"fault": "nan", "after": 20}})
     code, err = rlcore(capsys, "run", path, "--run-dir", str(tmp_path / "run"))
-    assert code == 2
+    assert code == 3  # failed after it started
     assert "3 fragments in a row dropped for non-finite values (rollout.max_nonfinite_drops=3)" in err
     assert err.count("dropped a fragment") == 2
 
@@ -137,7 +137,7 @@ def test_nonfinite_gradients_are_skipped_then_stop_naming_the_checkpoint(tmp_pat
                       checkpoint={"every_env_steps": 128}, stop={"num_env_steps": 1024})
     run_dir = tmp_path / "run"
     code, err = rlcore(capsys, "run", path, "--run-dir", str(run_dir))
-    assert code == 2
+    assert code == 3  # failed after it started
     assert ("the gradient was non-finite with a finite loss and finite weights (a numerically "
             "unstable operation in the loss: a log, a division or a sqrt at 0) in 3 optimizer "
             "step(s) in a row (learner.nonfinite=skip, learner.max_nonfinite_steps=3)") in err
@@ -168,7 +168,7 @@ def test_disk_full_at_a_checkpoint_stops_cleanly_and_keeps_the_previous_one(tmp_
     monkeypatch.setattr(torch, "save", disk_fills_up)
     run_dir = tmp_path / "run"
     code, err = rlcore(capsys, "run", experiment(tmp_path), "--run-dir", str(run_dir))
-    assert code == 2
+    assert code == 3  # failed after it started
     first = run_dir / "checkpoints" / "step_000000000064"
     assert (f"cannot write the checkpoint of step 128 under {run_dir / 'checkpoints'} (No space "
             f"left on device); the previous checkpoint {first} is intact") in err
@@ -194,7 +194,7 @@ def test_disk_full_under_the_tensorboard_writer_stops_cleanly(tmp_path, capsys, 
     monkeypatch.setattr(RunLogger, "scalars", scalars)
     run_dir = tmp_path / "run"
     code, err = rlcore(capsys, "run", experiment(tmp_path), "--run-dir", str(run_dir))
-    assert code == 2
+    assert code == 3  # failed after it started
     assert f"cannot write to the run folder {run_dir} (No space left on device)" in err
     assert ckpt_names(run_dir) == ["step_000000000064", "step_000000000128", "step_000000000192"]
 

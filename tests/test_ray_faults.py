@@ -113,7 +113,7 @@ def test_an_actor_failing_again_and_again_stops_the_run_with_a_checkpoint(tmp_pa
     run_dir = tmp_path / "run"
     code = main(["run", path, "--run-dir", str(run_dir)])
     err = capsys.readouterr().err
-    assert code == 2
+    assert code == 3
     assert "Traceback" not in err
     # every incarnation dies at its 5th env step, before its first fragment: the first actor
     # and its one allowed replacement die, which is one failure too many
@@ -240,7 +240,7 @@ def test_ray_actors_failing_between_successes_are_stopped_by_the_budget(tmp_path
                  rollout={"restart_budget": 2, "max_actor_restarts": 5},
                  stop={"num_env_steps": 1_000_000})
     run_dir = tmp_path / "run"
-    assert main(["run", path, "--run-dir", str(run_dir)]) == 2
+    assert main(["run", path, "--run-dir", str(run_dir)]) == 3
     err = capsys.readouterr().err
     assert "Traceback" not in err
     assert ("3 rollout actor failures within 600 s (rollout.restart_budget=2 per "

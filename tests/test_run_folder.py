@@ -57,14 +57,14 @@ def wait_for_progress(proc: subprocess.Popen, steps: int) -> None:
 
 def stopped_by(proc: subprocess.Popen, steps: int, fault) -> str:
     """Let the run reach ``steps`` env steps, apply ``fault()``, wait for the run to stop; it
-    must stop with exit 2 and no traceback. Returns its stderr."""
+    must stop with exit 3 (failed after it started) and no traceback. Returns its stderr."""
     try:
         wait_for_progress(proc, steps)
         fault()
         out, err = proc.communicate(timeout=120)
     finally:
         proc.kill()
-    assert proc.returncode == 2, err
+    assert proc.returncode == 3, err
     assert "Traceback" not in err and "Exception in thread" not in err
     return err
 

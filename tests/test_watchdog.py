@@ -40,7 +40,7 @@ def stopped_by_the_watchdog(tmp_path, capsys, path) -> tuple[str, dict, float]:
     code = main(["run", path, "--run-dir", str(run_dir)])
     took = time.monotonic() - t0
     err = capsys.readouterr().err
-    assert code == 2, err
+    assert code == 3, err
     assert "Traceback" not in err
     assert took < TIMEOUT_S + 10, took
     summary = json.loads((run_dir / "summary.json").read_text())
@@ -105,7 +105,7 @@ def test_a_worker_that_keeps_failing_between_successes_is_stopped_by_the_budget(
     run_dir = tmp_path / "run"
     code = main(["run", path, "--run-dir", str(run_dir)])
     err = capsys.readouterr().err
-    assert code == 2
+    assert code == 3
     assert "Traceback" not in err
     assert err.count("rollout worker 0 raised RuntimeError: episode 3 of this env fails "
                      "(test fault); replaced") == 3

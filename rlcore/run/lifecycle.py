@@ -24,7 +24,7 @@ import numpy as np
 from rlcore import seeding
 from rlcore.actors.pool import make_pool
 from rlcore.actors.watchdog import Watchdog
-from rlcore.errors import CheckpointError, RLCoreError, TrainingError
+from rlcore.errors import RUN_FAILED, CheckpointError, RLCoreError, TrainingError
 from rlcore.learner.core import load_numpy_weights, pick_device
 from rlcore.learner.remote import build_learner, is_remote
 from rlcore.regimes import regime_of
@@ -282,6 +282,7 @@ class Run:
                     f"fixing the cause, continue with: rlcore resume {self.run_dir}",)
         if hasattr(exc, "problems"):
             exc.problems = [exc.args[0]]
+        exc.exit_code = RUN_FAILED  # distinct from bad input: this run had started
         raise exc
 
     def _save_failed(self, cause: str) -> str:
