@@ -12,6 +12,7 @@ import time
 import traceback
 from pathlib import Path
 
+from rlcore.analysis.commands import EXAMPLES as ANALYSIS_EXAMPLES, add_analysis_commands
 from rlcore.errors import ConfigError, IncompatibleEnvError, RLCoreError
 
 
@@ -270,22 +271,6 @@ def cmd_check_plugin(args) -> int:
     return 1 if failed else 0
 
 
-def cmd_plot(args) -> int:
-    from rlcore.analysis.plot import describe, plot_runs
-
-    curves, _ = plot_runs(args.run_dirs, args.output, args.metric, args.x, args.band)
-    print("\n".join(describe(c, args.metric, args.x) for c in curves) + f"\nwrote {args.output}")
-    return 0
-
-
-def cmd_report(args) -> int:
-    from rlcore.analysis.report import report
-
-    text = report(args.run_dirs, args.output, args.normalize, args.reps).markdown
-    print(text + (f"\n\nwrote {args.output}" if args.output else ""))
-    return 0
-
-
 EXAMPLES = {
     "list": ["rlcore list"],
     "schema": ["rlcore schema ppo", "rlcore schema --json > rlcore-schema.json"],
@@ -299,10 +284,7 @@ EXAMPLES = {
     "check-plugin": ["rlcore check-plugin ppo", "rlcore check-plugin my_plugin --ray"],
     "play": ["rlcore run experiments/alphazero_tictactoe.yaml --run-dir runs/ttt",
              "rlcore play runs/ttt --second --simulations 200"],
-    "plot": ["rlcore plot runs/ppo_s0 runs/ppo_s1 runs/ppo_s2 -o ppo.png",
-             "rlcore plot runs/lr_sweep --metric rollout/episode_return --x wall"],
-    "report": ["rlcore report runs/lr_sweep", "rlcore report runs/ -o report.png "
-               "--normalize CartPole-v1:random=22,max=500 --normalize Acrobot-v1:random=-500,max=0"],
+    **ANALYSIS_EXAMPLES,
 }
 
 
@@ -365,22 +347,7 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--simulations", type=int, default=None,
                    help="search simulations per network move (default: algo.eval_simulations)")
     s.set_defaults(fn=cmd_play)
-    runs = dict(nargs="+", metavar="RUN_DIR", help="a run folder, or a folder of run folders")
-    s = command("plot", "learning curves of runs; seeds of one setting as one line with a band")
-    s.add_argument("run_dirs", **runs)
-    s.add_argument("-o", "--output", default="curves.png", help="figure file (default: %(default)s)")
-    s.add_argument("--metric", default="eval/return_mean", help="TensorBoard tag to plot")
-    s.add_argument("--x", choices=["steps", "wall"], default="steps", help="env steps or wall time")
-    s.add_argument("--band", choices=["se", "std", "minmax"], default="se",
-                   help="over seeds: standard error (default), standard deviation, or min to max")
-    s.set_defaults(fn=cmd_plot)
-    s = command("report", "final scores across seeds and tasks: IQM, bootstrap CIs (rliable)")
-    s.add_argument("run_dirs", **runs)
-    s.add_argument("-o", "--output", help="also draw IQMs and the performance profile here")
-    s.add_argument("--normalize", action="append", default=[], metavar="[TASK:]random=R,max=M",
-                   help="score as (score - R) / (M - R); needed to aggregate several tasks")
-    s.add_argument("--reps", type=int, default=5000, help="bootstrap resamples (seed 0)")
-    s.set_defaults(fn=cmd_report)
+    add_analysis_commands(command)
     return p
 
 
