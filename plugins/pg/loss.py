@@ -7,6 +7,7 @@ The baseline b = V_phi is regressed on G_t; it lowers the variance without biasi
 
 from __future__ import annotations
 
+from rlcore.networks.blocks import policy_std
 from rlcore.ops.trajectory import actor_critic_batch
 
 
@@ -28,5 +29,5 @@ def loss(modules, batch, cfg, state, rng=None):
     losses = {"policy": policy_loss, "value": cfg.vf_coef * value_loss,
               "entropy": -cfg.ent_coef * entropy}
     metrics = {"policy_loss": policy_loss.detach(), "value_loss": value_loss.detach(),
-               "entropy": entropy.detach()}
+               "entropy": entropy.detach(), **policy_std(net)}
     return losses, metrics

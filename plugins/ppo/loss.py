@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import torch
 
+from rlcore.networks.blocks import policy_std
 from rlcore.ops.schedule import scheduled
 from rlcore.ops.trajectory import actor_critic_batch
 
@@ -60,7 +61,7 @@ def loss(modules, batch, cfg, state, rng=None):
     entropy = dist.entropy().mean()
     losses = {"policy": policy_loss, "value": cfg.vf_coef * v_loss, "entropy": -cfg.ent_coef * entropy}
     metrics.update(policy_loss=policy_loss.detach(), value_loss=v_loss.detach(),
-                   entropy=entropy.detach())
+                   entropy=entropy.detach(), **policy_std(net))
     return losses, metrics
 
 

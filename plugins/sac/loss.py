@@ -42,13 +42,14 @@ def loss(modules, batch, cfg, state, rng=None):
     q1_sa, q2_sa = q1(batch.obs, batch.action), q2(batch.obs, batch.action)
     critic = 0.5 * ((batch.weight * (q1_sa - y).pow(2)).mean()
                     + (batch.weight * (q2_sa - y).pow(2)).mean())
-    a, logp = policy.sample(batch.obs, rng)
+    a, logp, std = policy.sample(batch.obs, rng, with_std=True)
     actor = (alpha * logp - torch.min(q1(batch.obs, a), q2(batch.obs, a))).mean()
     losses = {"critic": critic, "actor": actor}
     if cfg.autotune_alpha:
         losses["alpha"] = -(log_alpha * (logp.detach() + target_entropy(cfg, modules))).mean()
     metrics = {"critic_loss": critic.detach(), "actor_loss": actor.detach(),
-               "alpha": alpha, "entropy": -logp.detach().mean(), "q_mean": q1_sa.mean().detach(),
+               "alpha": alpha, "entropy": -logp.detach().mean(), "policy_std": std,
+               "q_mean": q1_sa.mean().detach(),
                "td_abs": (q1_sa - y).abs().detach()}
     return losses, metrics
 

@@ -31,14 +31,18 @@ class SquashedGaussianActor(nn.Module):
         mean, log_std = self.net(obs.float().flatten(1)).chunk(2, dim=-1)
         return mean, log_std.clamp(self.log_std_min, self.log_std_max)
 
-    def sample(self, obs: torch.Tensor, rng: torch.Generator | None):
-        """(a, log pi(a|s)) with the reparameterization trick; noise from ``rng``."""
+    def sample(self, obs: torch.Tensor, rng: torch.Generator | None, with_std: bool = False):
+        """(a, log pi(a|s)) with the reparameterization trick; noise from ``rng``. ``with_std``:
+        also sigma(s) averaged over the batch and the action dimensions (detached), the metric
+        ``policy_std``."""
         mean, log_std = self(obs)
+        std = log_std.exp()
         eps = torch.randn(mean.shape, generator=rng, device=mean.device)
-        u = mean + log_std.exp() * eps
+        u = mean + std * eps
         log_prob = (-0.5 * eps.pow(2) - log_std - 0.5 * math.log(2 * math.pi)).sum(-1)
         log_prob = log_prob - (2 * (math.log(2) - u - F.softplus(-2 * u))).sum(-1)
-        return torch.tanh(u).view(-1, *self.action_shape), log_prob
+        a = torch.tanh(u).view(-1, *self.action_shape)
+        return (a, log_prob, std.detach().mean()) if with_std else (a, log_prob)
 
 
 class LogAlpha(nn.Module):

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import torch
 
+from rlcore.networks.blocks import policy_std
 from rlcore.ops.schedule import scheduled
 from rlcore.plugin import AlgorithmPlugin, DataSpec
 
@@ -29,6 +30,7 @@ def update(learner, batch) -> dict[str, float]:
     metrics["max_kl"] = max_kl
     metrics["value_loss"] = fit_value(learner, batch)
     metrics["loss"] = metrics["value_loss"] - metrics["surrogate"]
+    metrics.update(policy_std(net))  # after the step
     return metrics
 
 

@@ -11,6 +11,7 @@ from rlcore import seeding
 from rlcore.learner.batches import Batch
 from rlcore.learner.groups import Groups
 from rlcore.errors import ConfigError, TrainingError
+from rlcore.ops.advantages import explained_variance
 from rlcore.ops.gns import NoiseScale
 from rlcore.ops.normalize import NormalizedPolicy, NormSettings, RunNormalizer
 from rlcore.ops.targets import target_update
@@ -41,6 +42,17 @@ def load_numpy_weights(modules: dict, weights: dict, partial: bool = False) -> N
         # weights fetched from Ray's object store are read-only views: copy those
         m.load_state_dict({k: torch.from_numpy(v) if v.flags.writeable else torch.tensor(v)
                            for k, v in weights[name].items()})
+
+
+def value_fit(batch) -> dict:
+    """``explained_variance`` of the return targets by the values the batch was built with
+    (before the update), for batches that hold both (actor-critic batches); left out when the
+    targets are constant."""
+    if not isinstance(batch, Batch) or not {"value", "returns"} <= set(batch.fields()):
+        return {}
+    ev = explained_variance(batch.value.detach().cpu().numpy(),
+                            batch.returns.detach().cpu().numpy())
+    return {} if math.isnan(ev) else {"explained_variance": ev}
 
 
 def _tensors(tree):
@@ -170,6 +182,7 @@ class Learner:
             metrics.update({f"{name}/lr": lr for name, lr in lrs.items()})
         if self.gns.value is not None:
             metrics["grad_noise_scale"] = self.gns.value
+        metrics.update(value_fit(batch))
         return metrics
 
     # ------------------------------------------------------------------ SGD

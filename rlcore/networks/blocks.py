@@ -279,3 +279,12 @@ def make_actor_critic(spaces: SpaceSpec, hidden: tuple[int, ...], activation: st
 
 def make_actor_policy(net: ActorCritic, explore: bool) -> "CategoricalPolicy | GaussianPolicy":
     return GaussianPolicy(net, explore) if isinstance(net, GaussianActorCritic) else CategoricalPolicy(net, explore)
+
+
+def policy_std(net: ActorCritic) -> dict[str, float]:
+    """The metric ``policy_std`` of a Box policy: its Gaussian's standard deviation averaged over
+    the action dimensions, in the policy's [-1, 1] range (before squashing and rescaling to the
+    env's bounds); nothing for a categorical policy."""
+    if not isinstance(net, GaussianActorCritic):
+        return {}
+    return {"policy_std": float(net.log_std.detach().exp().mean())}

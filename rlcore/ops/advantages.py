@@ -1,4 +1,4 @@
-"""Discounted returns and GAE on time-major arrays [T, N].
+"""Discounted returns and GAE on time-major arrays [T, N], and how well values explain returns.
 
 Conventions (Kaplan's notes; Schulman et al. 2016):
   ``value[t]``       V(s_t)
@@ -61,3 +61,17 @@ def next_values(value, bootstrap_value, final_value, final_idx, done) -> np.ndar
     if len(final_idx):
         nxt[final_idx[:, 0], final_idx[:, 1]] = final_value
     return nxt
+
+
+def explained_variance(value, returns) -> float:
+    """How much of the return targets' variance the value predictions explain:
+    1 - Var[returns - value] / Var[returns] over the batch (population variances, as SB3 and
+    CleanRL compute it). 1 is a perfect fit, 0 no better than predicting the batch mean,
+    negative worse than that. NaN when Var[returns] = 0 (constant targets: nothing to explain);
+    the learner then leaves the metric out for that update."""
+    value = np.asarray(value, np.float64).reshape(-1)
+    returns = np.asarray(returns, np.float64).reshape(-1)
+    var = returns.var()
+    if var == 0.0:
+        return float("nan")
+    return float(1.0 - (returns - value).var() / var)

@@ -23,6 +23,8 @@ from rlcore.actors.slots import WorkerSpec, incarnation_seed, split
 from rlcore.buffers.games import GameStore
 from rlcore.errors import CheckpointError, ConfigError, IncompatibleEnvError
 
+RECENT_GAMES = 200  # the self-play games the progress line's length and result average over
+
 
 def game_for(exp) -> tuple[str, object]:
     """(game name, factory of fresh games) of an experiment's env, or a clear error for envs
@@ -83,8 +85,9 @@ class GameRegime:
         self.num_symmetries = getattr(type(game), "num_symmetries", 1)
         self.store = GameStore(self.algo.window_games)
         self.rng = np.random.default_rng(seeding.derive(run.cfg.seed, seeding.LEARNER_STREAM, 1))
-        self.lengths: collections.deque = collections.deque(maxlen=200)
-        self.outcomes: collections.deque = collections.deque(maxlen=200)  # first player's result
+        self.lengths: collections.deque = collections.deque(maxlen=RECENT_GAMES)
+        # the first player's result; its mean is the progress line's figure
+        self.outcomes: collections.deque = collections.deque(maxlen=RECENT_GAMES)
         self.games_played = 0
 
     def worker_spec(self) -> WorkerSpec:
@@ -166,9 +169,11 @@ class GameRegime:
                 "second_player_win": float((res == 1).mean()),
                 "draw": float((res == -1).mean())}
         lag = np.mean([run.learner.version - g.policy_version for g in games]) if games else 0.0
-        scalars["buffer"] = {"games": len(self.store), "positions": self.store.num_positions}
+        scalars["replay"] = {"games": len(self.store), "positions": self.store.num_positions}
         scalars["actors"] = {"policy_lag": lag}
         return scalars
+
+    return_label = f"p1 result({RECENT_GAMES})"  # how the progress line names mean_return
 
     def mean_return(self) -> float | None:
         """Mean self-play result for the first player (+1/0/-1) over recent games."""

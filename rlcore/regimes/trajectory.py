@@ -31,19 +31,16 @@ class Trajectory:
         run.publish()
         fragments = run.pool.round([None] * max(1, run.pool.num_actors))
         t_sample = run.clock() - t
-        run.add_steps(sum(f.num_steps for f in fragments),
-                      np.concatenate([f.episode_returns for f in fragments]))
         rets = np.concatenate([f.episode_returns for f in fragments])
         lens = np.concatenate([f.episode_lengths for f in fragments])
+        run.add_steps(sum(f.num_steps for f in fragments), rets)
         lag = np.mean([run.learner.version - f.policy_version for f in fragments])
         t = run.clock()
         metrics = run.learner.update(fragments, run.progress())
         scalars = {"actors": {"policy_lag": lag},
                    "learner": {**metrics, "skipped_updates": run.learner.skipped_updates},
+                   "rollout": run.episode_scalars(rets, lens),
                    "time": {"sample_s": t_sample, "update_s": run.clock() - t}}
-        if len(rets):
-            scalars = {"rollout": {"episode_return": rets.mean(), "episode_length": lens.mean()},
-                       **scalars}
         return scalars, "  ".join(f"{k} {metrics[k]:.3g}" for k in ("approx_kl", "entropy")
                                   if k in metrics)
 

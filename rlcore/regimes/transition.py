@@ -80,6 +80,7 @@ class Transition:
         self.lags: collections.deque = collections.deque(maxlen=1000)
         self.actor_ids: collections.Counter = collections.Counter()  # transitions per actor
         self._window = None
+        self._ended: tuple[list, list] = ([], [])  # returns, lengths since the last log
         # where the replay-ratio count starts: (env steps, updates) of a resume whose replay
         # was not saved, so the updates missed while replay refills are not caught up
         self.restart = None
@@ -146,6 +147,8 @@ class Transition:
         for obs, action, reward, term, trunc, next_obs in fragment_transitions(frag):
             self.buffer.add(streams, obs, action, reward, term, trunc, next_obs)
         self.run.add_steps(frag.num_steps, frag.episode_returns)
+        self._ended[0].extend(frag.episode_returns)
+        self._ended[1].extend(frag.episode_lengths)
         self.lags.append(self.run.learner.version - frag.policy_version)
         self.actor_ids[frag.actor_id] += frag.num_steps
 
@@ -191,13 +194,12 @@ class Transition:
         return scalars, extra
 
     def _scalars(self, w: dict) -> dict:
-        out = {}
-        if w["n"]:
-            out["learner"] = {k: v / w["n"] for k, v in w["sums"].items()}
-        if self.run.returns:
-            out["rollout"] = {"episode_return": self.run.mean_return()}
+        out = {"learner": {k: v / w["n"] for k, v in w["sums"].items()} if w["n"] else {}}
+        out["learner"]["updates"] = self.run.learner.updates
+        out["rollout"] = self.run.episode_scalars(*self._ended)
+        self._ended = ([], [])
         out["actors"] = {"policy_lag": float(np.mean(self.lags)) if self.lags else None}
-        out["buffer"] = {"size": len(self.buffer), "updates": self.run.learner.updates}
+        out["replay"] = {"size": len(self.buffer)}
         out["time"] = {"update_s": w["update_s"]}
         return out
 

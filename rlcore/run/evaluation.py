@@ -13,8 +13,14 @@ from rlcore.actors.worker import make_vec_env
 
 def evaluate(policy, env_id: str, env_kwargs: dict, episodes: int, seed: int,
              max_envs: int = 16, watchdog=None) -> np.ndarray:
-    """Returns of ``episodes`` complete episodes. Each sub-env runs a fixed share of the
-    episodes, so short episodes are not over-represented (as SB3's evaluate_policy does)."""
+    """Returns of ``episodes`` complete episodes (``evaluate_episodes``)."""
+    return evaluate_episodes(policy, env_id, env_kwargs, episodes, seed, max_envs, watchdog)[0]
+
+
+def evaluate_episodes(policy, env_id: str, env_kwargs: dict, episodes: int, seed: int,
+                      max_envs: int = 16, watchdog=None) -> tuple[np.ndarray, np.ndarray]:
+    """Returns and lengths of ``episodes`` complete episodes. Each sub-env runs a fixed share of
+    the episodes, so short episodes are not over-represented (as SB3's evaluate_policy does)."""
     n_envs = min(episodes, max_envs)
     targets = np.full(n_envs, episodes // n_envs) + (np.arange(n_envs) < episodes % n_envs)
     at = {"step": -1, "action": None, "running": np.zeros(n_envs, np.int64)}
@@ -39,6 +45,7 @@ def evaluate(policy, env_id: str, env_kwargs: dict, episodes: int, seed: int,
             counts = np.zeros(n_envs, np.int64)
             running = np.zeros(n_envs)
             returns: list[float] = []
+            lengths: list[int] = []
             while (counts < targets).any():
                 at["action"] = policy.act(obs, rng).for_env()
                 at["step"] += 1
@@ -48,10 +55,11 @@ def evaluate(policy, env_id: str, env_kwargs: dict, episodes: int, seed: int,
                 for i in np.flatnonzero(term | trunc):
                     if counts[i] < targets[i]:
                         returns.append(running[i])
+                        lengths.append(int(at["running"][i]))
                         counts[i] += 1
                     running[i] = 0.0
                     at["running"][i] = 0
-            return np.asarray(returns)
+            return np.asarray(returns), np.asarray(lengths, np.int64)
         finally:
             envs.close()
 
@@ -61,9 +69,11 @@ def evaluate_policy(run, modules: dict, index: int) -> dict:
     policy over ``modules`` (greedy unless ``eval.deterministic: false``)."""
     cfg = run.cfg
     policy = run.learner.policy_for_eval(modules, explore=not cfg.eval.deterministic)
-    returns = evaluate(policy, cfg.env.id, cfg.eval_env_kwargs, cfg.eval.episodes,
-                       cfg.seed + index, watchdog=run.watchdog)
+    returns, lengths = evaluate_episodes(policy, cfg.env.id, cfg.eval_env_kwargs,
+                                         cfg.eval.episodes, cfg.seed + index,
+                                         watchdog=run.watchdog)
     mean, std = float(returns.mean()), float(returns.std())
     return {"mean": mean, "std": std, "episodes": int(len(returns)),
-            "scalars": {"return_mean": mean, "return_std": std},
+            "scalars": {"return_mean": mean, "return_std": std,
+                        "episode_length": float(lengths.mean())},
             "text": f"eval return {mean:.4g} ± {std:.3g} over {len(returns)} episodes"}

@@ -31,6 +31,7 @@ from rlcore.regimes import regime_of
 from rlcore.run import checkpoint
 from rlcore.run.checks import check_spaces, learner_threads, plugin_info, versions
 from rlcore.run.fit import RunFit
+from rlcore.run.logging import RETURN_WINDOW, actor_scalars, rollout_scalars
 
 # OSErrors of the run folder's storage: the run stops cleanly with a checkpoint (BAD_INPUTS 24).
 STORAGE_ERRNOS = {errno.ENOSPC, errno.EDQUOT, errno.EROFS, errno.EACCES, errno.EIO}
@@ -70,7 +71,7 @@ class Run:
         self.device = (torch.device("cpu") if is_remote(self.cfg)
                        else pick_device(self.cfg.learner.device))
         self.env_steps, self.wall_offset, self.evals = 0, 0.0, []
-        self.returns: collections.deque = collections.deque(maxlen=100)
+        self.returns: collections.deque = collections.deque(maxlen=RETURN_WINDOW)
         self.resumed_from, self.published = None, None
         self.eval_s = 0.0  # wall time spent in evaluations (benchmarks report time without it)
         self.watchdog = Watchdog(self.cfg.rollout.sample_timeout_s, on_stuck=self._stuck)
@@ -164,6 +165,14 @@ class Run:
             return own()
         return float(np.mean(self.returns)) if self.returns else None
 
+    def return_label(self) -> str:
+        """How the progress line names ``mean_return``."""
+        return getattr(self.regime, "return_label", f"return({RETURN_WINDOW})")
+
+    def episode_scalars(self, returns, lengths) -> dict:
+        """The ``rollout`` section for the episodes that ended since the last log."""
+        return rollout_scalars(returns, lengths, self.returns)
+
     def progress(self) -> float:
         return min(1.0, self.env_steps / self.cfg.stop.num_env_steps)
 
@@ -191,6 +200,7 @@ class Run:
         stop_reason, failure = "num_env_steps", None
         self.t_run, self.steps_at_start, self.published = self.clock(), self.env_steps, None
         try:
+            logger.config(self.exp.resolved(), self.env_steps)
             while self.env_steps < cfg.stop.num_env_steps:
                 self._round(logger)
                 if next_eval and self.env_steps >= next_eval:
@@ -235,6 +245,10 @@ class Run:
             path = self.save_checkpoint()
             self.final_summary = self.summary(stop_reason, path)
             (self.run_dir / "summary.json").write_text(json.dumps(self.final_summary, indent=1))
+            # TensorBoard keeps a run's first hparams record: an interrupted run writes it
+            # when it completes after `rlcore resume`
+            if stop_reason != "interrupted":
+                logger.hparams(self.exp.resolved(), "eval/return_mean", self.env_steps)
         except RLCoreError as exc:
             return exc
         except OSError as exc:
@@ -248,15 +262,15 @@ class Run:
         scalars, extra = self.regime.round()
         step = self.env_steps
         if "actors" in scalars:
-            scalars["actors"] = {**self.pool.health(), "num_actors": self.pool.num_actors,
-                                 **scalars["actors"]}
+            scalars["actors"] = actor_scalars(self.pool.health(), self.pool.num_actors,
+                                              scalars["actors"])
         if "time" in scalars:
             scalars["time"] = {"env_steps_per_s": self.steps_per_s(), **scalars["time"]}
         for section, values in scalars.items():
             logger.scalars(section, values, step)
         if extra is not None:
             logger.progress(self.wall_s(), step, self.cfg.stop.num_env_steps, self.steps_per_s(),
-                            self.mean_return(), self._progress_extra(extra))
+                            self.mean_return(), self._progress_extra(extra), self.return_label())
 
     def _progress_extra(self, extra: str) -> str:
         parts = [extra] if extra else []

@@ -1,4 +1,9 @@
-"""The one TensorBoard writer of a run, and the console progress line. The x-axis is env steps."""
+"""The one TensorBoard writer of a run, and the console progress line. The x-axis is env steps.
+
+Besides the scalars, a run holds its resolved config twice: as the text ``config`` (the YAML
+the run was started or resumed with) and, once the run has completed, as hyperparameters (the
+config's keys flattened, ``algo.gamma``, with the final ``eval/return_mean`` as the metric),
+both in the run's own event files so that one run folder is one TensorBoard run."""
 
 from __future__ import annotations
 
@@ -7,6 +12,8 @@ import signal
 import sys
 import threading
 import time
+
+import numpy as np
 
 from rlcore.errors import TrainingError
 
@@ -61,6 +68,54 @@ def interrupts_after():
             previous(signal.SIGINT, None)
 
 
+RETURN_WINDOW = 100  # episodes in the progress line's mean return (rollout/episode_return_mean100)
+
+
+def rollout_scalars(returns, lengths, recent) -> dict:
+    """The ``rollout`` section: the mean return and length of the episodes that ended since the
+    last log (none ended: left out), and ``episode_return_mean100``, the mean of ``recent`` (the
+    last 100 episodes' returns): the progress line's figure."""
+    out = {}
+    if len(returns):
+        out = {"episode_return": float(np.mean(returns)), "episode_length": float(np.mean(lengths))}
+    if len(recent):
+        out[f"episode_return_mean{RETURN_WINDOW}"] = float(np.mean(recent))
+    return out
+
+
+def actor_scalars(health: dict, num_actors: int, own: dict) -> dict:
+    """The ``actors`` section. Ray actors: their health, number and the regime's own figures
+    (policy lag). The inline worker (``num_actors`` 0): only its restarts and dropped fragments,
+    from the first one on; constant lines would otherwise sort first in TensorBoard."""
+    if num_actors:
+        return {**health, "num_actors": num_actors, **own}
+    return {k: health[k] for k in ("restarts", "dropped_fragments") if health.get(k)}
+
+
+# config sections that are bookkeeping, not hyperparameters
+NOT_HPARAMS = ("logging", "checkpoint", "ray")
+
+
+def flat_hparams(resolved: dict, prefix: str = "") -> dict:
+    """The config as hyperparameters: nested keys joined by dots (``algo.gamma``), lists and
+    booleans as text (``[64, 64]``, ``true``), unset (None) keys and the bookkeeping sections
+    left out."""
+    out = {}
+    for key, value in resolved.items():
+        name = f"{prefix}{key}"
+        if (not prefix and key in NOT_HPARAMS) or value is None:
+            continue
+        if isinstance(value, dict):
+            out.update(flat_hparams(value, f"{name}."))
+        elif isinstance(value, (list, tuple)):
+            out[name] = str(list(value))
+        elif isinstance(value, bool):  # a column of true/false rather than 1/0
+            out[name] = str(value).lower()
+        else:
+            out[name] = value
+    return out
+
+
 class RunLogger:
     def __init__(self, run_dir, start_step: int = 0, progress_every_s: float = 1.0, stream=None):
         from torch.utils.tensorboard import SummaryWriter
@@ -82,15 +137,39 @@ class RunLogger:
                 if v is not None:
                     self.writer.add_scalar(f"{prefix}/{k}", float(v), step)
 
+    def config(self, resolved: dict, step: int) -> None:
+        """The resolved config as the text ``config``: its YAML in a code block (under that very
+        tag: ``SummaryWriter.add_text`` would name it ``config/text_summary``)."""
+        import yaml
+        from torch.utils.tensorboard.summary import text
+
+        summary = text("config", f"```yaml\n{yaml.safe_dump(resolved, sort_keys=False)}```")
+        summary.value[0].tag = "config"
+        with interrupts_after(), _storage_errors(self.run_dir):
+            self.writer.file_writer.add_summary(summary, step)
+
+    def hparams(self, resolved: dict, metric_tag: str, step: int) -> None:
+        """The config's keys as hyperparameters with ``metric_tag`` (a scalar of this run; the
+        hparams dashboard shows its last value) as the metric, written into this run's event
+        file (``SummaryWriter.add_hparams`` would write them into a new run beside it)."""
+        from torch.utils.tensorboard.summary import hparams
+
+        summaries = hparams(flat_hparams(resolved), {metric_tag: None})
+        with interrupts_after(), _storage_errors(self.run_dir):
+            for summary in summaries:  # the experiment, session start and session end
+                self.writer.file_writer.add_summary(summary, step)
+
     def progress(self, wall_s: float, steps: int, total: int, sps: float, ret: float | None,
-                 extra: str = "") -> None:
+                 extra: str = "", ret_label: str = "return") -> None:
+        """The progress line (at most every ``progress_every_s``); ``ret`` is the regime's
+        figure, named by ``ret_label`` (``return(100)``: the mean of the last 100 episodes)."""
         now = time.monotonic()
         if self.every <= 0 or now - self._last < self.every:
             return
         self._last = now
         ret_s = f"{ret:8.1f}" if ret is not None else "       -"
         print(f"[{wall_s:7.1f}s] steps {steps:>10,}/{total:,}  {sps:8,.0f} steps/s  "
-              f"return {ret_s}  {extra}", file=self.stream, flush=True)
+              f"{ret_label} {ret_s}  {extra}", file=self.stream, flush=True)
 
     def event(self, wall_s: float, steps: int, text: str) -> None:
         """A line that is always printed (evaluations, checkpoints)."""
