@@ -169,7 +169,7 @@ class GameRegime:
                 "second_player_win": float((res == 1).mean()),
                 "draw": float((res == -1).mean())}
         lag = np.mean([run.learner.version - g.policy_version for g in games]) if games else 0.0
-        scalars["replay"] = {"games": len(self.store), "positions": self.store.num_positions}
+        scalars["buffer"] = {"games": len(self.store), "positions": self.store.num_positions}
         scalars["actors"] = {"policy_lag": lag}
         return scalars
 

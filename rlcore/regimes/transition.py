@@ -195,11 +195,10 @@ class Transition:
 
     def _scalars(self, w: dict) -> dict:
         out = {"learner": {k: v / w["n"] for k, v in w["sums"].items()} if w["n"] else {}}
-        out["learner"]["updates"] = self.run.learner.updates
         out["rollout"] = self.run.episode_scalars(*self._ended)
         self._ended = ([], [])
         out["actors"] = {"policy_lag": float(np.mean(self.lags)) if self.lags else None}
-        out["replay"] = {"size": len(self.buffer)}
+        out["buffer"] = {"size": len(self.buffer), "updates": self.run.learner.updates}
         out["time"] = {"update_s": w["update_s"]}
         return out
 
