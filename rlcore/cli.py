@@ -233,7 +233,8 @@ def cmd_eval(args) -> int:
     from rlcore.run.offline import evaluate_run
 
     exp = _load_run(args.run_dir)
-    result = evaluate_run(exp, Path(args.run_dir), args.episodes, args.seed, args.stochastic)
+    result = evaluate_run(exp, Path(args.run_dir), args.episodes, args.seed, args.stochastic,
+                          args.checkpoint)
     _warn_skipped(result["skipped"], using=result["checkpoint"])
     print(json.dumps(result))
     return 0
@@ -280,7 +281,8 @@ EXAMPLES = {
             "rlcore run experiments/ppo_cartpole.yaml --set seed=1 --run-dir runs/ppo_s1"],
     "resume": ["rlcore resume runs/ppo_s1",
                "rlcore resume runs/ppo_s1 --set stop.num_env_steps=200000"],
-    "eval": ["rlcore eval runs/ppo_s1", "rlcore eval runs/ppo_s1 --episodes 100 --seed 7"],
+    "eval": ["rlcore eval runs/ppo_s1", "rlcore eval runs/ppo_s1 --episodes 100 --seed 7",
+             "rlcore eval runs/ppo_s1 --checkpoint best"],
     "check-plugin": ["rlcore check-plugin ppo", "rlcore check-plugin my_plugin --ray"],
     "play": ["rlcore run experiments/alphazero_tictactoe.yaml --run-dir runs/ttt",
              "rlcore play runs/ttt --second --simulations 200"],
@@ -327,11 +329,14 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("run_dir")
     s.add_argument("--set", **sets)
     s.set_defaults(fn=cmd_resume)
-    s = command("eval", "evaluate a run's latest checkpoint that fits; prints one JSON object")
+    s = command("eval", "evaluate a run's checkpoint (the latest that fits, the best, or a "
+                        "step); prints one JSON object")
     s.add_argument("run_dir")
     s.add_argument("--episodes", type=int, default=10)
     s.add_argument("--seed", type=int, default=12345)
     s.add_argument("--stochastic", action="store_true", help="sample actions instead of greedy")
+    s.add_argument("--checkpoint", default="latest", metavar="latest|best|STEP",
+                   help="which checkpoint (default: the latest that fits)")
     s.set_defaults(fn=cmd_eval)
     s = command("check-plugin", "run the plugin contract checks on an algorithm")
     s.add_argument("algorithm")

@@ -132,6 +132,8 @@ class LoggingConfig(Section):
 class CheckpointConfig(Section):
     every_env_steps: int = Field(0, ge=0, description="checkpoint period; 0 = only at the end")
     keep: int = Field(3, ge=1, le=1000, description="how many recent checkpoints to keep")
+    keep_best: bool = Field(True, description="also keep the weights of the best evaluation so "
+                            "far in checkpoints/best (rlcore eval --checkpoint best)")
 
 
 class RayConfig(Section):

@@ -71,6 +71,8 @@ class Run:
         self.device = (torch.device("cpu") if is_remote(self.cfg)
                        else pick_device(self.cfg.learner.device))
         self.env_steps, self.wall_offset, self.evals = 0, 0.0, []
+        # the score checkpoints/best was kept for (a resumed run replaces it only when beaten)
+        self.best_eval = checkpoint.best_eval_return(run_dir) if resume else None
         self.returns: collections.deque = collections.deque(maxlen=RETURN_WINDOW)
         self.resumed_from, self.published = None, None
         self.eval_s = 0.0  # wall time spent in evaluations (benchmarks report time without it)
@@ -126,20 +128,28 @@ class Run:
         self.resumed_from = {"checkpoint": str(path), "skipped": meta["skipped"],
                              "set_aside": [str(p) for p in moved]}
 
-    def save_checkpoint(self) -> Path:
-        meta = {"algorithm": self.exp.plugin.name, "env": self.cfg.env.id,
+    def _checkpoint_meta(self) -> dict:
+        return {"algorithm": self.exp.plugin.name, "env": self.cfg.env.id,
                 "spaces": self.spaces.to_json(), "env_steps": self.env_steps,
                 "wall_s": self.wall_s(), "learner": self.learner.meta(), "evals": self.evals,
                 "versions": versions(), "plugin": plugin_info(self.exp), **self.regime.meta()}
+
+    def save_checkpoint(self, best: float | None = None) -> Path:
+        """The checkpoint of this step (``best``: instead ``checkpoints/best``, the weights
+        of a new best evaluation of that mean return)."""
+        what = "best checkpoint" if best is not None else "checkpoint"
         try:
+            if best is not None:
+                return checkpoint.save_best(self.run_dir, best, self.learner.state_tensors(),
+                                            self._checkpoint_meta())
             path = checkpoint.save(self.run_dir, self.env_steps, self.learner.state_tensors(),
-                                   meta, keep=self.cfg.checkpoint.keep)
+                                   self._checkpoint_meta(), keep=self.cfg.checkpoint.keep)
             self.regime.save(path)
             return path
         except OSError as exc:  # disk full, read-only, quota: the previous checkpoint is intact
             previous = checkpoint.complete_checkpoints(self.run_dir)
             raise CheckpointError(
-                f"cannot write the checkpoint of step {self.env_steps} under "
+                f"cannot write the {what} of step {self.env_steps} under "
                 f"{self.run_dir / 'checkpoints'} ({exc.strerror or exc}); the previous checkpoint "
                 f"{previous[-1] if previous else '(none)'} is intact. Free space or fix the "
                 f"folder's permissions, then: rlcore resume {self.run_dir}") from None
@@ -342,6 +352,10 @@ class Run:
         self.evals.append(rec)
         logger.scalars("eval", out["scalars"], self.env_steps)
         logger.event(self.wall_s(), self.env_steps, out["text"])
+        if self.cfg.checkpoint.keep_best and np.isfinite(rec["mean"]) and (
+                self.best_eval is None or rec["mean"] > self.best_eval):
+            self.save_checkpoint(best=rec["mean"])
+            self.best_eval = rec["mean"]
         if on_eval is not None:
             on_eval(rec)
         return rec["mean"]

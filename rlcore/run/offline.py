@@ -5,9 +5,11 @@ from __future__ import annotations
 from pathlib import Path
 
 
-def evaluate_run(exp, run_dir: Path, episodes: int, seed: int, stochastic: bool) -> dict:
-    """Evaluate the newest checkpoint of ``run_dir`` whose meta.json, modules and normalizer
-    fit ``exp`` (rlcore.run.fit); the result is what ``rlcore eval`` prints."""
+def evaluate_run(exp, run_dir: Path, episodes: int, seed: int, stochastic: bool,
+                 which: str = "latest") -> dict:
+    """Evaluate a checkpoint of ``run_dir`` (``which``: ``latest``, the newest whose meta.json,
+    modules and normalizer fit ``exp``, see rlcore.run.fit; ``best``; or an env step); the
+    result is what ``rlcore eval`` prints."""
     import torch
 
     from rlcore.actors.watchdog import Watchdog
@@ -18,8 +20,8 @@ def evaluate_run(exp, run_dir: Path, episodes: int, seed: int, stochastic: bool)
     from rlcore.run.fit import EVAL_PARTS, RunFit
 
     spaces = check_spaces(exp)
-    path, meta, tensors = checkpoint.load_latest(run_dir, exp.plugin.name, spaces.to_json(),
-                                                 torch.device("cpu"),
+    path, meta, tensors = checkpoint.load_chosen(run_dir, which, exp.plugin.name,
+                                                 spaces.to_json(), torch.device("cpu"),
                                                  RunFit(exp, spaces, parts=EVAL_PARTS))
     modules = exp.plugin.make_modules(exp.algo, spaces)
     for name, m in modules.items():
@@ -39,4 +41,6 @@ def evaluate_run(exp, run_dir: Path, episodes: int, seed: int, stochastic: bool)
         watchdog.close()
     return {"eval_return_mean": float(returns.mean()), "eval_return_std": float(returns.std()),
             "eval_episodes": int(len(returns)), "env_steps": meta["env_steps"],
-            "checkpoint": str(path), "skipped": meta["skipped"]}
+            "checkpoint": str(path), "skipped": meta["skipped"],
+            **({"best_eval_return": meta["best_eval_return"]} if "best_eval_return" in meta
+               else {})}
