@@ -62,3 +62,27 @@ def test_sac_inverted_pendulum_reaches_1000(tmp_path):
     summary, _ = train_experiment(EXPERIMENTS / "sac_inverted_pendulum.yaml", tmp_path)
     assert summary["stop_reason"] == "eval_return", summary["evals"]
     assert summary["eval_return_mean"] >= 1000 and summary["env_steps"] <= 20_000
+
+
+def test_float64_observations_are_cast_to_float32_for_training(tmp_path, monkeypatch, capsys):
+    """Gymnasium's own MuJoCo ids declare float64 observations; they used to reach the float32
+    networks as float64 and stop the run after every worker restart ("mat1 and mat2 must have
+    the same dtype"). The env's observations are cast once, in the env."""
+    from rlcore.actors.worker import make_vec_env, probe_spaces
+    from rlcore.cli import main
+
+    monkeypatch.chdir(tmp_path)
+    assert gym.make("InvertedPendulum-v5").observation_space.dtype == np.float64
+    spec = probe_spaces("InvertedPendulum-v5")
+    assert spec.obs_dtype == "float32" and spec.obs_shape == (4,)
+    envs = make_vec_env("InvertedPendulum-v5", 2)
+    obs, _ = envs.reset(seed=0)
+    assert obs.dtype == np.float32 and envs.single_observation_space.dtype == np.float32
+    assert envs.step(np.zeros((2, 1), np.float32))[0].dtype == np.float32
+    envs.close()
+    code = main(["run", str(EXPERIMENTS / "ppo_cartpole.yaml"), "--run-dir", str(tmp_path / "r"),
+                 "--set", "env.id=InvertedPendulum-v5", "--set", "env.num_envs=2",
+                 "--set", "rollout.num_actors=0", "--set", "stop.num_env_steps=256",
+                 "--set", "learner.minibatch_size=0", "--set", "eval.episodes=1",
+                 "--set", "logging.progress_every_s=0"])
+    assert code == 0, capsys.readouterr().err

@@ -26,7 +26,24 @@ def make_vec_env(env_id: str, num_envs: int, kwargs: dict | None = None):
     # (the rollout writes each observation into its fragment before the next step)
     return gym.make_vec(env_id, num_envs=num_envs, vectorization_mode="sync",
                         vector_kwargs={"autoreset_mode": AutoresetMode.SAME_STEP, "copy": False},
-                        **(kwargs or {}))
+                        wrappers=[float32_observations], **(kwargs or {}))
+
+
+def float32_observations(env):
+    """Networks, fragments and replay hold float32; Gymnasium's MuJoCo envs (and many others)
+    declare float64 observations, which reached the networks as float64 and failed there
+    ("mat1 and mat2 must have the same dtype") after every worker restart. Such observations
+    are cast to float32 in the env, once; other spaces are left as they are."""
+    import gymnasium as gym
+
+    space = env.observation_space
+    if isinstance(space, gym.spaces.Box) and space.dtype == np.float64:
+        # the bounds cast here, not by Box (which warns that it lowered their precision)
+        box = gym.spaces.Box(space.low.astype(np.float32), space.high.astype(np.float32),
+                             space.shape, np.float32)
+        return gym.wrappers.TransformObservation(env, lambda obs: np.asarray(obs, np.float32),
+                                                 box)
+    return env
 
 
 # The extra that brings a missing module, for the message of an env that cannot be made.
@@ -78,7 +95,7 @@ def probe_spaces(env_id: str, kwargs: dict | None = None) -> SpaceSpec:
                 f"env '{env_id}': step() returned {len(result)} values; rlcore needs the Gymnasium "
                 "API (obs, reward, terminated, truncated, info). Wrap old gym envs with "
                 "gymnasium's compatibility wrapper or port them")
-        return SpaceSpec.from_gym(env.observation_space, env.action_space)
+        return SpaceSpec.from_gym(float32_observations(env).observation_space, env.action_space)
     finally:
         env.close()
 
