@@ -234,7 +234,7 @@ def cmd_eval(args) -> int:
 
     exp = _load_run(args.run_dir)
     result = evaluate_run(exp, Path(args.run_dir), args.episodes, args.seed, args.stochastic,
-                          args.checkpoint)
+                          args.checkpoint, Path(args.video) if args.video else None)
     _warn_skipped(result["skipped"], using=result["checkpoint"])
     print(json.dumps(result))
     return 0
@@ -282,7 +282,7 @@ EXAMPLES = {
     "resume": ["rlcore resume runs/ppo_s1",
                "rlcore resume runs/ppo_s1 --set stop.num_env_steps=200000"],
     "eval": ["rlcore eval runs/ppo_s1", "rlcore eval runs/ppo_s1 --episodes 100 --seed 7",
-             "rlcore eval runs/ppo_s1 --checkpoint best"],
+             "rlcore eval runs/ppo_s1 --checkpoint best --episodes 3 --video videos/ppo_s1"],
     "check-plugin": ["rlcore check-plugin ppo", "rlcore check-plugin my_plugin --ray"],
     "play": ["rlcore run experiments/alphazero_tictactoe.yaml --run-dir runs/ttt",
              "rlcore play runs/ttt --second --simulations 200"],
@@ -337,6 +337,8 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--stochastic", action="store_true", help="sample actions instead of greedy")
     s.add_argument("--checkpoint", default="latest", metavar="latest|best|STEP",
                    help="which checkpoint (default: the latest that fits)")
+    s.add_argument("--video", metavar="DIR", help="record the episodes as MP4 files in DIR (new "
+                   "or empty); needs the video extra")
     s.set_defaults(fn=cmd_eval)
     s = command("check-plugin", "run the plugin contract checks on an algorithm")
     s.add_argument("algorithm")

@@ -6,10 +6,11 @@ from pathlib import Path
 
 
 def evaluate_run(exp, run_dir: Path, episodes: int, seed: int, stochastic: bool,
-                 which: str = "latest") -> dict:
+                 which: str = "latest", video: Path | None = None) -> dict:
     """Evaluate a checkpoint of ``run_dir`` (``which``: ``latest``, the newest whose meta.json,
     modules and normalizer fit ``exp``, see rlcore.run.fit; ``best``; or an env step); the
-    result is what ``rlcore eval`` prints."""
+    result is what ``rlcore eval`` prints. ``video``: play the episodes in one rendered env and
+    write each to that folder (rlcore.run.video)."""
     import torch
 
     from rlcore.actors.watchdog import Watchdog
@@ -19,6 +20,11 @@ def evaluate_run(exp, run_dir: Path, episodes: int, seed: int, stochastic: bool,
     from rlcore.run.evaluation import evaluate
     from rlcore.run.fit import EVAL_PARTS, RunFit
 
+    if video is not None:
+        from rlcore.run import video as recorder
+
+        recorder.headless()
+        recorder.check_video_folder(video)
     spaces = check_spaces(exp)
     path, meta, tensors = checkpoint.load_chosen(run_dir, which, exp.plugin.name,
                                                  spaces.to_json(), torch.device("cpu"),
@@ -34,13 +40,20 @@ def evaluate_run(exp, run_dir: Path, episodes: int, seed: int, stochastic: bool,
         normalizer.load_numpy(tensors["normalizer"])
         policy = NormalizedPolicy(policy, normalizer)
     watchdog = Watchdog(exp.config.rollout.sample_timeout_s)  # a hung env stops, not hangs
+    extra = {}
     try:
-        returns = evaluate(policy, exp.config.env.id, exp.config.eval_env_kwargs, episodes, seed,
-                           watchdog=watchdog)
+        if video is None:
+            returns = evaluate(policy, exp.config.env.id, exp.config.eval_env_kwargs, episodes,
+                               seed, watchdog=watchdog)
+        else:
+            out = recorder.record(policy, exp.config.env.id, exp.config.eval_env_kwargs, episodes,
+                                  seed, video, watchdog=watchdog)
+            returns = out["returns"]
+            extra = {"videos": out["files"], "episode_lengths": out["lengths"]}
     finally:
         watchdog.close()
     return {"eval_return_mean": float(returns.mean()), "eval_return_std": float(returns.std()),
-            "eval_episodes": int(len(returns)), "env_steps": meta["env_steps"],
+            "eval_episodes": int(len(returns)), "env_steps": meta["env_steps"], **extra,
             "checkpoint": str(path), "skipped": meta["skipped"],
             **({"best_eval_return": meta["best_eval_return"]} if "best_eval_return" in meta
                else {})}

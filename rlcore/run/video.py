@@ -1,0 +1,92 @@
+"""Evaluation episodes recorded as MP4 files with Gymnasium's ``RecordVideo`` (moviepy writes
+them): ``rlcore eval RUN_DIR --video DIR``. One env, rendered as ``rgb_array`` (MuJoCo headless
+through EGL unless ``MUJOCO_GL`` says otherwise), one file per episode."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import warnings
+from pathlib import Path
+
+import numpy as np
+
+from rlcore import seeding
+from rlcore.errors import ConfigError
+
+PREFIX = "eval"  # files are eval-episode-0.mp4, eval-episode-1.mp4, ...
+
+
+def headless() -> None:
+    """Render without a display: MuJoCo through EGL (it reads ``MUJOCO_GL`` when first
+    imported, so this runs before anything makes an env), pygame's classic-control frames
+    through SDL's dummy drivers (else SDL looks for a desktop session and complains)."""
+    os.environ.setdefault("MUJOCO_GL", "egl")
+    os.environ.setdefault("SDL_VIDEODRIVER", "dummy")
+    os.environ.setdefault("SDL_AUDIODRIVER", "dummy")
+
+
+def check_video_folder(folder: Path) -> None:
+    """A new or empty folder that takes files; refused before anything starts otherwise, so no
+    earlier recording is overwritten."""
+    try:
+        import moviepy  # noqa: F401  (RecordVideo writes with it)
+    except ImportError:
+        raise ConfigError(["--video needs moviepy: pip install 'rlcore[video]'"]) from None
+    if folder.exists() and (not folder.is_dir() or any(folder.iterdir())):
+        raise ConfigError([f"--video {folder}: exists and is not an empty folder; recordings "
+                           "are never written over others. Give a new folder"])
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        probe = folder / ".rlcore-write-test"
+        probe.write_bytes(b"")
+        probe.unlink()
+    except OSError as exc:
+        raise ConfigError([f"--video {folder}: cannot write there ({exc.strerror or exc}); "
+                           "give a writable folder"]) from None
+
+
+def record(policy, env_id: str, env_kwargs: dict, episodes: int, seed: int, folder: Path,
+           watchdog=None) -> dict:
+    """Play ``episodes`` episodes of ``policy`` in one rendered env and write each to
+    ``folder``; returns their returns, lengths and files."""
+    import gymnasium as gym
+    from gymnasium.wrappers import RecordVideo
+
+    from rlcore.actors.worker import float32_observations
+    from rlcore.registry import ensure_env_registered
+
+    ensure_env_registered(env_id)
+    try:
+        env = gym.make(env_id, render_mode="rgb_array", **env_kwargs)
+    except TypeError as exc:  # an env that takes no render_mode
+        raise ConfigError([f"--video: env '{env_id}' cannot render frames ({exc})"]) from None
+    env = float32_observations(env)  # as in training (rlcore.actors.worker)
+    with warnings.catch_warnings():  # the folder exists: check_video_folder made it, empty
+        warnings.filterwarnings("ignore", message=".*Overwriting existing videos")
+        env = RecordVideo(env, str(folder), episode_trigger=lambda _: True, name_prefix=PREFIX,
+                          disable_logger=True)
+    rng = np.random.default_rng(seeding.derive(seed, seeding.EVAL_STREAM))
+    at = {"step": 0}
+    guard = watchdog.watch(lambda: at["step"], lambda: f"rendering env '{env_id}'") \
+        if watchdog is not None else contextlib.nullcontext()
+    returns, lengths = [], []
+    with guard:
+        try:
+            obs, _ = env.reset(seed=seeding.derive(seed, seeding.EVAL_STREAM, 1))
+            for _ in range(episodes):
+                done, total, steps = False, 0.0, 0
+                while not done:
+                    action = policy.act(np.asarray(obs)[None], rng).for_env()[0]
+                    obs, reward, term, trunc, _ = env.step(action)
+                    total, steps, done = total + float(reward), steps + 1, term or trunc
+                    at["step"] += 1
+                returns.append(total)
+                lengths.append(steps)
+                if len(returns) < episodes:
+                    obs, _ = env.reset()
+        finally:
+            env.close()  # writes the last episode's file
+    files = [str(folder / f"{PREFIX}-episode-{i}.mp4") for i in range(episodes)]
+    return {"returns": np.asarray(returns), "lengths": lengths, "files": files}
+

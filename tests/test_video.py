@@ -1,0 +1,67 @@
+"""``rlcore eval RUN_DIR --video DIR``: evaluation episodes recorded with Gymnasium's
+RecordVideo, one MP4 per episode holding every frame of it; a folder that already holds files
+is refused before anything starts."""
+
+import json
+
+import imageio_ffmpeg
+import pytest
+
+from rlcore.cli import main
+
+pytestmark = pytest.mark.timeout(300)
+
+
+def frames_of(path) -> int:
+    reader = imageio_ffmpeg.read_frames(str(path))
+    next(reader)  # the header
+    return sum(1 for _ in reader)
+
+
+def trained(tmp_path, capsys, experiment: str, *sets) -> str:
+    run_dir = tmp_path / "run"
+    argv = ["run", experiment, "--run-dir", str(run_dir), "--set", "rollout.num_actors=0",
+            "--set", "stop.eval_return=null", "--set", "logging.progress_every_s=0"]
+    for s in sets:
+        argv += ["--set", s]
+    assert main(argv) == 0, capsys.readouterr().err
+    capsys.readouterr()
+    return str(run_dir)
+
+
+def recorded(capsys, run_dir: str, folder, episodes: int) -> dict:
+    assert main(["eval", run_dir, "--episodes", str(episodes), "--video", str(folder)]) == 0
+    return json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+
+
+def test_each_episode_is_one_video_with_its_frames(tmp_path, capsys):
+    run_dir = trained(tmp_path, capsys, "experiments/ppo_cartpole.yaml",
+                      "stop.num_env_steps=1024", "eval.episodes=2")
+    out = recorded(capsys, run_dir, tmp_path / "videos", 3)
+    assert out["videos"] == [str(tmp_path / "videos" / f"eval-episode-{i}.mp4") for i in range(3)]
+    assert sorted(p.name for p in (tmp_path / "videos").iterdir()) == [
+        f"eval-episode-{i}.mp4" for i in range(3)]
+    # the reset frame and one after every step; CartPole's return is its length
+    assert [frames_of(f) for f in out["videos"]] == [n + 1 for n in out["episode_lengths"]]
+    assert out["eval_return_mean"] == pytest.approx(sum(out["episode_lengths"]) / 3)
+
+    # nothing is written over an earlier recording, and nothing starts
+    code = main(["eval", run_dir, "--video", str(tmp_path / "videos")])
+    assert code == 2
+    assert capsys.readouterr().err == (
+        f"error: --video {tmp_path / 'videos'}: exists and is not an empty folder; recordings "
+        "are never written over others. Give a new folder\n")
+    assert len(list((tmp_path / "videos").iterdir())) == 3
+
+
+@pytest.mark.slow
+def test_a_mujoco_env_is_recorded_headless(tmp_path, capsys):
+    """MuJoCo renders through EGL, without a display; Gymnasium's InvertedPendulum-v5 declares
+    float64 observations, cast to float32 as in training."""
+    run_dir = trained(tmp_path, capsys, "experiments/ppo_cartpole.yaml",
+                      "env.id=InvertedPendulum-v5", "env.num_envs=2", "stop.num_env_steps=256",
+                      "learner.minibatch_size=0", "eval.episodes=1")
+    out = recorded(capsys, run_dir, tmp_path / "v", 2)
+    assert [frames_of(f) for f in out["videos"]] == [n + 1 for n in out["episode_lengths"]]
+    header = next(imageio_ffmpeg.read_frames(out["videos"][0]))
+    assert header["size"] == (480, 480)  # MuJoCo's default offscreen frame
