@@ -114,3 +114,21 @@ def test_a_failed_trial_is_reported_and_a_resume_reruns_only_it(tmp_path, capsys
     # the same command again: nothing left to run, Tune is not started
     assert main(["sweep", path, "--sweep-dir", str(sweep_dir)]) == 0
     assert "0 to run" in capsys.readouterr().out
+
+
+@pytest.mark.timeout(240)
+def test_trials_with_rollout_actors_are_placed_by_their_resources(tmp_path, capsys):
+    """Each trial asks for 2 CPUs (its run, one actor) of the 2 the Ray has: one at a time, the
+    actor inside the trial's placement group (outside it, no CPU would be free for it)."""
+    path = write(tmp_path, [0, 1], {"id": "CartPole-v1"}, {}, {})
+    sweep_dir = tmp_path / "sw"
+    assert main(["sweep", path, "--sweep-dir", str(sweep_dir), "--set",
+                 "rollout.num_actors=1", "--set", "stop.num_env_steps=256"]) == 0
+    spans = []
+    for seed in (0, 1):
+        run = sweep_dir / f"seed={seed}"
+        summary = json.loads((run / "summary.json").read_text())
+        assert summary["num_actors"] == 1 and summary["actor_health"]["healthy"] == 1
+        spans.append(((run / "config.yaml").stat().st_mtime, (run / "summary.json").stat().st_mtime))
+    (s0, e0), (s1, e1) = spans
+    assert e0 <= s1 or e1 <= s0  # never both at once

@@ -125,6 +125,9 @@ def cmd_sweep(args) -> int:
     (plan.sweep_dir / "summary.md").write_text(text)
     print(f"\n{text}\n{draw_curves(plan, states)}\nwrote {Path(plan.sweep_dir) / 'summary.md'}",
           flush=True)
-    if interrupted:
+    # Tune stops on Ctrl-C by itself and returns: trials it ran that neither finished nor
+    # failed were stopped
+    ran = {t.name for t in todo}
+    if interrupted or any(s.status in ("new", "unfinished") for s in states if s.trial.name in ran):
         return INTERRUPTED
     return RUN_FAILED if any(s.status != "done" for s in states) else 0
