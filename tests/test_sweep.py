@@ -244,3 +244,53 @@ def test_too_many_trials_are_refused(tmp_path):
     with pytest.raises(ConfigError, match="expands to 24,000 trials"):
         read_sweep(write(tmp_path, GRID), ["env.num_envs=grid(" + ",".join(
             str(i) for i in range(1, 1501)) + ")"], seeds="0-3")
+
+
+DRAWN = GRID.replace("{grid_search: [1.0e-4, 3.0e-4]}", "{choice: [1.0e-4, 3.0e-4]}").replace(
+    "{grid_search: [0.0, 0.01]}", "{loguniform: [1.0e-4, 1.0e-2]}")
+
+
+@pytest.fixture
+def searcher_installed(monkeypatch):
+    """--search optuna's checks as if optuna were installed (they run before anything starts)."""
+    import importlib.util
+
+    real = importlib.util.find_spec
+    monkeypatch.setattr(importlib.util, "find_spec",
+                        lambda name, *a: object() if name == "optuna" else real(name, *a))
+
+
+def test_a_search_checks_each_value_at_its_bounds(workdir, capsys, nothing_starts,
+                                                  searcher_installed):
+    from rlcore.config.expand import corner_trials
+
+    sweep = read_sweep(write(workdir, DRAWN))
+    assert [t.name for t in corner_trials(sweep)] == [
+        "lr=0.0001,ent_coef=0.0001,seed=0", "lr=0.0003,ent_coef=0.0001,seed=0",
+        "lr=0.0001,ent_coef=0.01,seed=0"]
+    path = write(workdir, DRAWN.replace("{choice: [1.0e-4, 3.0e-4]}", "{uniform: [1.0e-4, 2]}"))
+    code, out, err = rlcore(capsys, "sweep", path, "--search", "optuna", "--num-samples", "4")
+    assert code == 2 and not (workdir / "runs").exists()
+    assert err == (f"error: {path}:7: learner.lr must be in (0, 1] (got 2) "
+                   "[trial lr=2,ent_coef=0.0001,seed=0]\n")
+
+
+def test_a_search_refuses_grids_and_unknown_searchers(workdir, capsys, nothing_starts,
+                                                      searcher_installed):
+    path = write(workdir, GRID)
+    code, out, err = rlcore(capsys, "sweep", path, "--search", "optuna")
+    assert code == 2 and err.startswith(f"error: 2 problems in the experiment:\n  {path}:7: "
+                                        "learner.lr: --search optuna suggests values from choice")
+    code, out, err = rlcore(capsys, "sweep", path, "--search", "hyperopt")
+    assert code == 2 and "--search hyperopt: not a search algorithm rlcore knows; choose optuna" \
+        in err
+
+
+def test_a_search_needs_its_package(workdir, capsys, nothing_starts, monkeypatch):
+    import importlib.util
+
+    real = importlib.util.find_spec
+    monkeypatch.setattr(importlib.util, "find_spec",
+                        lambda name, *a: None if name == "optuna" else real(name, *a))
+    code, out, err = rlcore(capsys, "sweep", write(workdir, DRAWN), "--search", "optuna")
+    assert code == 2 and "--search optuna needs optuna, which is not installed: pip install" in err

@@ -132,3 +132,22 @@ def test_trials_with_rollout_actors_are_placed_by_their_resources(tmp_path, caps
         spans.append(((run / "config.yaml").stat().st_mtime, (run / "summary.json").stat().st_mtime))
     (s0, e0), (s1, e1) = spans
     assert e0 <= s1 or e1 <= s0  # never both at once
+
+
+def test_optuna_suggests_settings_and_each_runs_with_every_seed(tmp_path, capsys):
+    pytest.importorskip("optuna")
+    path = write(tmp_path, [0, 1], {"id": "CartPole-v1"},
+                 {"ent_coef": {"loguniform": [1e-4, 1e-2]}}, {"lr": {"choice": [1e-4, 1e-3]}})
+    sweep_dir = tmp_path / "sw"
+    assert main(["sweep", path, "--sweep-dir", str(sweep_dir), "--search", "optuna",
+                 "--num-samples", "2", "--set", "stop.num_env_steps=256"]) == 0
+    assert "2 settings suggested by optuna x 2 seeds" in capsys.readouterr().out
+    trials = json.loads((sweep_dir / "trials.json").read_text())["trials"]
+    assert len(trials) == 4
+    for t in trials:
+        config = yaml.safe_load((sweep_dir / t["name"] / "config.yaml").read_text())
+        assert config["algo"]["ent_coef"] == t["params"]["algo.ent_coef"]
+        assert 1e-4 <= config["algo"]["ent_coef"] <= 1e-2 and config["seed"] == t["params"]["seed"]
+    settings = {t["setting"] for t in trials}
+    assert {s.rsplit(",", 1)[1] for s in settings} == {"sample=0", "sample=1"}
+    assert [row[0] for row in table(sweep_dir).values()] == ["2/2", "2/2"]

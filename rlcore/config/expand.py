@@ -69,6 +69,7 @@ class Trial:
 @dataclass
 class Sweep:
     source: str
+    base: dict  # the experiment with its sweep values in place, without seeds
     marks: dict  # key path -> line, as load_experiment takes them
     axes: list[Axis]
     seeds: list[int]
@@ -142,7 +143,7 @@ def expand(data: dict, marks: dict, source: str, seeds: str | None = None,
                            f"{MAX_TRIALS:,} at once: fewer grid values, seeds or samples"])
     trials = _trials(data, axes, seed_list, samples)
     _check_names(trials, axes)
-    return Sweep(source, marks, axes, seed_list, samples, trials)
+    return Sweep(source, data, marks, axes, seed_list, samples, trials)
 
 
 def parse_seeds(value, where: str, problems: list) -> list[int]:
@@ -235,27 +236,44 @@ def _trials(data: dict, axes: list[Axis], seeds: list[int], samples: int) -> lis
     import numpy as np
 
     rng = np.random.default_rng(SAMPLE_SEED)
-    labels = _labels(axes)
     grids = [a for a in axes if a.kind == "grid_search"]
-    drawn_axes = [a for a in axes if a.kind in RANDOM]
     trials = []
     for combo in itertools.product(*[a.values for a in grids]):
         for sample in range(samples):
             values = dict(zip([a.path for a in grids], combo))
-            values.update({a.path: _draw(a, rng) for a in drawn_axes})
-            parts = [f"{labels[a.path]}={_show(values[a.path])}" for a in axes]
-            if samples > 1:
-                parts.append(f"sample={sample}")
-            setting = _folder(",".join(parts))
-            for seed in seeds:
-                trial = copy.deepcopy(data)
-                for path, value in values.items():
-                    _set(trial, path, copy.deepcopy(value))
-                trial["seed"] = seed
-                params = {".".join(p): v for p, v in values.items()} | {"seed": seed}
-                name = f"{setting},seed={seed}" if setting else f"seed={seed}"
-                trials.append(Trial(_shorten(name), setting, params, trial))
+            values.update({a.path: _draw(a, rng) for a in axes if a.kind in RANDOM})
+            trials += [trial_of(data, axes, values, seed, sample if samples > 1 else None)
+                       for seed in seeds]
     return trials
+
+
+def trial_of(data: dict, axes: list[Axis], values: dict, seed: int,
+             sample: int | None = None) -> Trial:
+    """The trial that gives each axis (by path) its value in ``values``, with ``seed``."""
+    labels = _labels(axes)
+    parts = [f"{labels[a.path]}={_show(values[a.path])}" for a in axes]
+    if sample is not None:
+        parts.append(f"sample={sample}")
+    setting = _folder(",".join(parts))
+    trial = copy.deepcopy(data)
+    for path, value in values.items():
+        _set(trial, path, copy.deepcopy(value))
+    trial["seed"] = seed
+    params = {".".join(p): v for p, v in values.items()} | {"seed": seed}
+    name = f"{setting},seed={seed}" if setting else f"seed={seed}"
+    return Trial(_shorten(name), setting, params, trial)
+
+
+def corner_trials(sweep: Sweep) -> list[Trial]:
+    """For a search algorithm, whose trials are known only as it suggests them: a trial for
+    each choice value and each bound of each range, the other keys at their first value."""
+    first = {a.path: a.values[0] for a in sweep.axes}
+    out: dict[str, Trial] = {}
+    for a in sweep.axes:
+        for v in a.values:
+            t = trial_of(sweep.base, sweep.axes, first | {a.path: v}, sweep.seeds[0])
+            out.setdefault(t.name, t)
+    return list(out.values())
 
 
 def _draw(axis: Axis, rng):

@@ -14,7 +14,9 @@ EXAMPLES = {
               "--set learner.lr='grid(1e-4,3e-4)' --set rollout.num_actors=0",
               "rlcore sweep experiments/sweeps/ppo_cartpole.yaml --set algo.ent_coef="
               "'loguniform(1e-4,1e-2)' --num-samples 4 --sweep-dir runs/ent",
-              "rlcore sweep --resume runs/ent"],
+              "rlcore sweep --resume runs/ent",
+              "rlcore sweep experiments/ppo_cartpole.yaml --set learner.lr='loguniform(1e-4,3e-3)'"
+              " --seeds 0-2 --search optuna --num-samples 10"],
 }
 
 
@@ -37,6 +39,9 @@ def add_sweep_commands(command) -> None:
     s.add_argument("--cpus-per-trial", type=int, default=1,
                    help="CPUs of each trial's run and learner, besides its rollout actors "
                         "(default %(default)s)")
+    s.add_argument("--search", metavar="NAME", help="let a search algorithm of Ray Tune "
+                   "suggest the settings from the choice/uniform/loguniform values (optuna); "
+                   "--num-samples settings, each run with every seed")
     s.add_argument("--max-concurrent", type=int,
                    help="at most N trials at once (default: as many as the cluster holds)")
     s.set_defaults(fn=cmd_sweep)
@@ -85,40 +90,57 @@ def _plan(args):
     if args.cpus_per_trial < 1 or (args.max_concurrent is not None and args.max_concurrent < 1):
         raise ConfigError(["--cpus-per-trial and --max-concurrent take a number >= 1"])
     if args.resume:
-        if args.file or args.set or args.seeds or args.num_samples or args.sweep_dir:
+        if args.file or args.set or args.seeds or args.num_samples or args.sweep_dir or \
+                args.search:
             raise ConfigError([f"--resume {args.resume}: reruns that sweep as it was planned; "
                                "give either --resume SWEEP_DIR or a FILE with its options"])
         plan = load_plan(args.resume)
         plan.cpus_per_trial = args.cpus_per_trial
         exps = check_trials(plan.trials, plan.source, {}, env=False)
-        return plan, exps, f"{len(plan.trials)} trials"
+        return plan, exps, f"{len(plan.trials)} trials", None
     if not args.file:
         raise ConfigError(["rlcore sweep: give an experiment FILE, or --resume SWEEP_DIR"])
     sweep = read_sweep(args.file, args.set, args.seeds, args.num_samples)
-    exps = check_trials(sweep.trials, sweep.source, sweep.marks)
-    plan = new_plan(sweep, args.sweep_dir, exps[0].config.logging.root, args.cpus_per_trial)
-    return plan, exps, _count(sweep)
+    if args.search:  # the trials are suggested as it runs: check each value at its bounds
+        from rlcore.config.expand import corner_trials
+        from rlcore.sweep.search import check_search
+
+        check_search(args.search, sweep)
+        exps = check_trials(corner_trials(sweep), sweep.source, sweep.marks)
+        count = (f"{sweep.num_samples} setting{'s' * (sweep.num_samples > 1)} suggested by "
+                 f"{args.search} x {len(sweep.seeds)} seed{'s' * (len(sweep.seeds) > 1)}")
+    else:
+        exps, count = check_trials(sweep.trials, sweep.source, sweep.marks), _count(sweep)
+    plan = new_plan(sweep, args.sweep_dir, exps[0].config.logging.root, args.cpus_per_trial,
+                    args.search)
+    return plan, exps, count, sweep
 
 
 def cmd_sweep(args) -> int:
     from rlcore.sweep.plan import read_failures, trial_state, write_failures
     from rlcore.sweep.summary import draw_curves, markdown
 
-    plan, exps, count = _plan(args)
+    plan, exps, count, sweep = _plan(args)
     failures = read_failures(plan)
     todo = [t for t in plan.trials if trial_state(plan, t, failures).status != "done"]
     plan.write()
+    total = sweep.num_samples * len(sweep.seeds) if args.search else len(todo)
     print(f"rlcore: sweep of {count} from {plan.source} on Ray Tune, sweep dir {plan.sweep_dir}; "
-          f"{len(todo)} to run", flush=True)
+          f"{total} to run", flush=True)
     t0, interrupted, errors = time.monotonic(), False, {}
-    if todo:
-        from rlcore.sweep.tuner import run_trials
+    try:
+        if args.search:
+            from rlcore.sweep.search import run_search
 
-        by_name = dict(zip([t.name for t in plan.trials], exps))
-        try:
+            errors = run_search(plan, sweep, args.search, exps, args.max_concurrent)
+            todo = list(plan.trials)  # as recorded when they started
+        elif todo:
+            from rlcore.sweep.tuner import run_trials
+
+            by_name = dict(zip([t.name for t in plan.trials], exps))
             errors = run_trials(plan, todo, by_name, args.max_concurrent)
-        except KeyboardInterrupt:
-            interrupted = True
+    except KeyboardInterrupt:
+        interrupted = True
     failures = write_failures(plan, todo, errors)
     states = [trial_state(plan, t, failures) for t in plan.trials]
     text = markdown(plan, states, time.monotonic() - t0)

@@ -21,28 +21,32 @@ def error_text(error) -> str:
 class Console(tune.Callback):
     """A line for each evaluation, each trial's end and each failure."""
 
-    def __init__(self, errors: dict, total: int, sweep_dir: Path):
+    def __init__(self, errors: dict, total: int, sweep_dir: Path, record=None):
         # no stream held: Tune pickles its callbacks with the experiment's state
-        self.errors, self.total, self.sweep_dir = errors, total, sweep_dir
+        self.errors, self.total, self.sweep_dir, self.record = errors, total, sweep_dir, record
         self.t0, self.ended = time.monotonic(), 0
 
     def _line(self, text: str) -> None:
         print(f"[{time.monotonic() - self.t0:7.1f}s] {text}", flush=True)
 
+    def on_trial_start(self, iteration, trials, trial, **info) -> None:
+        if self.record is not None:
+            self.record(trial)
+
     def on_trial_result(self, iteration, trials, trial, result, **info) -> None:
         if not result.get("done") and result.get("eval/return_mean") is not None:
-            self._line(f"{trial.config['trial']}: {result['env_steps']:,} env steps, eval "
+            self._line(f"{str(trial)}: {result['env_steps']:,} env steps, eval "
                        f"return {result['eval/return_mean']:.4g}")
 
     def on_trial_complete(self, iteration, trials, trial, **info) -> None:
         self.ended += 1
         ret = (trial.last_result or {}).get("eval/return_mean")
-        self._line(f"{trial.config['trial']}: done ({self.ended}/{self.total})"
+        self._line(f"{str(trial)}: done ({self.ended}/{self.total})"
                    + (f", eval return {ret:.4g}" if ret is not None else ""))
 
     def on_trial_error(self, iteration, trials, trial, **info) -> None:
         self.ended += 1
-        name = trial.config["trial"]
+        name = str(trial)
         error = self._run_error(name)
         if error is None:
             try:  # a trial that failed before its run wrote a summary: Tune's record of it

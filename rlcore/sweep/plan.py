@@ -46,8 +46,10 @@ class Plan:
         tmp.replace(self.sweep_dir / PLAN)
 
 
-def new_plan(sweep: Sweep, sweep_dir: str | None, root: str, cpus_per_trial: int) -> Plan:
-    """The plan of a new sweep; rerunning the same sweep into its folder continues it."""
+def new_plan(sweep: Sweep, sweep_dir: str | None, root: str, cpus_per_trial: int,
+             search: str | None = None) -> Plan:
+    """The plan of a new sweep; rerunning the same sweep into its folder continues it. A
+    searched sweep's trials are recorded as they start."""
     if sweep_dir is None:
         stem = re.sub(r"[^A-Za-z0-9_.-]+", "-", Path(sweep.source).stem)
         base = Path(root) / f"sweep_{stem}_{time.strftime('%Y%m%d-%H%M%S')}"
@@ -56,7 +58,11 @@ def new_plan(sweep: Sweep, sweep_dir: str | None, root: str, cpus_per_trial: int
             path, i = Path(f"{base}-{i}"), i + 1
     else:
         path = Path(sweep_dir)
-    plan = Plan(path, str(Path(sweep.source).absolute()), sweep.trials, cpus_per_trial)
+    plan = Plan(path, str(Path(sweep.source).absolute()), [] if search else sweep.trials,
+                cpus_per_trial)
+    if (path / PLAN).is_file() and search:
+        raise ConfigError([f"--sweep-dir {path}: holds a sweep already; a search starts in a new "
+                           f"folder (rerun that one's failed trials: rlcore sweep --resume {path})"])
     if (path / PLAN).is_file():
         old = load_plan(path)
         if [(t.name, t.data) for t in old.trials] != [(t.name, t.data) for t in plan.trials]:

@@ -8,6 +8,7 @@ from __future__ import annotations
 import logging
 import os
 import time
+from pathlib import Path
 
 from rlcore.errors import ClusterError
 from rlcore.sweep.plan import Plan, prepare_rerun, trial_bundles
@@ -17,10 +18,30 @@ from rlcore.sweep.trial import train_trial
 def run_trials(plan: Plan, todo: list, exps: dict, max_concurrent: int | None) -> dict[str, str]:
     """Run ``todo`` (trials; ``exps``: their experiments by name) to their end; returns the
     error of each trial that failed, by name."""
+    bundles = {t.name: trial_bundles(exps[t.name], plan.cpus_per_trial) for t in todo}
+    start_ray(exps[todo[0].name].config.ray, bundles)  # one Ray for all: ray.* is not swept
+    from ray import tune
+
+    configs = {t.name: trial_config(plan, t, prepare_rerun(plan, t)) for t in todo}
+    trainable = tune.with_resources(
+        tune.with_parameters(_trainable, configs=configs),
+        lambda config: tune.PlacementGroupFactory(bundles[config["trial"]]))
+    tune_config = tune.TuneConfig(trial_name_creator=_name, trial_dirname_creator=_name,
+                                  max_concurrent_trials=max_concurrent, reuse_actors=True)
+    return fit(plan, trainable, {"trial": tune.grid_search([t.name for t in todo])},
+               tune_config, len(todo))
+
+
+def trial_config(plan: Plan, trial, resume: bool) -> dict:
+    """What ``train_trial`` takes."""
+    return {"source": plan.source, "data": trial.data, "threads": plan.cpus_per_trial,
+            "run_dir": str(plan.run_dir(trial).absolute()), "resume": resume}
+
+
+def start_ray(ray_cfg, bundles: dict) -> None:
+    """Start or join Ray (``init_ray``), check that the largest trial fits, prepare Tune."""
     from rlcore.actors.ray_setup import init_ray
 
-    bundles = {t.name: trial_bundles(exps[t.name], plan.cpus_per_trial) for t in todo}
-    ray_cfg = exps[todo[0].name].config.ray  # one Ray for all: ray.* cannot be swept
     init_ray(ray_cfg, 0)
     _check_room(bundles, ray_cfg)
     # Set before Tune starts (Tune passes them on to its trial processes): trials keep the
@@ -29,29 +50,27 @@ def run_trials(plan: Plan, todo: list, exps: dict, max_concurrent: int | None) -
     os.environ["RAY_CHDIR_TO_TRIAL_DIR"] = "0"
     os.environ["TUNE_DISABLE_AUTO_CALLBACK_LOGGERS"] = "1"
     os.environ["RAY_AIR_NEW_OUTPUT"] = "0"  # with verbose=0: Tune prints nothing of its own
+
+
+def fit(plan: Plan, trainable, param_space: dict, tune_config, total: int,
+        record=None) -> dict[str, str]:
+    """Tune's run of the trials into ``SWEEP_DIR/tune/<time>/``, no retries, the console;
+    ``record(tune_trial)`` is called as each trial starts. Returns the errors by trial name.
+
+    reuse_actors (in ``tune_config``): a trial process that has imported torch and the plugin
+    takes the next trial that asks for the same resources (seconds saved per trial)."""
     from ray import tune
 
     from rlcore.sweep.console import Console, error_text
 
-    configs = {}
-    for t in todo:
-        configs[t.name] = {"source": plan.source, "data": t.data, "threads": plan.cpus_per_trial,
-                           "run_dir": str(plan.run_dir(t).absolute()),
-                           "resume": prepare_rerun(plan, t)}
     errors: dict[str, str] = {}
-    trainable = tune.with_resources(
-        tune.with_parameters(_trainable, configs=configs),
-        lambda config: tune.PlacementGroupFactory(bundles[config["trial"]]))
     tuner = tune.Tuner(
-        trainable, param_space={"trial": tune.grid_search([t.name for t in todo])},
-        # reuse_actors: a trial process that has imported torch and the plugin takes the next
-        # trial that asks for the same resources (seconds saved per trial)
-        tune_config=tune.TuneConfig(trial_name_creator=_name, trial_dirname_creator=_name,
-                                    max_concurrent_trials=max_concurrent, reuse_actors=True),
+        trainable, param_space=param_space, tune_config=tune_config,
         run_config=tune.RunConfig(
-            name=time.strftime("%Y%m%d-%H%M%S"), storage_path=str((plan.sweep_dir / "tune").absolute()),
-            verbose=0, failure_config=tune.FailureConfig(max_failures=0, fail_fast=False),
-            callbacks=[Console(errors, len(todo), plan.sweep_dir)]))
+            name=time.strftime("%Y%m%d-%H%M%S"),
+            storage_path=str((plan.sweep_dir / "tune").absolute()), verbose=0,
+            failure_config=tune.FailureConfig(max_failures=0, fail_fast=False),
+            callbacks=[Console(errors, total, plan.sweep_dir, record)]))
     # Tune logs each failed trial's traceback; the console above names it in a line, and its
     # run folder (console.log, summary.json) and the table keep the message
     tune_log = logging.getLogger("ray.tune")
@@ -61,7 +80,7 @@ def run_trials(plan: Plan, todo: list, exps: dict, max_concurrent: int | None) -
     finally:
         tune_log.setLevel(level)
     for result in grid:
-        name = result.config["trial"] if result.config else None
+        name = Path(result.path).name if result.path else None
         if result.error is not None and name is not None and name not in errors:
             errors[name] = error_text(result.error)
     return errors
@@ -80,7 +99,7 @@ def _check_room(bundles: dict, ray_cfg) -> None:
     for ever); on a cluster, nodes that are still joining are waited for."""
     import ray
 
-    name = max(bundles, key=lambda n: sum(b.get("CPU", 0) for b in bundles[n]))
+    name = max(bundles, key=lambda n: sum(b.get("CPU", 0) for b in bundles[n]))  # by CPUs
     need = sum(b.get("CPU", 0) for b in bundles[name])
     deadline = time.monotonic() + (ray_cfg.connect_timeout_s if ray_cfg.address else 0.0)
     while ray.cluster_resources().get("CPU", 0) < need and time.monotonic() < deadline:
