@@ -13,6 +13,7 @@ import yaml
 from rlcore.cli import main
 
 from fault_envs import MODULE_ID
+from test_ray import non_loopback_ray_sockets
 
 pytestmark = [pytest.mark.ray, pytest.mark.timeout(300)]
 
@@ -80,6 +81,10 @@ def test_a_2x2_grid_with_2_seeds_runs_8_trials_and_collapses_the_seeds(tmp_path,
         assert iqm.startswith(f"{mean:.4g} [")  # the IQM of two seeds is their mean
     assert (sweep_dir / "tune").is_dir() and (sweep_dir / "curves.png").is_file()
     assert len(json.loads((sweep_dir / "trials.json").read_text())["trials"]) == 8
+    import ray  # the sweep's Ray (still up, with Tune's trial processes) is on loopback only
+
+    assert {n["NodeManagerAddress"] for n in ray.nodes()} == {"127.0.0.1"}
+    assert non_loopback_ray_sockets() == []
 
 
 def test_a_failed_trial_is_reported_and_a_resume_reruns_only_it(tmp_path, capsys):
