@@ -13,7 +13,7 @@ $(PY):
 $(STAMP): $(PY) pyproject.toml constraints.txt
 	$(PIP) install --quiet --upgrade pip
 	$(PIP) install --quiet -c constraints.txt torch==2.13.0
-	$(PIP) install --quiet -c constraints.txt -e ".[atari,mujoco,games,test,plots,video]"
+	$(PIP) install --quiet -c constraints.txt -e ".[atari,mujoco,games,test,plots,video,search]"
 	touch $(STAMP)
 
 install: $(STAMP)

@@ -1,4 +1,4 @@
-"""The ``rlcore`` command: list, schema, validate, run, resume, eval, play, plot, report."""
+"""The ``rlcore`` command: list, schema, validate, run, resume, eval, play, plot, report, sweep."""
 
 from __future__ import annotations
 
@@ -14,6 +14,7 @@ from pathlib import Path
 
 from rlcore.analysis.commands import EXAMPLES as ANALYSIS_EXAMPLES, add_analysis_commands
 from rlcore.errors import ConfigError, IncompatibleEnvError, RLCoreError
+from rlcore.sweep.commands import EXAMPLES as SWEEP_EXAMPLES, add_sweep_commands, validate_sweep
 
 
 def _print_err(exc: Exception) -> None:
@@ -83,6 +84,8 @@ def cmd_schema(args) -> int:
 def cmd_validate(args) -> int:
     from rlcore.config import load_experiment
 
+    if (code := validate_sweep(args)) is not None:  # a sweep: each of its trials
+        return code
     exp = load_experiment(args.file, args.set)
     if not args.no_env:
         from rlcore.run.checks import check_spaces
@@ -287,6 +290,7 @@ EXAMPLES = {
     "play": ["rlcore run experiments/alphazero_tictactoe.yaml --run-dir runs/ttt",
              "rlcore play runs/ttt --second --simulations 200"],
     **ANALYSIS_EXAMPLES,
+    **SWEEP_EXAMPLES,
 }
 
 
@@ -355,6 +359,7 @@ def build_parser() -> argparse.ArgumentParser:
                    help="search simulations per network move (default: algo.eval_simulations)")
     s.set_defaults(fn=cmd_play)
     add_analysis_commands(command)
+    add_sweep_commands(command)
     return p
 
 

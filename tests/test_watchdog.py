@@ -95,6 +95,26 @@ def test_a_hang_the_signal_cannot_interrupt_still_ends_the_process(tmp_path):
     assert took < 30  # interpreter start, the timeout, the grace period
 
 
+def test_a_hang_in_a_run_outside_the_main_thread_ends_the_process(tmp_path):
+    """A run in another thread (a Ray Tune trial runs its function in one) cannot be signalled:
+    the watchdog saves the run at once and ends the process, without a grace period."""
+    path = write(tmp_path, env={"kwargs": {"fault": "hang", "after": 100}})
+    run_dir = tmp_path / "run"
+    script = ("import sys, threading\n"
+              "from rlcore.run.lifecycle import train_experiment\n"
+              "t = threading.Thread(target=train_experiment, args=sys.argv[1:3], daemon=True)\n"
+              "t.start(); t.join(60); sys.exit(0)\n")
+    t0 = time.monotonic()
+    proc = subprocess.run([sys.executable, "-c", script, path, str(run_dir)],
+                          capture_output=True, text=True, timeout=90)
+    took = time.monotonic() - t0
+    assert proc.returncode == 3, proc.stderr[-2000:]
+    summary = json.loads((run_dir / "summary.json").read_text())
+    assert summary["stop_reason"] == "failed" and "EnvHangError" in summary["error"]
+    assert summary["env_steps"] == 6 * 32
+    assert took < 30
+
+
 def test_a_worker_that_keeps_failing_between_successes_is_stopped_by_the_budget(tmp_path,
                                                                                capsys):
     """Every third episode of an env raises; a replacement runs two good episodes, so the

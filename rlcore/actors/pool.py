@@ -189,6 +189,16 @@ def failure_of(exc: BaseException) -> str | None:
     return f"failed ({type(exc).__name__}: {exc})"
 
 
+def _strategy():
+    """``SPREAD`` over the cluster's nodes; inside a sweep's trial, the trial's own placement
+    group (Tune reserved a bundle per rollout actor there), any of its bundles."""
+    from ray.util import get_current_placement_group
+    from ray.util.scheduling_strategies import PlacementGroupSchedulingStrategy
+
+    group = get_current_placement_group()
+    return "SPREAD" if group is None else PlacementGroupSchedulingStrategy(group)
+
+
 class RayPool(_Counters):
     """N Ray actors spread over the cluster's nodes (``SPREAD``), one ``WorkerHost`` each."""
 
@@ -205,7 +215,7 @@ class RayPool(_Counters):
         import ray
 
         remote_cls = ray.remote(num_cpus=r.num_cpus_per_actor, max_restarts=0,
-                                scheduling_strategy="SPREAD")(WorkerHost)
+                                scheduling_strategy=_strategy())(WorkerHost)
         self.timeout_s = r.sample_timeout_s
         self.dropped, self.nodes = 0, [None] * self.num_actors
         self._ref, self._version = None, None

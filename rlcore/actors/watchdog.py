@@ -10,7 +10,8 @@ watchdog thread; nothing is called per step). When it stops changing for ``timeo
    failure path: a checkpoint of the last completed update, ``summary.json`` with the cause,
    a non-zero exit.
 2. If the main thread has not unwound ``grace_s`` later (C code that never returns to the
-   interpreter), the watchdog thread calls ``on_stuck(message)`` (the run writes its checkpoint
+   interpreter), or at once when the guarded code runs in another thread (a Ray Tune trial's
+   function does; signals reach only the main thread), the watchdog thread calls ``on_stuck(message)`` (the run writes its checkpoint
    and summary from there: the learner is idle while the env hangs) and ends the process with
    exit code 3, since the hung thread cannot be stopped.
 """
@@ -50,7 +51,7 @@ class Watchdog:
         main = threading.current_thread() is threading.main_thread()
         previous = signal.signal(signal.SIGALRM, self._on_alarm) if main else None
         with self._lock:
-            self._armed, self._message = (progress, describe), None
+            self._armed, self._message = (progress, describe, main), None
         if self._thread is None:
             self._thread = threading.Thread(target=self._loop, name="rlcore-watchdog", daemon=True)
             self._thread.start()
@@ -100,8 +101,11 @@ class Watchdog:
             if self._armed is not armed:
                 return  # it returned just now
             self._message = message
-        signal.pthread_kill(threading.main_thread().ident, signal.SIGALRM)
-        deadline = time.monotonic() + self.grace_s
+        # Only the main thread takes signals: guarded code in another thread (a Ray Tune trial
+        # runs its function in one) goes straight to the last resort below.
+        deadline = time.monotonic() + (self.grace_s if armed[2] else 0.0)
+        if armed[2]:
+            signal.pthread_kill(threading.main_thread().ident, signal.SIGALRM)
         while time.monotonic() < deadline:
             time.sleep(0.05)
             if self._armed is not armed:

@@ -13,7 +13,8 @@ from pydantic import BaseModel, ValidationError
 
 from rlcore.config.schema import (Experiment, ExperimentConfig, LearnerConfig, _bounds,
                                   _where)
-from rlcore.config.yamlio import _parse, apply_override
+from rlcore.config.expand import refuse_in_run
+from rlcore.config.yamlio import _parse, apply_override, read_file
 from rlcore.errors import ConfigError, RegistryError
 
 
@@ -204,34 +205,27 @@ def _problem_order(source: str):
     return order
 
 
-def _read(path: str | Path, source: str) -> str:
-    try:
-        return Path(path).read_text(encoding="utf-8")
-    except UnicodeDecodeError as exc:
-        raise ConfigError([f"{source}: not UTF-8 text (byte {exc.object[exc.start]:#04x} at offset "
-                           f"{exc.start}); is this the experiment file? Save it as UTF-8"]) from None
-    except OSError as exc:
-        raise ConfigError([f"{source}: cannot read the experiment file "
-                           f"({exc.strerror or exc})"]) from None
-
-
 def load_experiment(path: str | Path | None = None, overrides: list[str] = (), *,
-                    data: dict | None = None) -> Experiment:
-    """Read, override and validate an experiment. Raises ConfigError listing every problem."""
+                    data: dict | None = None, marks: dict | None = None) -> Experiment:
+    """Read, override and validate an experiment. Raises ConfigError listing every problem.
+    With ``data`` (already read, e.g. one trial of a sweep), ``path`` and ``marks`` only locate
+    the problems."""
     from rlcore import registry
 
     source = str(path) if path is not None else "<config>"
-    marks: dict = {}
     problems: list[str] = []
     if data is None:
-        data, marks, problems = _parse(_read(path, source), source)
+        data, marks, problems = _parse(read_file(path, source), source)
     else:
-        data = copy.deepcopy(data)
+        data, marks = copy.deepcopy(data), dict(marks or {})
     for item in overrides:
         try:
             apply_override(data, marks, item)
         except ConfigError as exc:
             problems += exc.problems
+    refused = refuse_in_run(data, marks, source)
+    if refused:  # sweep values would only read as wrong types and an unknown key
+        raise ConfigError(problems + refused)
     for name in _SECTIONS + ["algo"]:
         if name in data and data[name] is None:  # an empty section means "all defaults"
             data[name] = {}

@@ -24,6 +24,7 @@ would add a second YAML stack for the same guarantees.
 from __future__ import annotations
 
 import re
+from pathlib import Path
 
 import yaml
 from yaml.composer import Composer
@@ -165,6 +166,18 @@ def check_bounds(text: str, source: str) -> None:
                 add(count, mark)
     finally:
         loader.dispose()
+
+
+def read_file(path: str | Path, source: str) -> str:
+    """The experiment file's text; ConfigError when it cannot be read or is not UTF-8."""
+    try:
+        return Path(path).read_text(encoding="utf-8")
+    except UnicodeDecodeError as exc:
+        raise ConfigError([f"{source}: not UTF-8 text (byte {exc.object[exc.start]:#04x} at offset "
+                           f"{exc.start}); is this the experiment file? Save it as UTF-8"]) from None
+    except OSError as exc:
+        raise ConfigError([f"{source}: cannot read the experiment file "
+                           f"({exc.strerror or exc})"]) from None
 
 
 def load_text(text: str, source: str):
