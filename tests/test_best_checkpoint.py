@@ -9,7 +9,7 @@ import torch
 
 from rlcore.cli import main
 from rlcore.errors import CheckpointError
-from rlcore.run import checkpoint
+from rlcore.run import checkpoint, chosen
 
 pytestmark = pytest.mark.timeout(300)
 
@@ -48,7 +48,7 @@ def test_the_best_evaluation_is_kept_apart_from_the_rolling_checkpoints(tmp_path
     assert meta["best_eval_return"] == max(means)
     assert meta["env_steps"] == summary["evals"][first_best]["env_steps"]
     assert not (best / "replay.npz").exists()
-    assert checkpoint.best_eval_return(run_dir) == max(means)
+    assert chosen.best_eval_return(run_dir) == max(means)
 
     # The best weights give that evaluation again: the same episodes (the run evaluates its
     # i-th evaluation with seed + i) and greedy actions.
@@ -74,13 +74,13 @@ def test_a_resumed_run_replaces_the_best_only_when_beaten(tmp_path, capsys):
     weights = (best / "weights.pt").read_bytes()
     assert main(["resume", str(run_dir), "--set", "stop.num_env_steps=2048"]) == 0
     assert (best / "weights.pt").read_bytes() == weights
-    assert checkpoint.best_eval_return(run_dir) == 10_000.0
+    assert chosen.best_eval_return(run_dir) == 10_000.0
     meta["best_eval_return"] = -1.0  # every evaluation beats this one
     (best / "meta.json").write_text(json.dumps(meta))
     assert main(["resume", str(run_dir), "--set", "stop.num_env_steps=2560"]) == 0
     summary = json.loads((run_dir / "summary.json").read_text())
     new = [e["mean"] for e in summary["evals"] if e["env_steps"] > 2048]
-    assert checkpoint.best_eval_return(run_dir) == max(new)
+    assert chosen.best_eval_return(run_dir) == max(new)
 
 
 def test_keep_best_false_writes_none_and_eval_says_so(tmp_path, capsys):
@@ -105,16 +105,16 @@ def test_a_chosen_checkpoint_that_does_not_fit_is_an_error_not_replaced(tmp_path
             "learner": {"version": 1, "updates": 1}, "evals": []}
     checkpoint.save(tmp_path, 8, tensors, meta, keep=1)
     checkpoint.save(tmp_path, 16, tensors, dict(meta, env_steps=16), keep=1)
-    checkpoint.save_best(tmp_path, 3.5, tensors, meta)
+    chosen.save_best(tmp_path, 3.5, tensors, meta)
     # pruning leaves best alone, and best is not a step checkpoint
     assert [p.name for p in checkpoint.complete_checkpoints(tmp_path)] == ["step_000000000016"]
-    assert checkpoint.best_path(tmp_path) == tmp_path / "checkpoints" / "best"
-    checkpoint.save_best(tmp_path, 4.5, tensors, meta)  # replaced in place, no leftovers
+    assert chosen.best_path(tmp_path) == tmp_path / "checkpoints" / "best"
+    chosen.save_best(tmp_path, 4.5, tensors, meta)  # replaced in place, no leftovers
     assert sorted(p.name for p in (tmp_path / "checkpoints").iterdir()) == [
         "best", "step_000000000016"]
-    assert checkpoint.best_eval_return(tmp_path) == 4.5
+    assert chosen.best_eval_return(tmp_path) == 4.5
     with pytest.raises(CheckpointError, match=r"^checkpoint .*/checkpoints/best was written by "
                                               r"algorithm 'ppo', not 'dqn'"):
-        checkpoint.load_chosen(tmp_path, "best", "dqn", {"obs_shape": [4]}, "cpu")
-    path, loaded, _ = checkpoint.load_chosen(tmp_path, "best", "ppo", {"obs_shape": [4]}, "cpu")
+        chosen.load_chosen(tmp_path, "best", "dqn", {"obs_shape": [4]}, "cpu")
+    path, loaded, _ = chosen.load_chosen(tmp_path, "best", "ppo", {"obs_shape": [4]}, "cpu")
     assert path.name == "best" and loaded["best_eval_return"] == 4.5 and loaded["skipped"] == []

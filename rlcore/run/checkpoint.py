@@ -46,13 +46,7 @@ cannot prune the oldest good checkpoint because of a broken newer one), never de
 kept for inspection. ``rlcore eval`` and ``rlcore play`` only read: they name what they skipped
 and move nothing.
 
-The best checkpoint
--------------------
-``checkpoints/best`` holds the weights (no replay, no regime files) of the evaluation with the
-highest mean return so far, ``best_eval_return`` in its ``meta.json``; it is replaced only by a
-strictly higher one, also across a resume. ``checkpoint.keep`` counts only ``step_*``, so the
-best survives the rolling pruning; ``rlcore eval --checkpoint best`` reads it, a resume never
-does (training continues from the latest).
+The best checkpoint and a chosen one: ``rlcore.run.chosen``.
 
 Weights stay in ``torch.save``'s format: measured on this project's checkpoints (2 shared CPU
 cores, median of 200 loads, every tensor read), ``torch.load(weights_only=True)`` reads a PPO
@@ -79,7 +73,6 @@ from rlcore.errors import CheckpointError
 WEIGHTS, META = "weights.pt", "meta.json"
 FORMAT_VERSION = 1  # the checkpoint format this rlcore writes, and the newest it reads
 BAD_PREFIX = "bad-"  # checkpoints a resume skipped, set aside (see the module docstring)
-BEST = "best"  # the weights of the best evaluation so far (see the module docstring)
 
 # format N -> N + 1, applied to a validated meta dict of an older format
 _MIGRATIONS = {0: lambda meta: {**meta, "format": 1}}
@@ -118,7 +111,7 @@ def _fsync_dir(path: Path) -> None:
         os.close(fd)
 
 
-def _write(root: Path, name: str, tensors: dict, meta: dict) -> Path:
+def write_folder(root: Path, name: str, tensors: dict, meta: dict) -> Path:
     """Write ``root/name`` through a temporary folder renamed into place; an existing
     ``root/name`` is moved aside to ``.replaced-<name>-*`` until the new one is in place."""
     import torch
@@ -156,7 +149,7 @@ def save(run_dir: str | Path, env_steps: int, tensors: dict, meta: dict, keep: i
     ``keep`` complete ones; folders set aside (``bad-*``) and ``best`` are neither counted nor
     deleted."""
     root = Path(run_dir) / "checkpoints"
-    final = _write(root, f"step_{env_steps:012d}", tensors, meta)
+    final = write_folder(root, f"step_{env_steps:012d}", tensors, meta)
     kept = complete_checkpoints(run_dir)
     for old in kept[:-keep]:
         shutil.rmtree(old, ignore_errors=True)
@@ -164,42 +157,6 @@ def save(run_dir: str | Path, env_steps: int, tensors: dict, meta: dict, keep: i
         if leftover not in kept:
             shutil.rmtree(leftover, ignore_errors=True)
     return final
-
-
-# ---------------------------------------------------------------------- the best checkpoint
-
-
-def save_best(run_dir: str | Path, eval_return: float, tensors: dict, meta: dict) -> Path:
-    """Write ``checkpoints/best``: the weights of the evaluation with the highest mean return so
-    far (``meta['best_eval_return']``). It is apart from the rolling ``step_*`` checkpoints:
-    ``checkpoint.keep`` never prunes it, and resuming never loads it (it holds no replay)."""
-    root = Path(run_dir) / "checkpoints"
-    final = _write(root, BEST, tensors, {**meta, "best_eval_return": float(eval_return)})
-    for leftover in root.glob(f".replaced-{BEST}-*"):
-        shutil.rmtree(leftover, ignore_errors=True)
-    return final
-
-
-def best_path(run_dir: str | Path) -> Path | None:
-    """``checkpoints/best``, or the copy a crash between its two renames left aside."""
-    root = Path(run_dir) / "checkpoints"
-    for p in [root / BEST, *sorted(root.glob(f".replaced-{BEST}-*"))]:
-        if (p / WEIGHTS).is_file() and (p / META).is_file():
-            return p
-    return None
-
-
-def best_eval_return(run_dir: str | Path) -> float | None:
-    """The score the best checkpoint was kept for (None: none yet, or unreadable; a new best
-    then replaces it)."""
-    path = best_path(run_dir)
-    if path is None:
-        return None
-    try:
-        value = json.loads((path / META).read_text()).get("best_eval_return")
-    except (OSError, ValueError):
-        return None
-    return float(value) if is_number(value) else None
 
 
 def complete_checkpoints(run_dir: str | Path) -> list[Path]:
@@ -241,10 +198,6 @@ def show_value(value) -> str:
 
 def is_int(value) -> bool:
     return isinstance(value, int) and not isinstance(value, bool)
-
-
-def is_number(value) -> bool:
-    return isinstance(value, (int, float)) and not isinstance(value, bool)
 
 
 def read_meta(path: Path) -> dict:
@@ -372,42 +325,6 @@ def load_latest(run_dir: str | Path, algorithm: str, spaces_json: dict, device,
         f"no loadable checkpoint in {root}: {which} skipped:\n{lines}\n"
         "undo the change that makes them not fit (config.yaml, --set overrides), restore "
         "damaged files from a copy, or start a new run with `rlcore run`")
-
-
-def load_chosen(run_dir: str | Path, which: str, algorithm: str, spaces_json: dict, device,
-                fit: Fit | None = None) -> tuple[Path, dict, dict]:
-    """``rlcore eval --checkpoint``: ``latest`` (``load_latest``), ``best`` (``checkpoints/best``)
-    or an env step (``step_N``). A chosen checkpoint that does not pass every check is an error,
-    never replaced by another."""
-    if which == "latest":
-        return load_latest(run_dir, algorithm, spaces_json, device, fit)
-    root = Path(run_dir) / "checkpoints"
-    steps = [step_of(p) for p in complete_checkpoints(run_dir)]
-    have = (f"it has {', '.join(map(str, steps))}" if steps else "it has no step checkpoint") + \
-        (" and best" if best_path(run_dir) else "")
-    if which == BEST:
-        path = best_path(run_dir)
-        if path is None:
-            raise CheckpointError(
-                f"no best checkpoint in {root}: it is written at each evaluation that beats the "
-                "earlier ones (checkpoint.keep_best, eval.every_env_steps and the final "
-                f"evaluation); {have}. Use --checkpoint latest or a step")
-    else:
-        step = int(which) if which.isdigit() else None
-        found = [p for p in complete_checkpoints(run_dir) if step_of(p) == step]
-        if step is None or not found:
-            what = f"no checkpoint of step {which}" if step is not None else \
-                f"--checkpoint {which!r} is not latest, best or an env step"
-            raise CheckpointError(f"{what} in {root}; {have}")
-        path = found[0]
-    try:
-        meta, tensors = load_one(path, algorithm, spaces_json, device, fit)
-    except CheckpointError as exc:
-        reason = str(exc)
-        named = reason.startswith(path.name) or str(path) in reason
-        raise type(exc)(reason if named else f"{path}: {reason}") from None
-    meta["skipped"], meta["skipped_paths"] = [], []
-    return path, meta, tensors
 
 
 def set_aside(paths) -> list[Path]:

@@ -28,7 +28,7 @@ from rlcore.errors import RUN_FAILED, CheckpointError, RLCoreError, TrainingErro
 from rlcore.learner.core import load_numpy_weights, pick_device
 from rlcore.learner.remote import build_learner, is_remote
 from rlcore.regimes import regime_of
-from rlcore.run import checkpoint
+from rlcore.run import checkpoint, chosen
 from rlcore.run.checks import check_spaces, learner_threads, plugin_info, versions
 from rlcore.run.fit import RunFit
 from rlcore.run.logging import RETURN_WINDOW, actor_scalars, rollout_scalars
@@ -71,8 +71,7 @@ class Run:
         self.device = (torch.device("cpu") if is_remote(self.cfg)
                        else pick_device(self.cfg.learner.device))
         self.env_steps, self.wall_offset, self.evals = 0, 0.0, []
-        # the score checkpoints/best was kept for (a resumed run replaces it only when beaten)
-        self.best_eval = checkpoint.best_eval_return(run_dir) if resume else None
+        self.best_eval = chosen.best_eval_return(run_dir) if resume else -np.inf  # to beat
         self.returns: collections.deque = collections.deque(maxlen=RETURN_WINDOW)
         self.resumed_from, self.published = None, None
         self.eval_s = 0.0  # wall time spent in evaluations (benchmarks report time without it)
@@ -135,13 +134,11 @@ class Run:
                 "versions": versions(), "plugin": plugin_info(self.exp), **self.regime.meta()}
 
     def save_checkpoint(self, best: float | None = None) -> Path:
-        """The checkpoint of this step (``best``: instead ``checkpoints/best``, the weights
-        of a new best evaluation of that mean return)."""
-        what = "best checkpoint" if best is not None else "checkpoint"
+        """The checkpoint of this step, or ``checkpoints/best`` (``best``: its mean return)."""
         try:
             if best is not None:
-                return checkpoint.save_best(self.run_dir, best, self.learner.state_tensors(),
-                                            self._checkpoint_meta())
+                return chosen.save_best(self.run_dir, best, self.learner.state_tensors(),
+                                        self._checkpoint_meta())
             path = checkpoint.save(self.run_dir, self.env_steps, self.learner.state_tensors(),
                                    self._checkpoint_meta(), keep=self.cfg.checkpoint.keep)
             self.regime.save(path)
@@ -149,8 +146,9 @@ class Run:
         except OSError as exc:  # disk full, read-only, quota: the previous checkpoint is intact
             previous = checkpoint.complete_checkpoints(self.run_dir)
             raise CheckpointError(
-                f"cannot write the {what} of step {self.env_steps} under "
-                f"{self.run_dir / 'checkpoints'} ({exc.strerror or exc}); the previous checkpoint "
+                f"cannot write the {'best ' if best is not None else ''}checkpoint of step "
+                f"{self.env_steps} under {self.run_dir / 'checkpoints'} ({exc.strerror or exc}); "
+                "the previous checkpoint "
                 f"{previous[-1] if previous else '(none)'} is intact. Free space or fix the "
                 f"folder's permissions, then: rlcore resume {self.run_dir}") from None
 
@@ -352,8 +350,7 @@ class Run:
         self.evals.append(rec)
         logger.scalars("eval", out["scalars"], self.env_steps)
         logger.event(self.wall_s(), self.env_steps, out["text"])
-        if self.cfg.checkpoint.keep_best and np.isfinite(rec["mean"]) and (
-                self.best_eval is None or rec["mean"] > self.best_eval):
+        if self.cfg.checkpoint.keep_best and self.best_eval < rec["mean"] < np.inf:  # not NaN
             self.save_checkpoint(best=rec["mean"])
             self.best_eval = rec["mean"]
         if on_eval is not None:

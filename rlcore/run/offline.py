@@ -15,7 +15,7 @@ def evaluate_run(exp, run_dir: Path, episodes: int, seed: int, stochastic: bool,
 
     from rlcore.actors.watchdog import Watchdog
     from rlcore.ops.normalize import NormalizedPolicy, NormSettings, RunNormalizer
-    from rlcore.run import checkpoint
+    from rlcore.run import chosen
     from rlcore.run.checks import check_spaces
     from rlcore.run.evaluation import evaluate
     from rlcore.run.fit import EVAL_PARTS, RunFit
@@ -26,7 +26,7 @@ def evaluate_run(exp, run_dir: Path, episodes: int, seed: int, stochastic: bool,
         recorder.headless()
         recorder.check_video_folder(video)
     spaces = check_spaces(exp)
-    path, meta, tensors = checkpoint.load_chosen(run_dir, which, exp.plugin.name,
+    path, meta, tensors = chosen.load_chosen(run_dir, which, exp.plugin.name,
                                                  spaces.to_json(), torch.device("cpu"),
                                                  RunFit(exp, spaces, parts=EVAL_PARTS))
     modules = exp.plugin.make_modules(exp.algo, spaces)
