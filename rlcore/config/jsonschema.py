@@ -6,7 +6,9 @@ Built from the same pydantic models that validate experiments: the core sections
 ``ExperimentConfig``, and each installed algorithm's ``algo:`` section from its plugin's
 ``config_cls``, selected by the value of ``algorithm`` (``if``/``then``). Unknown keys are
 refused wherever rlcore refuses them. rlcore's own checks go further (cross-field rules, the
-env's spaces); the schema is what an editor can know without running anything.
+env's spaces); the schema is what an editor can know without running anything. A sweep file
+(``rlcore sweep``) validates too: any value may be a sweep (``{grid_search: [...]}``,
+``choice``, ``uniform``, ``loguniform``: ``rlcore.config.expand``) and ``seeds`` may be given.
 """
 
 from __future__ import annotations
@@ -45,4 +47,41 @@ def experiment_json_schema(plugins: dict) -> dict:
                          "then": {"properties": {"algo": algo}}})
     if branches:
         root["allOf"] = branches
+    return _sweepable(root)
+
+
+SWEEP = {"oneOf": [
+    {"type": "object", "properties": {"grid_search": {"type": "array", "minItems": 1}},
+     "required": ["grid_search"], "additionalProperties": False},
+    {"type": "object", "properties": {"choice": {"type": "array", "minItems": 1}},
+     "required": ["choice"], "additionalProperties": False},
+    *({"type": "object", "properties": {kind: {"type": "array", "prefixItems": [
+        {"type": "number"}, {"type": "number"}], "minItems": 2, "maxItems": 2}},
+       "required": [kind], "additionalProperties": False} for kind in ("uniform", "loguniform")),
+], "description": "a sweep over this value (rlcore sweep)"}
+
+
+def _leaf(prop: dict) -> bool:
+    """A value, not a section (a reference to a model, or an object of named keys)."""
+    return "$ref" not in prop and not (prop.get("type") == "object" and "properties" in prop)
+
+
+def _sweepable(root: dict) -> dict:
+    """Every value of every section may also be a sweep; ``seeds`` (a list or "0-4") too."""
+    def visit(node):
+        if isinstance(node, dict):
+            for key, prop in list(node.get("properties", {}).items()):
+                if key != "algorithm" and _leaf(prop):  # sections keep their own errors
+                    node["properties"][key] = {"anyOf": [prop, {"$ref": "#/$defs/sweep"}]}
+            for value in node.values():
+                visit(value)
+        elif isinstance(node, list):
+            for value in node:
+                visit(value)
+
+    visit(root)
+    root["$defs"]["sweep"] = SWEEP
+    root["properties"]["seeds"] = {
+        "description": "a sweep's seeds: a list, or a range such as \"0-4\" (rlcore sweep)",
+        "anyOf": [{"type": "array", "items": {"type": "integer"}}, {"type": "string"}]}
     return root
