@@ -11,9 +11,10 @@ watchdog thread; nothing is called per step). When it stops changing for ``timeo
    a non-zero exit.
 2. If the main thread has not unwound ``grace_s`` later (C code that never returns to the
    interpreter), or at once when the guarded code runs in another thread (a Ray Tune trial's
-   function does; signals reach only the main thread), the watchdog thread calls ``on_stuck(message)`` (the run writes its checkpoint
-   and summary from there: the learner is idle while the env hangs) and ends the process with
-   exit code 3, since the hung thread cannot be stopped.
+   function does; signals reach only the main thread), the watchdog thread calls
+   ``on_stuck(message)`` (the run writes its checkpoint and summary from there: the learner is
+   idle while the env hangs) and ends the process with exit code 3, since the hung thread
+   cannot be stopped.
 """
 
 from __future__ import annotations
