@@ -65,3 +65,24 @@ def test_a_mujoco_env_is_recorded_headless(tmp_path, capsys):
     assert [frames_of(f) for f in out["videos"]] == [n + 1 for n in out["episode_lengths"]]
     header = next(imageio_ffmpeg.read_frames(out["videos"][0]))
     assert header["size"] == (480, 480)  # MuJoCo's default offscreen frame
+
+
+def test_training_logs_a_clip_to_tensorboard_at_the_asked_rhythm(tmp_path, capsys):
+    import io
+
+    from PIL import Image
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    run_dir = trained(tmp_path, capsys, "experiments/ppo_cartpole.yaml",
+                      "stop.num_env_steps=2048", "eval.every_env_steps=512", "eval.episodes=2",
+                      "eval.video_every_env_steps=1024")
+    acc = EventAccumulator(run_dir, size_guidance={"images": 0})
+    acc.Reload()
+    # evaluations at 512, 1024, 1536, 2048: a clip at the first and whenever a multiple of
+    # 1024 was crossed since the last evaluation
+    clips = acc.Images("eval/video")
+    assert [c.step for c in clips] == [512, 1024, 2048]
+    gif = Image.open(io.BytesIO(clips[-1].encoded_image_string))
+    assert gif.format == "GIF" and gif.size == (150, 100)  # 600x400 frames, every 4th pixel
+    assert 2 <= gif.n_frames <= 200
+    assert (clips[-1].width, clips[-1].height) == (150, 100)

@@ -120,6 +120,9 @@ class EvalConfig(Section):
     every_env_steps: int = Field(0, ge=0, description="evaluate every N env steps; 0 = at the end")
     episodes: int = Field(10, ge=1, le=100_000, description="episodes per evaluation")
     deterministic: bool = Field(True, description="greedy / mean action")
+    video_every_env_steps: int = Field(
+        0, ge=0, description="a greedy episode as an animated GIF in TensorBoard (eval/video) at "
+        "the first evaluation and at each that passes a multiple of N env steps; 0 = never")
     env_kwargs: dict[str, Any] = Field(
         default_factory=dict, description="merged over env.kwargs for evaluation, e.g. {split: test}")
 

@@ -73,7 +73,13 @@ def evaluate_policy(run, modules: dict, index: int) -> dict:
                                          cfg.eval.episodes, cfg.seed + index,
                                          watchdog=run.watchdog)
     mean, std = float(returns.mean()), float(returns.std())
-    return {"mean": mean, "std": std, "episodes": int(len(returns)),
+    every, last = cfg.eval.video_every_env_steps, run.evals[-1]["env_steps"] if run.evals else -1
+    video = None
+    if every and run.env_steps // every > last // every:  # stateless, so resumes keep the rhythm
+        from rlcore.run.video import clip
+
+        video = clip(policy, cfg.env.id, cfg.eval_env_kwargs, cfg.seed + index, run.watchdog)
+    return {"mean": mean, "std": std, "episodes": int(len(returns)), "video": video,
             "scalars": {"return_mean": mean, "return_std": std,
                         "episode_length": float(lengths.mean())},
             "text": f"eval return {mean:.4g} ± {std:.3g} over {len(returns)} episodes"}

@@ -15,6 +15,7 @@ from __future__ import annotations
 import collections
 import errno
 import json
+import sys
 import threading
 import time
 from pathlib import Path
@@ -328,8 +329,6 @@ class Run:
         """The watchdog's last resort, from its thread, when a hung env call cannot be
         interrupted: the learner is idle meanwhile, so its state is the last update's."""
         where = self._save_failed(f"EnvHangError: {message}")
-        import sys
-
         print(f"the run stopped at {self.env_steps:,} env steps ({where}); after fixing the "
               f"cause, continue with: rlcore resume {self.run_dir}", file=sys.stderr, flush=True)
 
@@ -349,6 +348,7 @@ class Run:
                **out.get("record", {})}
         self.evals.append(rec)
         logger.scalars("eval", out["scalars"], self.env_steps)
+        logger.video("eval/video", out.get("video"), self.env_steps)  # None: no clip due
         logger.event(self.wall_s(), self.env_steps, out["text"])
         if self.cfg.checkpoint.keep_best and self.best_eval < rec["mean"] < np.inf:  # not NaN
             self.save_checkpoint(best=rec["mean"])

@@ -137,6 +137,21 @@ class RunLogger:
                 if v is not None:
                     self.writer.add_scalar(f"{prefix}/{k}", float(v), step)
 
+    def video(self, tag: str, frames, step: int) -> None:
+        """Frames [T, H, W, 3] uint8 as an animated GIF under ``tag`` (the Images dashboard);
+        None writes nothing."""
+        if frames is None:
+            return
+        from tensorboard.compat.proto.summary_pb2 import Summary
+
+        from rlcore.run.video import gif_bytes
+
+        t, h, w, c = frames.shape
+        image = Summary.Image(height=h, width=w, colorspace=c, encoded_image_string=gif_bytes(frames))
+        with interrupts_after(), _storage_errors(self.run_dir):
+            self.writer.file_writer.add_summary(Summary(value=[Summary.Value(tag=tag, image=image)]),
+                                                step)
+
     def config(self, resolved: dict, step: int) -> None:
         """The resolved config as the text ``config``: its YAML in a code block (under that very
         tag: ``SummaryWriter.add_text`` would name it ``config/text_summary``)."""

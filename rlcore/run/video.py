@@ -90,3 +90,54 @@ def record(policy, env_id: str, env_kwargs: dict, episodes: int, seed: int, fold
     files = [str(folder / f"{PREFIX}-episode-{i}.mp4") for i in range(episodes)]
     return {"returns": np.asarray(returns), "lengths": lengths, "files": files}
 
+
+
+MAX_FRAMES, MAX_SIDE = 200, 160  # a TensorBoard clip: a few MB of GIF at most
+
+
+def clip(policy, env_id: str, env_kwargs: dict, seed: int, watchdog=None) -> np.ndarray:
+    """One episode of ``policy`` as frames [T, H, W, 3] uint8 for TensorBoard: at most
+    ``MAX_FRAMES`` (evenly strided over a longer episode), the longer side at most
+    ``MAX_SIDE`` pixels (strided rows and columns)."""
+    import gymnasium as gym
+
+    from rlcore.actors.worker import float32_observations
+    from rlcore.registry import ensure_env_registered
+
+    headless()
+    ensure_env_registered(env_id)
+    env = float32_observations(gym.make(env_id, render_mode="rgb_array", **env_kwargs))
+    rng = np.random.default_rng(seeding.derive(seed, seeding.EVAL_STREAM))
+    at = {"step": 0}
+    guard = watchdog.watch(lambda: at["step"], lambda: f"rendering env '{env_id}'") \
+        if watchdog is not None else contextlib.nullcontext()
+    frames = []
+    with guard:
+        try:
+            obs, _ = env.reset(seed=seeding.derive(seed, seeding.EVAL_STREAM, 1))
+            frames.append(env.render())
+            done = False
+            while not done:
+                obs, _, term, trunc, _ = env.step(policy.act(np.asarray(obs)[None],
+                                                             rng).for_env()[0])
+                frames.append(env.render())
+                done, at["step"] = term or trunc, at["step"] + 1
+        finally:
+            env.close()
+    keep = np.linspace(0, len(frames) - 1, min(len(frames), MAX_FRAMES)).round().astype(int)
+    stride = max(1, -(-max(frames[0].shape[:2]) // MAX_SIDE))
+    return np.stack([frames[i][::stride, ::stride, :3] for i in keep]).astype(np.uint8)
+
+
+def gif_bytes(frames: np.ndarray, fps: int = 25) -> bytes:
+    """Frames [T, H, W, 3] uint8 as an animated GIF (Pillow). TensorBoard shows GIFs in its
+    Images dashboard; torch's ``add_video`` needs moviepy 1's ``moviepy.editor``, gone in 2."""
+    import io
+
+    from PIL import Image
+
+    images = [Image.fromarray(f) for f in frames]
+    buf = io.BytesIO()
+    images[0].save(buf, format="GIF", save_all=True, append_images=images[1:],
+                   duration=int(1000 / fps), loop=0)
+    return buf.getvalue()
