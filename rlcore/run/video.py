@@ -46,26 +46,27 @@ def check_video_folder(folder: Path) -> None:
                            "give a writable folder"]) from None
 
 
-def record(policy, env_id: str, env_kwargs: dict, episodes: int, seed: int, folder: Path,
-           watchdog=None) -> dict:
-    """Play ``episodes`` episodes of ``policy`` in one rendered env and write each to
-    ``folder``; returns their returns, lengths and files."""
+def _rendered_env(env_id: str, env_kwargs: dict):
+    """One env rendering ``rgb_array`` frames, observations as in training."""
     import gymnasium as gym
-    from gymnasium.wrappers import RecordVideo
 
     from rlcore.actors.worker import float32_observations
     from rlcore.registry import ensure_env_registered
 
+    headless()
     ensure_env_registered(env_id)
     try:
         env = gym.make(env_id, render_mode="rgb_array", **env_kwargs)
     except TypeError as exc:  # an env that takes no render_mode
-        raise ConfigError([f"--video: env '{env_id}' cannot render frames ({exc})"]) from None
-    env = float32_observations(env)  # as in training (rlcore.actors.worker)
-    with warnings.catch_warnings():  # the folder exists: check_video_folder made it, empty
-        warnings.filterwarnings("ignore", message=".*Overwriting existing videos")
-        env = RecordVideo(env, str(folder), episode_trigger=lambda _: True, name_prefix=PREFIX,
-                          disable_logger=True)
+        raise ConfigError([f"env '{env_id}' cannot render frames ({exc})"]) from None
+    return float32_observations(env)  # as in training (rlcore.actors.worker)
+
+
+def _play(env, policy, episodes: int, seed: int, env_id: str, watchdog=None,
+          on_step=None) -> tuple[list, list]:
+    """``episodes`` episodes of ``policy`` (the evaluation's seeds) under the watchdog;
+    ``on_step()`` after the reset and each step. Returns their returns and lengths; closes
+    ``env``."""
     rng = np.random.default_rng(seeding.derive(seed, seeding.EVAL_STREAM))
     at = {"step": 0}
     guard = watchdog.watch(lambda: at["step"], lambda: f"rendering env '{env_id}'") \
@@ -75,21 +76,39 @@ def record(policy, env_id: str, env_kwargs: dict, episodes: int, seed: int, fold
         try:
             obs, _ = env.reset(seed=seeding.derive(seed, seeding.EVAL_STREAM, 1))
             for _ in range(episodes):
+                if on_step is not None:
+                    on_step()
                 done, total, steps = False, 0.0, 0
                 while not done:
                     action = policy.act(np.asarray(obs)[None], rng).for_env()[0]
                     obs, reward, term, trunc, _ = env.step(action)
                     total, steps, done = total + float(reward), steps + 1, term or trunc
                     at["step"] += 1
+                    if on_step is not None:
+                        on_step()
                 returns.append(total)
                 lengths.append(steps)
                 if len(returns) < episodes:
                     obs, _ = env.reset()
         finally:
-            env.close()  # writes the last episode's file
+            env.close()  # RecordVideo writes the last episode's file here
+    return returns, lengths
+
+
+def record(policy, env_id: str, env_kwargs: dict, episodes: int, seed: int, folder: Path,
+           watchdog=None) -> dict:
+    """Play ``episodes`` episodes of ``policy`` in one rendered env and write each to
+    ``folder``; returns their returns, lengths and files."""
+    from gymnasium.wrappers import RecordVideo
+
+    env = _rendered_env(env_id, env_kwargs)
+    with warnings.catch_warnings():  # the folder exists: check_video_folder made it, empty
+        warnings.filterwarnings("ignore", message=".*Overwriting existing videos")
+        env = RecordVideo(env, str(folder), episode_trigger=lambda _: True, name_prefix=PREFIX,
+                          disable_logger=True)
+    returns, lengths = _play(env, policy, episodes, seed, env_id, watchdog)
     files = [str(folder / f"{PREFIX}-episode-{i}.mp4") for i in range(episodes)]
     return {"returns": np.asarray(returns), "lengths": lengths, "files": files}
-
 
 
 MAX_FRAMES, MAX_SIDE = 200, 160  # a TensorBoard clip: a few MB of GIF at most
@@ -99,31 +118,9 @@ def clip(policy, env_id: str, env_kwargs: dict, seed: int, watchdog=None) -> np.
     """One episode of ``policy`` as frames [T, H, W, 3] uint8 for TensorBoard: at most
     ``MAX_FRAMES`` (evenly strided over a longer episode), the longer side at most
     ``MAX_SIDE`` pixels (strided rows and columns)."""
-    import gymnasium as gym
-
-    from rlcore.actors.worker import float32_observations
-    from rlcore.registry import ensure_env_registered
-
-    headless()
-    ensure_env_registered(env_id)
-    env = float32_observations(gym.make(env_id, render_mode="rgb_array", **env_kwargs))
-    rng = np.random.default_rng(seeding.derive(seed, seeding.EVAL_STREAM))
-    at = {"step": 0}
-    guard = watchdog.watch(lambda: at["step"], lambda: f"rendering env '{env_id}'") \
-        if watchdog is not None else contextlib.nullcontext()
+    env = _rendered_env(env_id, env_kwargs)
     frames = []
-    with guard:
-        try:
-            obs, _ = env.reset(seed=seeding.derive(seed, seeding.EVAL_STREAM, 1))
-            frames.append(env.render())
-            done = False
-            while not done:
-                obs, _, term, trunc, _ = env.step(policy.act(np.asarray(obs)[None],
-                                                             rng).for_env()[0])
-                frames.append(env.render())
-                done, at["step"] = term or trunc, at["step"] + 1
-        finally:
-            env.close()
+    _play(env, policy, 1, seed, env_id, watchdog, on_step=lambda: frames.append(env.render()))
     keep = np.linspace(0, len(frames) - 1, min(len(frames), MAX_FRAMES)).round().astype(int)
     stride = max(1, -(-max(frames[0].shape[:2]) // MAX_SIDE))
     return np.stack([frames[i][::stride, ::stride, :3] for i in keep]).astype(np.uint8)
