@@ -15,6 +15,7 @@ from pathlib import Path
 
 import numpy as np
 
+from rlcore.config.schema import flatten
 from rlcore.errors import ConfigError
 
 EVAL_TAG = "eval/return_mean"
@@ -117,16 +118,6 @@ def load_run(run_dir: Path) -> Run:
             raise ConfigError([f"{run_dir / 'summary.json'}: not valid JSON ({exc}); delete it "
                                "to use the run's event files instead"]) from None
     return Run(run_dir, flatten(config), summary)
-
-
-def flatten(tree: dict, prefix: str = "") -> dict:
-    flat = {}
-    for key, value in tree.items():
-        if isinstance(value, dict) and value:
-            flat.update(flatten(value, f"{prefix}{key}."))
-        else:
-            flat[f"{prefix}{key}"] = value
-    return flat
 
 
 def has_events(run: Run) -> bool:

@@ -195,6 +195,18 @@ class Experiment:
         return data
 
 
+def flatten(tree: dict, prefix: str = "") -> dict:
+    """A resolved config's keys joined by dots (``{"algo.lr": 0.001, "env.id": ...}``); an empty
+    section stays one key holding ``{}``."""
+    flat = {}
+    for key, value in tree.items():
+        if isinstance(value, dict) and value:
+            flat.update(flatten(value, f"{prefix}{key}."))
+        else:
+            flat[f"{prefix}{key}"] = value
+    return flat
+
+
 def _where(source: str, marks: dict, path: tuple) -> str:
     """``file:line`` of ``path`` or of its nearest given parent; ``--set key`` for overrides."""
     for n in range(len(path), 0, -1):

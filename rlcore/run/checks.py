@@ -115,17 +115,22 @@ def _distribution(top_module: str) -> tuple[str | None, str | None]:
         return None, None
 
 
+def probe_write(folder: Path) -> None:
+    """Create and remove a file in ``folder``; its OSError says why the folder takes no writes.
+    Permission bits do not say everything (root; read-only mounts)."""
+    fd, probe = tempfile.mkstemp(prefix=".rlcore-write-check-", dir=folder)
+    os.close(fd)
+    os.unlink(probe)
+
+
 def check_writable(run_dir: Path) -> None:
     """Refuse, before anything starts, to resume into a folder that takes no writes: resume
-    writes checkpoints, summary.json and TensorBoard events there. A file is created and
-    removed, because permission bits do not say everything (root; read-only mounts)."""
+    writes checkpoints, summary.json and TensorBoard events there."""
     for folder in (run_dir, run_dir / "checkpoints"):
         if not folder.is_dir():
             continue
         try:
-            fd, probe = tempfile.mkstemp(prefix=".rlcore-write-check-", dir=folder)
-            os.close(fd)
-            os.unlink(probe)
+            probe_write(folder)
         except OSError as exc:
             raise ConfigError([
                 f"{folder}: cannot write there ({exc.strerror or exc}); resume writes "

@@ -15,6 +15,7 @@ import time
 
 import numpy as np
 
+from rlcore.config.schema import flatten
 from rlcore.errors import TrainingError
 
 
@@ -96,18 +97,15 @@ def actor_scalars(health: dict, num_actors: int, own: dict) -> dict:
 NOT_HPARAMS = ("logging", "checkpoint", "ray")
 
 
-def flat_hparams(resolved: dict, prefix: str = "") -> dict:
+def flat_hparams(resolved: dict) -> dict:
     """The config as hyperparameters: nested keys joined by dots (``algo.gamma``), lists and
-    booleans as text (``[64, 64]``, ``true``), unset (None) keys and the bookkeeping sections
-    left out."""
+    booleans as text (``[64, 64]``, ``true``), unset (None) keys, empty sections and the
+    bookkeeping sections left out."""
     out = {}
-    for key, value in resolved.items():
-        name = f"{prefix}{key}"
-        if (not prefix and key in NOT_HPARAMS) or value is None:
+    for name, value in flatten(resolved).items():
+        if name.split(".")[0] in NOT_HPARAMS or value is None or value == {}:
             continue
-        if isinstance(value, dict):
-            out.update(flat_hparams(value, f"{name}."))
-        elif isinstance(value, (list, tuple)):
+        if isinstance(value, (list, tuple)):
             out[name] = str(list(value))
         elif isinstance(value, bool):  # a column of true/false rather than 1/0
             out[name] = str(value).lower()
@@ -146,11 +144,12 @@ class RunLogger:
 
         from rlcore.run.video import gif_bytes
 
-        t, h, w, c = frames.shape
-        image = Summary.Image(height=h, width=w, colorspace=c, encoded_image_string=gif_bytes(frames))
+        _, h, w, c = frames.shape
+        image = Summary.Image(height=h, width=w, colorspace=c,
+                              encoded_image_string=gif_bytes(frames))
+        summary = Summary(value=[Summary.Value(tag=tag, image=image)])
         with interrupts_after(), _storage_errors(self.run_dir):
-            self.writer.file_writer.add_summary(Summary(value=[Summary.Value(tag=tag, image=image)]),
-                                                step)
+            self.writer.file_writer.add_summary(summary, step)
 
     def config(self, resolved: dict, step: int) -> None:
         """The resolved config as the text ``config``: its YAML in a code block (under that very

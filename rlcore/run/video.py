@@ -36,11 +36,11 @@ def check_video_folder(folder: Path) -> None:
     if folder.exists() and (not folder.is_dir() or any(folder.iterdir())):
         raise ConfigError([f"--video {folder}: exists and is not an empty folder; recordings "
                            "are never written over others. Give a new folder"])
+    from rlcore.run.checks import probe_write
+
     try:
         folder.mkdir(parents=True, exist_ok=True)
-        probe = folder / ".rlcore-write-test"
-        probe.write_bytes(b"")
-        probe.unlink()
+        probe_write(folder)
     except OSError as exc:
         raise ConfigError([f"--video {folder}: cannot write there ({exc.strerror or exc}); "
                            "give a writable folder"]) from None
