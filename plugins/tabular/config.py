@@ -16,6 +16,11 @@ class TabularConfig(BaseModel):
     beta: float = Field(
         1.0, gt=0, le=1e6, description="inverse temperature of soft_q_learning's target and of "
         "Boltzmann exploration (large: Q-learning; small: the uniform prior's values)")
+    bounds: Literal["none", "empirical"] = Field(
+        "none", description="soft_q_learning: after each update project the table into "
+        "double-sided bounds on the soft optimum from the table and the empirical model of the "
+        "transitions seen (Adamczyk et al. 2024; tabular/bounds.py); keeps N(s, a, s') counts, "
+        "states^2 x actions entries")
     gamma: float = Field(0.99, ge=0, le=1, description="discount factor (0: a bandit learner)")
     step_size: Literal["constant", "visits"] = Field(
         "constant", description="alpha, or N(s, a) ** -visit_power after N visits of (s, a)")
@@ -41,4 +46,7 @@ class TabularConfig(BaseModel):
         if self.method == "sarsa" and self.exploration != "epsilon_greedy":
             raise ValueError("algo.method: sarsa evaluates the epsilon-greedy behaviour policy; "
                              "use exploration: epsilon_greedy with sarsa, or method: q_learning")
+        if self.bounds != "none" and (self.method != "soft_q_learning" or self.gamma >= 1):
+            raise ValueError("algo.bounds bounds the soft optimum: it needs method: "
+                             "soft_q_learning and gamma < 1; or set bounds: none")
         return self

@@ -11,18 +11,27 @@ from rlcore.errors import IncompatibleEnvError
 from rlcore.ops.actions import boltzmann_sample
 from rlcore.types import ActionOut
 
+MAX_MODEL_ENTRIES = 16_000_000  # N(s, a, s') counts of algo.bounds: 128 MB of int64
+
 
 class QTable(nn.Module):
     """``q`` [max_states, num_actions] (float64) is a parameter without gradient (so the learner's optimizer
     has something to hold and checkpoints carry it); ``counts`` N(s, a) and ``epsilon`` are
     buffers. The ``update`` hook writes all three; actors receive them with the weights."""
 
-    def __init__(self, num_states: int, num_actions: int, init_q: float, epsilon: float):
+    def __init__(self, num_states: int, num_actions: int, init_q: float, epsilon: float,
+                 model: bool = False):
         super().__init__()
-        self.q = nn.Parameter(torch.full((num_states, num_actions), float(init_q), dtype=torch.float64),
+        S, A = num_states, num_actions
+        self.q = nn.Parameter(torch.full((S, A), float(init_q), dtype=torch.float64),
                               requires_grad=False)
-        self.register_buffer("counts", torch.zeros(num_states, num_actions, dtype=torch.int64))
+        self.register_buffer("counts", torch.zeros(S, A, dtype=torch.int64))
         self.register_buffer("epsilon", torch.tensor(float(epsilon)))
+        if model:  # algo.bounds: the empirical model and the tightest bounds so far (bounds.py)
+            self.register_buffer("next_counts", torch.zeros(S, A, S + 1, dtype=torch.int64))
+            self.register_buffer("reward_sum", torch.zeros(S, A, dtype=torch.float64))
+            self.register_buffer("lower", torch.full((S, A), -torch.inf, dtype=torch.float64))
+            self.register_buffer("upper", torch.full((S, A), torch.inf, dtype=torch.float64))
 
 
 def check_discrete_obs(spaces) -> None:
@@ -36,7 +45,13 @@ def check_discrete_obs(spaces) -> None:
 def make_modules(cfg, spaces) -> dict:
     check_discrete_obs(spaces)
     rows = spaces.num_obs or cfg.max_states  # the env's own state count when it declares one
-    return {"q": QTable(rows, spaces.num_actions, cfg.init_q, cfg.epsilon)}
+    model = cfg.bounds != "none"
+    if model and rows * rows * spaces.num_actions > MAX_MODEL_ENTRIES:
+        raise IncompatibleEnvError(
+            f"tabular algo.bounds: {cfg.bounds} keeps transition counts for {rows} states x "
+            f"{spaces.num_actions} actions x {rows} next states, over {MAX_MODEL_ENTRIES:,} "
+            "entries; use bounds: none for this env (or a smaller algo.max_states)")
+    return {"q": QTable(rows, spaces.num_actions, cfg.init_q, cfg.epsilon, model)}
 
 
 def state_rows(obs: np.ndarray, num_rows: int, where: str) -> np.ndarray:

@@ -10,6 +10,7 @@ import numpy as np
 import torch
 
 from rlcore.plugin import AlgorithmPlugin, DataSpec
+from rlcore.plugins.tabular import bounds
 from rlcore.plugins.tabular.config import TabularConfig
 from rlcore.plugins.tabular.loss import apply_td_updates, loss, prepare_batch
 from rlcore.plugins.tabular.networks import make_modules, make_policy
@@ -28,6 +29,15 @@ def update(learner, batch) -> dict[str, float]:
     q = table.q.detach().cpu().numpy().astype(np.float64)
     counts = table.counts.cpu().numpy().copy()
     td = apply_td_updates(q, counts, batch, cfg, float(table.epsilon))
+    stats = {}
+    if cfg.bounds != "none":  # project into bounds on Q* (bounds.py)
+        bounds.record(table, batch)
+        lower, upper = bounds.tighten(table, q, cfg)
+        projected = np.clip(q, lower, upper)
+        finite = np.isfinite(upper - lower)
+        stats = {"bounds_moved": float((projected != q).sum()),
+                 "bounds_gap_mean": float((upper - lower)[finite].mean()) if finite.any() else 0.0}
+        q = projected
     epsilon = epsilon_at(cfg, learner.state.get("progress", 0.0))
     with torch.no_grad():
         table.q.copy_(torch.from_numpy(q))
@@ -36,7 +46,7 @@ def update(learner, batch) -> dict[str, float]:
     visited = counts.sum(axis=1) > 0
     return {"td_error_abs": float(np.abs(td).mean()) if len(td) else 0.0,
             "epsilon": epsilon, "states_visited": float(visited.sum()),
-            "q_max_mean": float(q[visited].max(axis=1).mean()) if visited.any() else 0.0}
+            "q_max_mean": float(q[visited].max(axis=1).mean()) if visited.any() else 0.0, **stats}
 
 
 PLUGIN = AlgorithmPlugin(

@@ -246,7 +246,7 @@ def soft_relative_value_iteration(P, R, beta: float, prior=None, ref: int = 0,
     return theta, Q - Q.max(), boltzmann_policy(Q, prior, beta)
 
 
-def soft_q_bounds(P, R, terminal, gamma: float, beta: float, Q, prior=None):
+def soft_q_bounds(P, R, terminal, gamma: float, beta: float, Q, prior=None, mask=None):
     """Double-sided bounds on the soft optimum Q* from any estimate Q (the kind of bound
     Adamczyk et al., "Boosting Soft Q-Learning by Bounding", RLC 2024, clip targets with):
     with T the soft Bellman operator and Delta = TQ - Q over the non-terminal pairs,
@@ -254,19 +254,50 @@ def soft_q_bounds(P, R, terminal, gamma: float, beta: float, Q, prior=None):
     Why: T is monotone and T(Q + c) lies between TQ and TQ + gamma c for a constant c (exactly
     TQ + gamma c without terminal states), so T^{k+1}Q - T^k Q stays within gamma^k times the
     clamped extremes of Delta; summing the geometric series from TQ gives the bounds. They
-    close onto Q* as Q approaches it (Delta -> 0). Returns (lower, upper), 0 at terminals."""
+    close onto Q* as Q approaches it (Delta -> 0). Returns (lower, upper), 0 at terminals.
+
+    ``mask`` [S, A] bool: take Delta's extremes over these pairs only and return -inf/+inf
+    outside them (a learner's model of the pairs it has tried; the bounds hold when the mask
+    covers every pair reachable from the bounded ones)."""
     P, R, terminal = _check(P, R, terminal, gamma)
     if not 0 <= gamma < 1:
         raise ValueError(f"gamma={gamma}: the bounds need gamma < 1")
     prior = _prior(prior, *R.shape)
     Q = np.asarray(Q, np.float64)
     TQ = q_from_v(P, R, terminal, np.where(terminal, 0.0, soft_value(Q, prior, beta)), gamma)
-    delta = (TQ - Q)[~terminal]
+    live = ~terminal[:, None] & (np.ones(Q.shape, bool) if mask is None else np.asarray(mask, bool))
+    delta = (TQ - Q)[live]
     scale = gamma / (1.0 - gamma)
-    lower = TQ + scale * min(delta.min(), 0.0)
-    upper = TQ + scale * max(delta.max(), 0.0)
+    lower = TQ + scale * min(delta.min(initial=0.0), 0.0)
+    upper = TQ + scale * max(delta.max(initial=0.0), 0.0)
     lower[terminal] = upper[terminal] = 0.0
+    unbounded = ~live & ~terminal[:, None]
+    lower[unbounded], upper[unbounded] = -np.inf, np.inf
     return lower, upper
+
+
+def empirical_model(next_counts, reward_sum):
+    """(P^, R^, terminal, tried) over S + 1 states from a learner's counts: ``next_counts``
+    [S, A, S + 1] with N(s, a, s') and, in the last column, the tries that ended the episode
+    (the learner never sees where a terminated episode went: it only needs that V = 0 there),
+    ``reward_sum`` [S, A]. State S is that absorbing end; P^[s, a, s'] = N(s, a, s') / N(s, a),
+    R^ the mean reward over the tries of (s, a); untried pairs get a self-loop with reward 0 and
+    ``tried`` False. The certainty-equivalent model a learner can bound its estimates with."""
+    counts = np.asarray(next_counts, np.float64)
+    S, A, S1 = counts.shape
+    if S1 != S + 1 or np.shape(reward_sum) != (S, A):
+        raise ValueError(f"next_counts {counts.shape}, reward_sum {np.shape(reward_sum)}: need "
+                         "[S, A, S + 1] and [S, A]")
+    counts = np.concatenate([counts, np.zeros((1, A, S1))])
+    n_sa = counts.sum(-1)
+    tried = n_sa > 0
+    P = np.where(tried[..., None], counts / np.maximum(n_sa, 1)[..., None],
+                 np.eye(S1)[:, None, :].repeat(A, axis=1))
+    R = np.zeros((S1, A))
+    R[:S] = np.where(tried[:S], np.asarray(reward_sum, np.float64) / np.maximum(n_sa[:S], 1), 0.0)
+    terminal = np.zeros(S1, bool)
+    terminal[S] = True
+    return P, R, terminal, tried
 
 
 # ---------------------------------------------------------------- prior solutions (AAAI-23)
