@@ -87,6 +87,7 @@ def test_terminations_count_as_the_end_column_and_stochastic_models_are_not_kept
     assert not bounds.deterministic_so_far(t.next_counts.numpy())
     lower, upper = bounds.tighten(t, np.array([[-5.0], [9.0]]), cfg)
     assert lower[0, 0] < 0.5 and upper[1, 0] > 1.0
+    assert torch.isinf(t.lower).all() and torch.isinf(t.upper).all()  # and not stored
 
 
 def test_bounds_config_errors():
@@ -145,3 +146,28 @@ def test_empirical_bounds_speed_up_soft_q_learning_on_a_deterministic_maze(tmp_p
             assert ((lower[tried] <= Q[tried] + 1e-9) & (Q[tried] <= upper[tried] + 1e-9)).all()
             assert torch.isfinite(table.upper[torch.from_numpy(tried)]).all()
     assert errors["empirical"] < 0.005 and errors["none"] > 0.03, errors
+
+
+@pytest.mark.slow
+def test_deep_soft_q_policy_is_within_tv_0_1_of_the_exact_soft_optimum(tmp_path):
+    """dqn with soft_beta on the maze of tabular_soft_gridworld (one-hot observations): the
+    Boltzmann policy of the learned network against pi* from soft value iteration, total
+    variation in every state the agent acts in (measured 0.0018 at 20k steps, seed 1)."""
+    import gymnasium as gym
+
+    from rlcore.plugins.tabular.solvers import boltzmann_policy
+    from rlcore.registry import ensure_env_registered
+    from rlcore.run.lifecycle import train_experiment
+
+    ensure_env_registered("rlcore/GridWorld-v0")
+    _, run = train_experiment("experiments/soft_dqn_gridworld.yaml", tmp_path / "run",
+                              ["logging.progress_every_s=0", "eval.every_env_steps=0"])
+    env = gym.make("rlcore/GridWorld-v0", **run.exp.config.env.kwargs).unwrapped
+    _, _, pi_star = soft_value_iteration(env.P, env.R, env.terminal, 0.9, 5.0)
+    live = ~env.terminal & (env.grid.ravel() != "#")
+    with torch.no_grad():
+        q = run.learner.modules["q"](torch.eye(env.num_states))[..., 0].numpy()
+    pi = boltzmann_policy(q, np.full(q.shape, 0.25), 5.0)
+    tv = 0.5 * np.abs(pi - pi_star).sum(axis=1)[live]
+    assert tv.max() < 0.1, tv
+    assert np.abs(pi_star[live] - 0.25).max() > 0.1  # and pi* is not the uniform prior

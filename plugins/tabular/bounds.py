@@ -42,8 +42,9 @@ def record(table, tr) -> None:
 
 
 def tighten(table, q: np.ndarray, cfg) -> tuple[np.ndarray, np.ndarray]:
-    """The bounds from ``q`` and the model, intersected with the table's tightest so far (stored
-    back); returns (lower, upper) [S, A], -inf/+inf for pairs not yet tried."""
+    """The bounds from ``q`` and the model: intersected with the table's tightest so far and
+    stored back when ``keepable``, else returned as they are with the stored ones reset to
+    -inf/+inf; (lower, upper) [S, A], -inf/+inf for pairs not yet tried."""
     P, R, terminal, tried = empirical_model(table.next_counts.numpy(), table.reward_sum.numpy())
     q_end = np.concatenate([q, np.zeros((1, q.shape[1]))])  # the end state's value is 0
     lo, hi = soft_q_bounds(P, R, terminal, cfg.gamma, cfg.beta, q_end, mask=tried)
@@ -51,9 +52,11 @@ def tighten(table, q: np.ndarray, cfg) -> tuple[np.ndarray, np.ndarray]:
     if keepable(table.next_counts.numpy()):
         np.maximum(lower, lo[:-1], out=lower)
         np.minimum(upper, hi[:-1], out=upper)
-    else:  # sampling error in P^: a bound kept forever could exclude Q* forever
-        lower[:], upper[:] = lo[:-1], hi[:-1]
-    return lower, upper
+        return lower, upper
+    # not sure to hold (an incomplete or stochastic model): used once, never stored, so a later
+    # intersection starts from bounds that hold
+    lower[:], upper[:] = -np.inf, np.inf
+    return lo[:-1], hi[:-1]
 
 
 def deterministic_so_far(next_counts: np.ndarray) -> bool:
