@@ -27,9 +27,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from rlcore.plugins.tabular.loss import TERMINAL
 from rlcore.plugins.tabular.solvers import empirical_model, soft_q_bounds
-
-TERMINAL = 0  # loss.TERMINAL (not imported: loss imports this module)
 
 
 def record(table, tr) -> None:
@@ -45,11 +44,12 @@ def tighten(table, q: np.ndarray, cfg) -> tuple[np.ndarray, np.ndarray]:
     """The bounds from ``q`` and the model: intersected with the table's tightest so far and
     stored back when ``keepable``, else returned as they are with the stored ones reset to
     -inf/+inf; (lower, upper) [S, A], -inf/+inf for pairs not yet tried."""
-    P, R, terminal, tried = empirical_model(table.next_counts.numpy(), table.reward_sum.numpy())
+    counts = table.next_counts.numpy()
+    P, R, terminal, tried = empirical_model(counts, table.reward_sum.numpy())
     q_end = np.concatenate([q, np.zeros((1, q.shape[1]))])  # the end state's value is 0
     lo, hi = soft_q_bounds(P, R, terminal, cfg.gamma, cfg.beta, q_end, mask=tried)
     lower, upper = table.lower.numpy(), table.upper.numpy()
-    if keepable(table.next_counts.numpy()):
+    if keepable(counts):
         np.maximum(lower, lo[:-1], out=lower)
         np.minimum(upper, hi[:-1], out=upper)
         return lower, upper
