@@ -9,6 +9,13 @@ Layout (kwarg ``layout``): rows joined by ``/`` or newlines, FrozenLake's letter
 ``goal_reward``), ``#`` wall (moving into it or off the grid leaves the agent in place).
 Actions are FrozenLake's: 0 left, 1 down, 2 right, 3 up. Every step also pays ``step_reward``
 (e.g. -0.01 as a step cost). Episodes are truncated at ``max_episode_steps`` (100).
+``goal_rewards`` gives each ``G`` its own reward, in reading order (default: ``goal_reward``
+for every one): the same maze with a second goal worth something, or nothing, is a pair of
+tasks with the same dynamics and different rewards. ``continuing=True`` makes the task
+continuing: entering a hole or goal pays its reward and puts the agent back on ``S`` without
+ending the episode (the average-reward setting of the tilted-matrix solution); ``P`` then sends
+those moves to the start, no state is terminal, and ``.reachable()`` marks the states the agent
+can be in (the recurrent ones an average-reward solver is given).
 
 Observations (kwarg ``obs_mode``): ``onehot`` (default; float32 [num_states], for neural plugins),
 ``coords`` (float32 [row, col] scaled to [0, 1]) or ``index`` (``Discrete(num_states)``, for the
@@ -42,14 +49,28 @@ def parse_layout(layout: str) -> np.ndarray:
     return grid
 
 
+def cell_rewards(grid: np.ndarray, goal_reward: float, hole_reward: float,
+                 goal_rewards=None) -> np.ndarray:
+    """The reward of entering each cell (before the step reward): a goal's, a hole's or 0."""
+    goals = np.flatnonzero(grid.ravel() == "G")
+    if goal_rewards is None:
+        goal_rewards = [goal_reward] * len(goals)
+    if len(goal_rewards) != len(goals):
+        raise ValueError(f"gridworld goal_rewards={list(goal_rewards)}: the layout has "
+                         f"{len(goals)} goal cell(s) 'G'; give one reward per goal, in reading "
+                         "order")
+    reward = np.where(grid.ravel() == "H", hole_reward, 0.0)
+    reward[goals] = np.asarray(goal_rewards, np.float64)
+    return reward
+
+
 def grid_model(grid: np.ndarray, slip: float, goal_reward: float, hole_reward: float,
-               step_reward: float):
+               step_reward: float, goal_rewards=None, continuing: bool = False):
     """(P [S, A, S'], R [S, A], terminal [S]) over all cells (walls are unreachable states)."""
     rows, cols = grid.shape
     S, A = rows * cols, len(MOVES)
     terminal = np.isin(grid.ravel(), ("H", "G"))
-    cell_reward = np.where(grid.ravel() == "G", goal_reward,
-                           np.where(grid.ravel() == "H", hole_reward, 0.0))
+    cell_reward = cell_rewards(grid, goal_reward, hole_reward, goal_rewards)
     P = np.zeros((S, A, S))
     for s in range(S):
         if terminal[s] or grid.flat[s] == "#":
@@ -65,6 +86,12 @@ def grid_model(grid: np.ndarray, slip: float, goal_reward: float, hole_reward: f
                 P[s, a, nr * cols + nc if inside else s] += p
     R = P @ cell_reward + step_reward
     R[terminal] = 0.0
+    if continuing:  # a move into a hole or goal lands on the start instead
+        start = int(np.flatnonzero(grid.ravel() == "S")[0])
+        live = ~terminal
+        P[live, :, start] += P[live][:, :, terminal].sum(-1)
+        P[np.ix_(live, np.arange(A), np.flatnonzero(terminal))] = 0.0
+        terminal = np.zeros(S, bool)
     return P, R, terminal
 
 
@@ -73,20 +100,25 @@ class GridWorld(gym.Env):
 
     def __init__(self, layout: str = FROZEN_LAKE_4X4, slip: float = 0.0, goal_reward: float = 1.0,
                  hole_reward: float = 0.0, step_reward: float = 0.0, obs_mode: str = "onehot",
-                 render_mode: str | None = None):
+                 render_mode: str | None = None, goal_rewards=None, continuing: bool = False):
         if not 0.0 <= slip <= 1.0:
             raise ValueError(f"gridworld slip={slip}: must be a probability in [0, 1]")
         if obs_mode not in OBS_MODES:
             raise ValueError(f"gridworld obs_mode={obs_mode!r}: use one of {', '.join(OBS_MODES)}")
         self.grid = parse_layout(layout)
+        self.continuing = bool(continuing)
         self.P, self.R, self.terminal = grid_model(self.grid, slip, goal_reward, hole_reward,
-                                                   step_reward)
+                                                   step_reward, goal_rewards, self.continuing)
         self.num_states, self.num_actions = self.R.shape
         self.start_state = int(np.flatnonzero(self.grid.ravel() == "S")[0])
         self.obs_mode, self.render_mode = obs_mode, render_mode
-        self._cum = np.cumsum(self.P, axis=-1)
-        self._reward_to = np.where(self.grid.ravel() == "G", goal_reward,
-                                   np.where(self.grid.ravel() == "H", hole_reward, 0.0)) + step_reward
+        # sampled from the episodic model: a continuing step lands on the hole or goal, is paid
+        # for it, then moves to the start
+        self._cum = np.cumsum(grid_model(self.grid, slip, goal_reward, hole_reward, step_reward,
+                                         goal_rewards)[0], axis=-1)
+        self._ends = np.isin(self.grid.ravel(), ("H", "G"))
+        self._reward_to = cell_rewards(self.grid, goal_reward, hole_reward,
+                                       goal_rewards) + step_reward
         self.action_space = gym.spaces.Discrete(self.num_actions)
         if obs_mode == "index":
             self.observation_space = gym.spaces.Discrete(self.num_states)
@@ -116,8 +148,21 @@ class GridWorld(gym.Env):
         a = int(action)
         nxt = int(np.searchsorted(self._cum[self.state, a], self.np_random.random(), side="right"))
         self.state = min(nxt, self.num_states - 1)
-        terminated = bool(self.terminal[self.state])
-        return self._obs(), float(self._reward_to[self.state]), terminated, False, {"state": self.state}
+        reward, terminated = float(self._reward_to[self.state]), bool(self._ends[self.state])
+        if terminated and self.continuing:
+            self.state, terminated = self.start_state, False
+        return self._obs(), reward, terminated, False, {"state": self.state}
+
+    def reachable(self) -> np.ndarray:
+        """[S] bool: the states reachable from the start under some actions (the start too)."""
+        seen = np.zeros(self.num_states, bool)
+        seen[self.start_state] = True
+        frontier = seen.copy()
+        while frontier.any():
+            nxt = (self.P[frontier] > 0).any(axis=(0, 1)) & ~seen
+            seen |= nxt
+            frontier = nxt
+        return seen
 
     def render(self):
         cells = self.grid.copy()

@@ -213,3 +213,43 @@ def test_soft_q_bounds_from_any_estimate_contain_the_optimum_and_close_on_it(sli
     lower, upper = soft_q_bounds(env.P, env.R, env.terminal, gamma, beta, Q_star)
     np.testing.assert_allclose(lower, Q_star, atol=1e-9)  # at Q* the bounds are Q* itself
     np.testing.assert_allclose(upper, Q_star, atol=1e-9)
+
+
+def test_goal_rewards_and_the_continuing_gridworld_by_hand():
+    ensure_env_registered("rlcore/GridWorld-v0")
+    # G S G, step reward -0.1: left pays the first goal's 0.5, right the second's 1.0
+    env = gym.make("rlcore/GridWorld-v0", layout="GSG", goal_rewards=[0.5, 1.0],
+                   step_reward=-0.1, obs_mode="index").unwrapped
+    np.testing.assert_allclose(env.R[1], [0.4, -0.1, 0.9, -0.1])  # left, down, right, up
+    assert env.terminal.tolist() == [True, False, True]
+    with pytest.raises(ValueError, match=r"goal_rewards=\[1.0\]: the layout has 2 goal cell"):
+        gym.make("rlcore/GridWorld-v0", layout="GSG", goal_rewards=[1.0])
+    # continuing: a goal pays and puts the agent back on S, nothing terminates
+    env = gym.make("rlcore/GridWorld-v0", layout="SG", step_reward=-0.1, obs_mode="index",
+                   continuing=True).unwrapped
+    env.reset(seed=0)
+    assert env.step(2)[:4] == (0, 0.9, False, False) and env.step(0)[:4] == (0, -0.1, False, False)
+    assert not env.terminal.any() and env.reachable().tolist() == [True, False]
+    np.testing.assert_allclose(env.P[0, :, 0], 1.0)
+    # one reachable state: the rate is the free energy of its four rewards
+    theta, _, pi = tilted_solution(env.P[:1, :, :1], env.R[:1], 1.0)
+    rewards = np.array([-0.1, -0.1, 0.9, -0.1])
+    assert theta == pytest.approx(np.log(np.exp(rewards).mean()), abs=1e-12)
+    np.testing.assert_allclose(pi[0], np.exp(rewards) / np.exp(rewards).sum(), atol=1e-12)
+
+
+def test_the_continuing_maze_rate_from_the_tilted_matrix_is_where_soft_vi_goes_as_gamma_to_1():
+    ensure_env_registered("rlcore/GridWorld-v0")
+    env = gym.make("rlcore/GridWorld-v0", layout="SFFF/F#HF/FFFG", step_reward=-0.05,
+                   continuing=True).unwrapped
+    keep = np.flatnonzero(env.reachable())
+    assert keep.tolist() == [0, 1, 2, 3, 4, 7, 8, 9, 10]  # not the wall, the hole, the goal
+    P, R = env.P[np.ix_(keep, np.arange(4), keep)], env.R[keep]
+    theta, Q, pi = tilted_solution(P, R, 5.0)
+    theta_rvi, Q_rvi, _ = soft_relative_value_iteration(P, R, 5.0)
+    assert theta == pytest.approx(theta_rvi, abs=1e-10)
+    np.testing.assert_allclose(Q, Q_rvi, atol=1e-8)
+    gaps = [abs((1 - g) * soft_value_iteration(env.P, env.R, env.terminal, g, 5.0)[0][0] - theta)
+            for g in (0.9, 0.99, 0.999)]
+    # the gap is (1 - gamma) times the start's relative value: ten times smaller per digit
+    assert gaps[0] > 5 * gaps[1] > 25 * gaps[2] and gaps[2] < 5e-4, gaps

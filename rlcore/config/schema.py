@@ -9,7 +9,7 @@ import typing
 from dataclasses import dataclass, field
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 from pydantic_core import PydanticCustomError
 
 
@@ -99,6 +99,10 @@ class LearnerConfig(Section):
         default_factory=dict, description="per optimizer group of the plugin (e.g. actor, critic): lr, lr_schedule, adam_eps, max_grad_norm")
     max_nonfinite_steps: int = Field(
         10, ge=1, le=100_000, description="nonfinite: skip stops after N skipped steps in a row")
+    init_from: str | None = Field(
+        None, description="start from the weights of a run folder (its latest checkpoint) or a checkpoint folder of the same algorithm and env; optimizer, counters and replay start fresh")
+    init_keys: list[str] = Field(
+        default_factory=list, description="init_from: the modules (q) or state-dict entries (q.q) copied; empty = every module")
 
     @field_validator("resources")
     @classmethod
@@ -108,6 +112,13 @@ class LearnerConfig(Section):
             raise ValueError(f"the amounts of {', '.join(bad)} must be > 0 (a resource the "
                              "learner does not need is left out)")
         return value
+
+    @model_validator(mode="after")
+    def _keys_need_a_source(self):
+        if self.init_keys and not self.init_from:
+            raise ValueError("learner.init_keys picks what learner.init_from copies: set "
+                             "init_from too, or remove init_keys")
+        return self
 
 
 class StopConfig(Section):

@@ -29,7 +29,7 @@ from rlcore.errors import RUN_FAILED, CheckpointError, RLCoreError, TrainingErro
 from rlcore.learner.core import load_numpy_weights, pick_device
 from rlcore.learner.remote import build_learner, is_remote
 from rlcore.regimes import regime_of
-from rlcore.run import checkpoint, chosen
+from rlcore.run import checkpoint, chosen, warm_start
 from rlcore.run.checks import check_spaces, learner_threads, plugin_info, versions
 from rlcore.run.fit import RunFit
 from rlcore.run.logging import RETURN_WINDOW, actor_scalars, rollout_scalars
@@ -103,12 +103,14 @@ class Run:
             self._restore(loaded)
             self.pool = start_pool()
             return
+        init = warm_start.read(exp, self.spaces)  # learner.init_from, checked before any start
         builder = None if is_remote(self.cfg) else Background(
             build_learner, exp, self.spaces, self.device, one_step)
         self.pool = start_pool()
         try:
             self.learner = (builder.result() if builder is not None
                             else build_learner(exp, self.spaces, self.device, one_step))
+            warm_start.apply(self.learner, exp, init)
         except BaseException:
             self.pool.close()
             raise
@@ -149,15 +151,14 @@ class Run:
             raise CheckpointError(
                 f"cannot write the {'best ' if best is not None else ''}checkpoint of step "
                 f"{self.env_steps} under {self.run_dir / 'checkpoints'} ({exc.strerror or exc}); "
-                "the previous checkpoint "
-                f"{previous[-1] if previous else '(none)'} is intact. Free space or fix the "
-                f"folder's permissions, then: rlcore resume {self.run_dir}") from None
+                f"the previous checkpoint {previous[-1] if previous else '(none)'} is intact. "
+                f"Free space or fix the folder's permissions, then: rlcore resume {self.run_dir}"
+            ) from None
 
     def learner_location(self) -> str:
         """The learner's device, and its Ray node when it runs in an actor."""
         node = getattr(self.learner, "node", None)
-        where = f" (a Ray actor on node {node[:12]})" if node else ""
-        return f"{self.learner.device}{where}"
+        return f"{self.learner.device}{f' (a Ray actor on node {node[:12]})' if node else ''}"
 
     def wall_s(self) -> float:
         return self.wall_offset + self.clock() - self.t0
@@ -191,8 +192,7 @@ class Run:
         self.returns.extend(np.asarray(episode_returns, np.float64).tolist())
 
     def publish(self, every: int = 1) -> None:
-        """Hand the actors the learner's weights when ``every`` updates have passed since the
-        last publication (and always first)."""
+        """Hand the actors the learner's weights every ``every`` updates (and always first)."""
         version = self.learner.version
         if self.published is None or version - self.published >= every:
             self.pool.publish(self.learner.weights(for_actors=True), version)
