@@ -41,6 +41,7 @@ sys.path = [p for p in sys.path if Path(p or ".").resolve() != ROOT / "benchmark
 MILESTONES = (1_000, 2_000, 5_000, 10_000, 20_000, 50_000)
 MAZES = {"deterministic": "rlcore/GridWorld-v0", "slippery": "rlcore/SlipperyGridWorld-v0"}
 RATE_STEPS = 200_000
+DEEP_MILESTONES = (1_000, 2_500, 5_000, 10_000, 20_000)
 
 
 def exact_model(exp):
@@ -52,8 +53,25 @@ def exact_model(exp):
     return gym.make(exp.config.env.id, **exp.config.env.kwargs).unwrapped
 
 
+def table_values(run) -> tuple[np.ndarray, np.ndarray]:
+    """The tabular learner's Q [S, A] and the states it has tried an action in."""
+    table = run.learner.modules["q"]
+    return table.q.detach().numpy().copy(), (table.counts.numpy() > 0).any(axis=1)
+
+
+def network_values(run) -> tuple[np.ndarray, np.ndarray]:
+    """dqn on one-hot gridworld observations: Q of every state, and the states the agent can
+    act in (reachable, not terminal)."""
+    import torch
+
+    env = exact_model(run.exp)
+    with torch.no_grad():
+        q = run.learner.modules["q"](torch.eye(env.num_states))[..., 0].double().numpy()
+    return q, env.reachable() & ~env.terminal
+
+
 def learn(file: str, overrides: list[str], q_exact, milestones=MILESTONES, prior_q=None,
-          run_dir=None) -> tuple[dict, np.ndarray, float]:
+          run_dir=None, values=table_values) -> tuple[dict, np.ndarray, float]:
     """Train ``file`` with ``overrides`` up to the last milestone; returns ({env steps: max-norm
     error over the visited states' actions}, the final table, the most Q* lay outside the kept
     bounds). ``prior_q``: the table's starting values (set before the first round)."""
@@ -65,7 +83,7 @@ def learn(file: str, overrides: list[str], q_exact, milestones=MILESTONES, prior
     exp = load_experiment(ROOT / "experiments" / file,
                           [*overrides, f"stop.num_env_steps={milestones[-1]}",
                            "logging.progress_every_s=0"])
-    bounded = exp.algo.bounds != "none"
+    bounded = getattr(exp.algo, "bounds", "none") != "none"
     errors, outside = {}, 0.0
     with tempfile.TemporaryDirectory() as tmp:
         run = Run(exp, Path(run_dir or Path(tmp) / "r"))
@@ -78,10 +96,10 @@ def learn(file: str, overrides: list[str], q_exact, milestones=MILESTONES, prior
             for milestone in milestones:
                 while run.env_steps < milestone:
                     run.regime.round()
-                q, tried = table.q.detach().numpy().copy(), table.counts.numpy() > 0
-                seen = tried.any(axis=1)
+                q, seen = values(run)
                 errors[run.env_steps] = float(np.abs(q[seen] - q_exact[seen]).max())
                 if bounded:
+                    tried = table.counts.numpy() > 0
                     lo, hi = table.lower.numpy(), table.upper.numpy()
                     gap = np.maximum(lo - q_exact, q_exact - hi)[tried]
                     outside = max(outside, float(gap.max(initial=0.0)))
@@ -99,7 +117,8 @@ def soft_optimum(file: str, overrides=()):
 
     exp = load_experiment(ROOT / "experiments" / file, list(overrides))
     env = exact_model(exp)
-    return soft_value_iteration(env.P, env.R, env.terminal, exp.algo.gamma, exp.algo.beta)[1]
+    beta = getattr(exp.algo, "beta", None) or exp.algo.soft_beta  # tabular or dqn
+    return soft_value_iteration(env.P, env.R, env.terminal, exp.algo.gamma, beta)[1]
 
 
 def run_seed(seed: int, bounds: str = "none", maze: str = "deterministic") -> dict:
@@ -124,6 +143,16 @@ def run_composition(seed: int, start: str) -> dict:
             overrides = [f"seed={seed}", f"learner.init_from={Path(tmp) / 'first'}"]
         errors, _, _ = learn(second, overrides, q_new, prior_q=prior)
     return {"bench": "soft_q_composition", "start": start, "seed": seed,
+            "max_abs_error_by_env_steps": errors}
+
+
+def run_deep(seed: int, soft_bounds: str) -> dict:
+    """dqn with soft_beta on the one-hot maze (experiments/soft_dqn_gridworld.yaml), with and
+    without clipping its targets to the batch bounds: error of the network's Q against Q*."""
+    file = "soft_dqn_gridworld.yaml"
+    errors, _, _ = learn(file, [f"seed={seed}", f"algo.soft_bounds={soft_bounds}"],
+                         soft_optimum(file), milestones=DEEP_MILESTONES, values=network_values)
+    return {"bench": "soft_dqn_bounds", "soft_bounds": soft_bounds, "seed": seed,
             "max_abs_error_by_env_steps": errors}
 
 
@@ -154,18 +183,33 @@ def run_rate(seed: int, gamma: float, bounds: str = "none") -> dict:
 
 
 def _curves(ax, rows_by_label: dict, title: str) -> None:
-    for (label, colour), rows in rows_by_label.items():
+    for i, ((label, colour), rows) in enumerate(rows_by_label.items()):
         if not rows:
             continue
         steps = np.array([int(s) for s in rows[0]["max_abs_error_by_env_steps"]])
         errs = np.array([list(r["max_abs_error_by_env_steps"].values()) for r in rows])
-        ax.plot(steps, np.median(errs, 0), "o-", color=colour,
+        ax.plot(steps, np.median(errs, 0), "o-" if i < 2 else "x--", color=colour,
                 label=f"{label} (median of {len(rows)} seeds)")
         ax.fill_between(steps, errs.min(0), errs.max(0), color=colour, alpha=0.2)
     ax.axhline(0.05, color="grey", ls=":", lw=1)
     ax.set(xscale="log", yscale="log", xlabel="env steps",
            ylabel="max |Q - Q*_soft| over visited (s, a)", title=title)
     ax.legend(fontsize=7)
+
+
+def exact_rates(gammas) -> list[float]:
+    """(1 - gamma) V*_gamma(start) of the continuing maze, by soft value iteration."""
+    from rlcore.config import load_experiment
+    from rlcore.plugins.tabular.solvers import soft_value_iteration
+
+    out = []
+    for gamma in gammas:
+        exp = load_experiment(ROOT / "experiments" / "tabular_soft_gridworld.yaml",
+                              ["env.kwargs.continuing=true", f"algo.gamma={gamma}"])
+        env = exact_model(exp)
+        V = soft_value_iteration(env.P, env.R, env.terminal, gamma, exp.algo.beta, tol=1e-10)[0]
+        out.append((1 - gamma) * float(V[env.start_state]))
+    return out
 
 
 def figure(lines: list[dict], path: str) -> None:
@@ -176,8 +220,9 @@ def figure(lines: list[dict], path: str) -> None:
     bound_lines = [ln for ln in lines if ln["bench"] == "soft_q_convergence"]
     comp = [ln for ln in lines if ln["bench"] == "soft_q_composition"]
     rate = [ln for ln in lines if ln["bench"] == "soft_q_rate"]
+    deep = [ln for ln in lines if ln["bench"] == "soft_dqn_bounds"]
     mazes = sorted({ln["maze"] for ln in bound_lines})
-    panels = len(mazes) + bool(comp) + bool(rate)
+    panels = len(mazes) + bool(comp) + bool(rate) + bool(deep)
     fig, axes = plt.subplots(1, panels, figsize=(5.0 * panels, 3.9), squeeze=False)
     axes = list(axes[0])
     for maze in mazes:
@@ -191,15 +236,22 @@ def figure(lines: list[dict], path: str) -> None:
         rows = {(label, colour): [ln for ln in comp if ln["start"] == start]
                 for start, label, colour in (
                     ("zero", "from zero", "tab:blue"),
-                    ("learned", "from the first task's learned table", "tab:green"),
-                    ("exact", "from the first task's exact solution", "tab:red"))}
+                    ("exact", "from the first task's exact solution", "tab:red"),
+                    ("learned", "from its learned table (on the red)", "tab:green"))}
         _curves(axes.pop(0), rows, "second goal, started from the first task")
+    if deep:
+        rows = {(label, colour): [ln for ln in deep if ln["soft_bounds"] == clip]
+                for clip, label, colour in (("none", "deep soft Q", "tab:blue"),
+                                            ("clip", "targets clipped to batch bounds",
+                                             "tab:orange"))}
+        _curves(axes.pop(0), rows, "deep soft Q, one-hot maze (dqn soft_beta 5)")
     if rate:
         ax = axes.pop(0)
         gammas = sorted({ln["gamma"] for ln in rate})
         x = 1 - np.array(gammas)
-        exact = [next(ln["rate_exact"] for ln in rate if ln["gamma"] == g) for g in gammas]
-        ax.plot(x, exact, "s-", color="black", label="(1-γ) V*_γ(start), soft value iteration")
+        dense = 1 - np.geomspace(0.2, 5e-4, 15)
+        ax.plot(1 - dense, exact_rates(dense), "-", color="black",
+                label="(1-γ) V*_γ(start), soft value iteration")
         for bounds, shift, colour in (("none", 0.94, "tab:blue"), ("empirical", 1.06, "tab:orange")):
             learned = np.array([[ln["rate_learned"] for ln in rate
                                  if ln["gamma"] == g and ln["bounds"] == bounds] for g in gammas])
@@ -207,7 +259,7 @@ def figure(lines: list[dict], path: str) -> None:
                 continue
             mid = np.median(learned, 1)
             ax.errorbar(x * shift, mid, yerr=[mid - learned.min(1), learned.max(1) - mid],
-                        fmt="o", color=colour, capsize=3,
+                        fmt="o", color=colour, capsize=3, ms=4,
                         label=f"learned{' with bounds' if bounds != 'none' else ''}, "
                               f"{RATE_STEPS // 1000}k steps (median, range of "
                               f"{learned.shape[1]} seeds)")
@@ -232,8 +284,8 @@ def table(rows: list[dict], name: str) -> None:
 
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("--studies", nargs="+", default=["bounds", "composition", "rate"],
-                   choices=["bounds", "composition", "rate"])
+    p.add_argument("--studies", nargs="+", default=["bounds", "composition", "rate", "deep"],
+                   choices=["bounds", "composition", "rate", "deep"])
     p.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2, 3, 4])
     p.add_argument("--bounds", nargs="+", default=["none", "empirical"],
                    choices=["none", "empirical"])
@@ -253,6 +305,8 @@ def main() -> None:
     if "rate" in args.studies:
         jobs += [(run_rate, (seed, gamma, bounds)) for bounds in args.bounds
                  for gamma in args.gammas for seed in args.seeds]
+    if "deep" in args.studies:
+        jobs += [(run_deep, (seed, clip)) for clip in ("none", "clip") for seed in args.seeds]
     lines = []
     for fn, job_args in jobs:
         line = fn(*job_args)
@@ -272,6 +326,10 @@ def main() -> None:
         rows = [ln for ln in lines if ln["bench"] == "soft_q_composition" and ln["start"] == start]
         if rows:
             table(rows, f"second goal, started from: {start}")
+    for clip in ("none", "clip"):
+        rows = [ln for ln in lines if ln["bench"] == "soft_dqn_bounds" and ln["soft_bounds"] == clip]
+        if rows:
+            table(rows, f"deep soft Q on the one-hot maze, soft_bounds: {clip}")
     rate = [ln for ln in lines if ln["bench"] == "soft_q_rate"]
     if rate:
         print(f"\ncontinuing maze: theta (tilted matrix) = {rate[0]['theta_tilted']:.5f}")
