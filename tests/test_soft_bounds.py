@@ -171,3 +171,36 @@ def test_deep_soft_q_policy_is_within_tv_0_1_of_the_exact_soft_optimum(tmp_path)
     tv = 0.5 * np.abs(pi - pi_star).sum(axis=1)[live]
     assert tv.max() < 0.1, tv
     assert np.abs(pi_star[live] - 0.25).max() > 0.1  # and pi* is not the uniform prior
+
+
+def test_deep_soft_target_bounds_by_hand_and_against_the_exact_bounds():
+    """dqn's soft_bounds: clip, per batch (plugins/dqn/loss.py soft_target_bounds)."""
+    import gymnasium as gym
+
+    from rlcore.plugins.dqn.loss import soft_bootstrap_values, soft_target_bounds
+    from rlcore.registry import ensure_env_registered
+
+    # two samples: TQ = [0.5 + 0.5 * 1, 0 + 0] = [1, 0]; Delta = TQ - Q = [1, -1];
+    # d/(1-d) = [1, 0]: L = [1 - 1, 0], U = [1 + 1, 0] (a termination is bounded exactly by r)
+    lower, upper = soft_target_bounds(torch.tensor([0.0, 1.0]), torch.tensor([1.0, 0.0]),
+                                      torch.tensor([0.5, 0.0]), torch.tensor([0.5, 0.0]))
+    assert lower.tolist() == [0.0, 0.0] and upper.tolist() == [2.0, 0.0]
+    # a batch of every (s, a) of a deterministic maze with expected backups: the exact bounds
+    ensure_env_registered("rlcore/GridWorld-v0")
+    env = gym.make("rlcore/GridWorld-v0", layout="SFFF/F#HF/FFFG", step_reward=-0.05).unwrapped
+    gamma, beta = 0.9, 5.0
+    Q = np.random.default_rng(0).normal(size=env.R.shape)
+    live = np.flatnonzero(~env.terminal)
+    s, a = np.repeat(live, 4), np.tile(np.arange(4), len(live))
+    nxt = env.P[s, a].argmax(axis=1)
+    v_next = soft_bootstrap_values(torch.from_numpy(Q[nxt]), beta)
+    discount = torch.from_numpy(np.where(env.terminal[nxt], 0.0, gamma))
+    lower, upper = soft_target_bounds(torch.from_numpy(Q[s, a]), v_next,
+                                      torch.from_numpy(env.R[s, a]), discount)
+    exact_lo, exact_hi = soft_q_bounds(env.P, env.R, env.terminal, gamma, beta, Q)
+    into_end = env.terminal[nxt]  # d = 0: bounded by r alone, tighter than the exact bound
+    np.testing.assert_allclose(lower.numpy()[~into_end], exact_lo[s, a][~into_end], atol=1e-12)
+    np.testing.assert_allclose(upper.numpy()[~into_end], exact_hi[s, a][~into_end], atol=1e-12)
+    np.testing.assert_allclose(lower.numpy()[into_end], env.R[s, a][into_end], atol=1e-12)
+
+

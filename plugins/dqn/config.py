@@ -19,10 +19,17 @@ class DQNConfig(EpsilonGreedyConfig):
         None, gt=0, le=1e6, description="soft (entropy-regularized) Q-learning at this inverse "
         "temperature: target r + gamma/beta log mean_a' exp(beta Q_target(s', a')), and the "
         "actors sample exp(beta Q) where they do not act at random; null = hard max")
+    soft_bounds: Literal["none", "clip"] = Field(
+        "none", description="soft_beta: clip each target into the double-sided bounds on the "
+        "soft optimum from the online network's soft Bellman residuals on the batch (Adamczyk "
+        "et al., RLC 2024; plugins/dqn/README.md says which)")
 
     @model_validator(mode="after")
     def _soft_is_not_double(self):
         if self.soft_beta is not None and self.double_q:
             raise ValueError("algo.soft_beta: the soft target averages over every next action, "
                              "so double_q's argmax has nothing to pick; set double_q: false")
+        if self.soft_bounds != "none" and self.soft_beta is None:
+            raise ValueError("algo.soft_bounds bounds the soft optimum: set algo.soft_beta too, "
+                             "or soft_bounds: none")
         return self

@@ -6,6 +6,7 @@ With the n-step return G and discount d = gamma^m (0 after a termination) from r
   target = G + d * beta^-1 log mean_a exp(beta Q_target(s', a))   (soft_beta: soft Q-learning,
            the free energy of the next state under a uniform prior; Haarnoja et al. 2017)
   loss   = mean_i w_i * huber(Q(s_i, a_i) - target_i)           (w: importance weights)
+soft_bounds: clip: each soft target is clipped into [L_i, U_i] (soft_target_bounds).
 """
 
 from __future__ import annotations
@@ -37,6 +38,35 @@ def soft_bootstrap_values(q_next_target: torch.Tensor, beta: float) -> torch.Ten
     return (torch.logsumexp(beta * q_next_target, dim=-1) - math.log(num_actions)) / beta
 
 
+def soft_target_bounds(q_sa: torch.Tensor, v_next: torch.Tensor, reward: torch.Tensor,
+                       discount: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """Bounds on the soft optimum Q*(s_i, a_i) from one network's values on a batch (Adamczyk et
+    al., "Boosting Soft Q-Learning by Bounding", RLC 2024, the double-sided bound of their
+    Theorem 1 with batch extrema): with TQ_i = r_i + d_i V(s'_i) and the residual
+    Delta_i = TQ_i - Q(s_i, a_i),
+        L_i = TQ_i + d_i / (1 - d_i) min(min_j Delta_j, 0),
+        U_i = TQ_i + d_i / (1 - d_i) max(max_j Delta_j, 0).
+    Exact bounds need the extrema over every (s, a) and the expected backup; the batch's sampled
+    residuals stand in for them, as in the paper's deep experiments. d_i = 0 (a termination)
+    gives L_i = U_i = r_i."""
+    backup = reward + discount * v_next
+    delta = backup - q_sa
+    scale = discount / (1.0 - discount).clamp_min(1e-6)
+    lower = backup + scale * delta.min().clamp(max=0.0)
+    upper = backup + scale * delta.max().clamp(min=0.0)
+    return lower, upper
+
+
+def clip_to_bounds(target, q_sa, q_next_online, batch, beta: float):
+    """The target clipped into the online network's bounds, and the fraction clipped. (The
+    target network's own bounds always contain the target, which is its TQ_i, so they cannot
+    clip it.)"""
+    lower, upper = soft_target_bounds(q_sa, soft_bootstrap_values(q_next_online, beta),
+                                      batch.reward, batch.discount)
+    clipped = torch.minimum(torch.maximum(target, lower), upper)
+    return clipped, (clipped != target).float().mean()
+
+
 def td_loss(td: torch.Tensor, cfg) -> torch.Tensor:
     zero = torch.zeros_like(td)
     if cfg.loss == "huber":
@@ -55,6 +85,12 @@ def loss(modules, batch, cfg, state, rng=None):
             online = modules["q"](batch.next_obs)[..., 0] if cfg.double_q else None
             boot = bootstrap_values(q_next, online)
         target = batch.reward + batch.discount * boot
+        extra = {}
+        if cfg.soft_bounds == "clip":
+            target, extra["bounds_clipped"] = clip_to_bounds(
+                target, q_sa.detach(), modules["q"](batch.next_obs)[..., 0], batch,
+                cfg.soft_beta)
     td = q_sa - target
     value_loss = (batch.weight * td_loss(td, cfg)).mean()
-    return {"td": value_loss}, {"q_mean": q_sa.mean().detach(), "td_abs": td.abs().detach()}
+    return {"td": value_loss}, {"q_mean": q_sa.mean().detach(), "td_abs": td.abs().detach(),
+                                **extra}
