@@ -86,3 +86,14 @@ def test_training_logs_a_clip_to_tensorboard_at_the_asked_rhythm(tmp_path, capsy
     assert gif.format == "GIF" and gif.size == (150, 100)  # 600x400 frames, every 4th pixel
     assert 2 <= gif.n_frames <= 200
     assert (clips[-1].width, clips[-1].height) == (150, 100)
+
+
+def test_clips_from_an_env_that_cannot_render_frames_are_refused_before_the_run(tmp_path, capsys):
+    """The gridworld renders text only: refused by validate and run, exit code 2, no folder."""
+    exp = "experiments/tabular_soft_gridworld.yaml"
+    for command in (["validate", str(exp)], ["run", str(exp), "--run-dir", str(tmp_path / "r")]):
+        assert main([*command, "--set", "eval.video_every_env_steps=1000"]) == 2
+        err = capsys.readouterr().err
+        assert ("eval.video_every_env_steps records rgb_array frames, and env "
+                "'rlcore/GridWorld-v0' renders only ansi; set eval.video_every_env_steps: 0") in err
+    assert not (tmp_path / "r").exists()

@@ -35,8 +35,29 @@ def check_spaces(exp) -> SpaceSpec:
             f"env.normalize_obs needs a Box observation; '{cfg.env.id}' has "
             f"{'Discrete(' + str(spaces.num_obs) + ')' if spaces.num_obs else 'a scalar'} "
             f"observations ({exp.where('env', 'normalize_obs')}); set env.normalize_obs: false")
+    if cfg.eval.video_every_env_steps:
+        check_renders(exp)
     regime_of(exp).check(exp, spaces)
     return spaces
+
+
+def check_renders(exp) -> None:
+    """``eval.video_every_env_steps`` needs an env that renders ``rgb_array`` frames: refused at
+    start-up, not at the first evaluation an hour in."""
+    import gymnasium as gym
+
+    cfg = exp.config
+    env = gym.make(cfg.env.id, **cfg.eval_env_kwargs)
+    try:
+        modes = list(env.metadata.get("render_modes") or [])
+    finally:
+        env.close()
+    if "rgb_array" not in modes:
+        raise IncompatibleEnvError(
+            f"{exp.where('eval', 'video_every_env_steps')}: eval.video_every_env_steps records "
+            f"rgb_array frames, and env '{cfg.env.id}' renders only "
+            f"{', '.join(modes) if modes else 'nothing'}; set eval.video_every_env_steps: 0 or "
+            "use an env that renders rgb_array")
 
 
 def algorithms_for(action_kind: str, regime: str, env_id: str | None = None) -> list[str]:
