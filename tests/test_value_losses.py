@@ -37,7 +37,8 @@ def test_dqn_loss_by_hand(double_q, expected_target):
     batch = Batch(obs=torch.tensor([[0.0]]), action=torch.tensor([1]), reward=torch.tensor([1.0]),
                   discount=torch.tensor([0.5]), next_obs=torch.tensor([[1.0]]),
                   weight=torch.tensor([0.5]))
-    cfg = types.SimpleNamespace(double_q=double_q, loss="huber", huber_delta=1.0, soft_beta=None)
+    cfg = types.SimpleNamespace(double_q=double_q, loss="huber", huber_delta=1.0, soft_beta=None,
+                                soft_bounds="none")
     losses, metrics = dqn_loss({"q": online, "target_q": target}, batch, cfg, {})
     td = 3.0 - expected_target
     huber = 0.5 * td ** 2 if abs(td) <= 1 else abs(td) - 0.5
@@ -82,7 +83,8 @@ def test_soft_target_is_the_free_energy_of_the_next_state_by_hand():
     batch = Batch(obs=torch.tensor([[0.0]]), action=torch.tensor([1]), reward=torch.tensor([1.0]),
                   discount=torch.tensor([0.5]), next_obs=torch.tensor([[1.0]]),
                   weight=torch.tensor([1.0]))
-    cfg = types.SimpleNamespace(double_q=False, loss="mse", huber_delta=1.0, soft_beta=1.0)
+    cfg = types.SimpleNamespace(double_q=False, loss="mse", huber_delta=1.0, soft_beta=1.0,
+                                soft_bounds="none")
     losses, _ = dqn_loss({"q": online, "target_q": target}, batch, cfg, {})
     v = math.log((math.exp(2.0) + math.exp(8.0)) / 2)
     assert losses["td"].item() == pytest.approx(0.5 * (3.0 - (1.0 + 0.5 * v)) ** 2, rel=1e-6)
