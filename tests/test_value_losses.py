@@ -97,6 +97,26 @@ def test_soft_target_is_the_free_energy_of_the_next_state_by_hand():
     assert soft_bootstrap_values(q, 1e-6).item() == pytest.approx(3.0, abs=1e-4)
 
 
+def test_soft_bounds_clip_the_target_into_the_online_networks_bounds_by_hand():
+    # beta 1; the target's y = 1 + 0.5 log((e^2 + e^8) / 2) = 4.6547. The online network:
+    # TQ = 1 + 0.5 log((e^6 + e^1) / 2) = 3.6568, Delta = TQ - Q(s, a) = 0.6568 (one sample),
+    # d / (1 - d) = 1: [L, U] = [TQ + min(Delta, 0), TQ + max(Delta, 0)] = [3.6568, 4.3136],
+    # so y is clipped down to U.
+    online = FixedQ([[0.0, 3.0], [6.0, 1.0]])
+    target = FixedQ([[0.0, 0.0], [2.0, 8.0]])
+    batch = Batch(obs=torch.tensor([[0.0]]), action=torch.tensor([1]), reward=torch.tensor([1.0]),
+                  discount=torch.tensor([0.5]), next_obs=torch.tensor([[1.0]]),
+                  weight=torch.tensor([1.0]))
+    cfg = types.SimpleNamespace(double_q=False, loss="mse", huber_delta=1.0, soft_beta=1.0,
+                                soft_bounds="clip")
+    losses, metrics = dqn_loss({"q": online, "target_q": target}, batch, cfg, {})
+    tq = 1.0 + 0.5 * math.log((math.exp(6.0) + math.exp(1.0)) / 2)
+    upper = tq + (tq - 3.0)
+    assert 1.0 + 0.5 * math.log((math.exp(2.0) + math.exp(8.0)) / 2) > upper
+    assert losses["td"].item() == pytest.approx(0.5 * (3.0 - upper) ** 2, rel=1e-6)
+    assert metrics["bounds_clipped"].item() == 1.0
+
+
 def test_boltzmann_actors_sample_exp_beta_q_and_evaluate_greedily():
     import numpy as np
 
