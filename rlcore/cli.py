@@ -90,8 +90,11 @@ def cmd_validate(args) -> int:
     if not args.no_env:
         from rlcore.run.checks import check_spaces
 
+        from rlcore.run import warm_start
+
         with _env_errors_located(exp):
-            check_spaces(exp)
+            spaces = check_spaces(exp)
+        warm_start.read(exp, spaces)  # learner.init_from: the checkpoint a run would start from
     regime = exp.plugin.data_spec.regime
     batch = (f"batch {exp.config.batch_size}" if regime == "trajectory" else
              f"replay batch {exp.algo.batch_size}" if regime == "transition" else

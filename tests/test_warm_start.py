@@ -151,7 +151,9 @@ def test_bad_sources_are_refused_before_anything_starts(tmp_path, capsys):
     torch.save(tensors, ckpt / "weights.pt")
     with pytest.raises(CheckpointError, match=r"'q\.q': non-finite values"):
         built(FIRST, tmp_path / "r", [f"learner.init_from={ckpt}"])
-    # from the command line: exit code 2, the message, no run folder
+    # from the command line: exit code 2, the message, no run folder; validate checks it too
+    assert main(["validate", str(SECOND), "--set", f"learner.init_from={tmp_path / 'nowhere'}"]) == 2
+    assert "learner.init_from" in capsys.readouterr().err
     code = main(["run", str(SECOND), "--run-dir", str(tmp_path / "cli"),
                  "--set", f"learner.init_from={tmp_path / 'nowhere'}"])
     assert code == 2 and not (tmp_path / "cli").exists()
