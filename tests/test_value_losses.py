@@ -76,16 +76,22 @@ def test_quantile_huber_loss_by_hand():
     assert quantile_huber_loss(pred, target, 2.0).item() == pytest.approx(0.640625)
 
 
-def test_soft_target_is_the_free_energy_of_the_next_state_by_hand():
-    # beta 1, Q_target(s') = (2, 8): V = log((e^2 + e^8) / 2); reward 1, discount 0.5.
+def soft_loss_by_hand(soft_bounds: str):
+    """One sample: s = 0, a = 1, reward 1, discount 0.5, s' = 1; online Q(0, .) = (0, 3),
+    Q(1, .) = (6, 1); target Q(1, .) = (2, 8); beta 1, squared loss."""
     online = FixedQ([[0.0, 3.0], [6.0, 1.0]])
     target = FixedQ([[0.0, 0.0], [2.0, 8.0]])
     batch = Batch(obs=torch.tensor([[0.0]]), action=torch.tensor([1]), reward=torch.tensor([1.0]),
                   discount=torch.tensor([0.5]), next_obs=torch.tensor([[1.0]]),
                   weight=torch.tensor([1.0]))
     cfg = types.SimpleNamespace(double_q=False, loss="mse", huber_delta=1.0, soft_beta=1.0,
-                                soft_bounds="none")
-    losses, _ = dqn_loss({"q": online, "target_q": target}, batch, cfg, {})
+                                soft_bounds=soft_bounds)
+    return dqn_loss({"q": online, "target_q": target}, batch, cfg, {})
+
+
+def test_soft_target_is_the_free_energy_of_the_next_state_by_hand():
+    # beta 1, Q_target(s') = (2, 8): V = log((e^2 + e^8) / 2); reward 1, discount 0.5.
+    losses, _ = soft_loss_by_hand("none")
     v = math.log((math.exp(2.0) + math.exp(8.0)) / 2)
     assert losses["td"].item() == pytest.approx(0.5 * (3.0 - (1.0 + 0.5 * v)) ** 2, rel=1e-6)
     # exact and finite where exp(beta * Q) overflows; large beta -> max, small beta -> mean
@@ -102,14 +108,7 @@ def test_soft_bounds_clip_the_target_into_the_online_networks_bounds_by_hand():
     # TQ = 1 + 0.5 log((e^6 + e^1) / 2) = 3.6568, Delta = TQ - Q(s, a) = 0.6568 (one sample),
     # d / (1 - d) = 1: [L, U] = [TQ + min(Delta, 0), TQ + max(Delta, 0)] = [3.6568, 4.3136],
     # so y is clipped down to U.
-    online = FixedQ([[0.0, 3.0], [6.0, 1.0]])
-    target = FixedQ([[0.0, 0.0], [2.0, 8.0]])
-    batch = Batch(obs=torch.tensor([[0.0]]), action=torch.tensor([1]), reward=torch.tensor([1.0]),
-                  discount=torch.tensor([0.5]), next_obs=torch.tensor([[1.0]]),
-                  weight=torch.tensor([1.0]))
-    cfg = types.SimpleNamespace(double_q=False, loss="mse", huber_delta=1.0, soft_beta=1.0,
-                                soft_bounds="clip")
-    losses, metrics = dqn_loss({"q": online, "target_q": target}, batch, cfg, {})
+    losses, metrics = soft_loss_by_hand("clip")
     tq = 1.0 + 0.5 * math.log((math.exp(6.0) + math.exp(1.0)) / 2)
     upper = tq + (tq - 3.0)
     assert 1.0 + 0.5 * math.log((math.exp(2.0) + math.exp(8.0)) / 2) > upper
