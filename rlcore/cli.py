@@ -88,9 +88,8 @@ def cmd_validate(args) -> int:
         return code
     exp = load_experiment(args.file, args.set)
     if not args.no_env:
-        from rlcore.run.checks import check_spaces
-
         from rlcore.run import warm_start
+        from rlcore.run.checks import check_spaces
 
         with _env_errors_located(exp):
             spaces = check_spaces(exp)

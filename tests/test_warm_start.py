@@ -160,3 +160,19 @@ def test_bad_sources_are_refused_before_anything_starts(tmp_path, capsys):
     assert "learner.init_from" in capsys.readouterr().err
     with pytest.raises(ConfigError, match="learner.init_keys picks what learner.init_from"):
         load_experiment(FIRST, ["learner.init_keys=[q.q]"])
+
+
+def test_the_observation_statistics_come_with_the_weights(tmp_path):
+    ppo = ROOT / "experiments/ppo_cartpole.yaml"
+    small = ["rollout.num_actors=0", "env.normalize_obs=true", "env.num_envs=2",
+             "rollout.fragment_length=64", "learner.minibatch_size=64"]
+    train_experiment(ppo, tmp_path / "a", [*small, "stop.num_env_steps=256"])
+    saved = torch.load(complete_checkpoints(tmp_path / "a")[-1] / "weights.pt", weights_only=True)
+    assert saved["normalizer"]["obs"]["count"] > 0
+    run = built(ppo, tmp_path / "b", [*small, f"learner.init_from={tmp_path / 'a'}"])
+    try:
+        stats = run.learner.normalizer.to_numpy()["obs"]
+        np.testing.assert_array_equal(stats["mean"], saved["normalizer"]["obs"]["mean"].numpy())
+        assert stats["count"] == saved["normalizer"]["obs"]["count"].item()
+    finally:
+        close(run)

@@ -4,9 +4,10 @@ The earlier run must be of the same algorithm on the same spaces (its ``meta.jso
 ``init_from`` names a run folder (its latest checkpoint that passes the checks) or one
 checkpoint folder (``runs/x/checkpoints/best``, ``.../step_50000``). ``learner.init_keys``
 picks what is copied, as module names (``q``) or single state-dict entries (``q.q``); empty:
-every module. Only weights are copied: the optimizer, the counters, the replay and the plugin's
-state start fresh, and a target network whose online module was copied (and which was not
-copied itself) starts as a copy of it, as at the start of any run.
+every module. Only weights are copied (and the observation-normalization statistics, when
+both runs normalize: the weights were trained on them): the optimizer, the counters, the replay
+and the plugin's state start fresh, and a target network whose online module was copied (and
+which was not copied itself) starts as a copy of it, as at the start of any run.
 
 Use: fine-tuning, and reusing a solved task's solution on a related one (the tabular plugin's
 soft Q-learning warm-started from the soft optimum of another reward on the same maze:
@@ -51,8 +52,8 @@ def read(exp, spaces) -> dict | None:
             raise CheckpointError(f"{path} {what}; {fix}")
     except CheckpointError as exc:
         raise type(exc)(f"learner.init_from: {exc}") from None
-    template = state_template(exp, spaces)["modules"]
-    saved = tensors.get("modules", {})
+    full = state_template(exp, spaces)
+    template, saved = full["modules"], tensors.get("modules", {})
     entries, problems = {}, []
     for key in lcfg.init_keys or list(template):
         module, _, name = key.partition(".")
@@ -75,11 +76,23 @@ def read(exp, spaces) -> dict | None:
                 problems.append(f"{where}: non-finite values (training had diverged)")
             else:
                 entries[(module, entry)] = got
+    stats, want_stats = tensors.get("normalizer"), full["normalizer"]
+    if stats is not None and want_stats is not None and _shapes(stats) != _shapes(want_stats):
+        problems.append(f"the observation statistics have shapes {_shapes(stats)}, the "
+                        f"experiment's {_shapes(want_stats)}")
     if problems:
         raise CheckpointError(
             f"learner.init_from {path}: " + "; ".join(problems) + "; fix learner.init_keys "
             "(module or module.entry names) or " + fix[0].lower() + fix[1:])
-    return {"path": str(path), "env_steps": meta.get("env_steps"), "entries": entries}
+    return {"path": str(path), "env_steps": meta.get("env_steps"), "entries": entries,
+            "normalizer": stats if want_stats is not None else None}
+
+
+def _shapes(tree, prefix: str = "") -> dict:
+    """{"obs.mean": (4,), ...} of a nested dict of tensors."""
+    if isinstance(tree, dict):
+        return {k: v for key, sub in tree.items() for k, v in _shapes(sub, f"{prefix}{key}.").items()}
+    return {prefix[:-1]: tuple(getattr(tree, "shape", ()))}
 
 
 def apply(learner, exp, init: dict | None) -> None:
@@ -96,4 +109,6 @@ def apply(learner, exp, init: dict | None) -> None:
     for target, online in (targets(exp.algo) if callable(targets) else targets).items():
         if online in touched and target not in touched:
             modules[target] = {k: v.clone() for k, v in modules[online].items()}
+    if init["normalizer"] is not None and "normalizer" in state:
+        state["normalizer"] = init["normalizer"]
     learner.load_state_tensors(state)
