@@ -18,7 +18,8 @@ An error is the mean over chains and state dimensions of (s^_j - s_j)^2, in the 
   sequences the model scores high, so where it exploits model errors its sequences are
   predicted worse (larger error) and too well (a positive gap) compared with random ones.
 
-k = ``diagnostic_steps``. Chains never cross an episode's end nor a terminated step.
+k = ``diagnostic_steps`` (for the planned-vs-random figures at most ``horizon``, the length of
+a plan). Chains never cross an episode's end nor a terminated step.
 """
 
 from __future__ import annotations
@@ -139,5 +140,6 @@ def replay_metrics(modules: dict, buffer, cfg, spaces, rng: np.random.Generator)
         policy = plugin_for(cfg).make_policy(modules, cfg, spaces, explore=False)
         states = held_chains[0][:cfg.diagnostic_states, 0]
         out.update(planned_versus_random(predict, task.dynamics, task.reward,
-                                         lambda s: policy.plan(s, rng)[1], states, k, rng))
+                                         lambda s: policy.plan(s, rng)[1], states,
+                                         min(k, cfg.horizon), rng))
     return out
