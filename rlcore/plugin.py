@@ -124,6 +124,11 @@ class AlgorithmPlugin:
     # for one env (a planner knowing one model form); such a plugin is suggested for that env
     # only. None: a tiny fake env that fits the data spec
     contract_env: tuple[str, dict] | None = None
+    # transition regime: replay_metrics(modules, buffer, cfg, spaces, rng) -> {name: float},
+    # figures the plugin computes from the whole replay (e.g. a model's error on held-out
+    # transitions), in the driver on the latest weights, logged with the learner's metrics
+    # at every log window (rlcore/regimes/transition.py)
+    replay_metrics: Callable[..., dict] | None = None
 
 
 @dataclass(frozen=True)

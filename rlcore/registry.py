@@ -33,6 +33,7 @@ BUILTIN_ALGORITHMS = {
     "alphazero": "rlcore.plugins.alphazero.plugin:PLUGIN",
     "lqr": "rlcore.plugins.lqr.plugin:PLUGIN",
     "cem_mpc": "rlcore.plugins.mpc.plugin:PLUGIN",
+    "ilqr_mpc": "rlcore.plugins.mpc.plugin:ILQR",
 }
 BUILTIN_ENVS = {
     "atari": "rlcore.envs.atari:PLUGIN",

@@ -16,7 +16,7 @@ from rlcore.errors import IncompatibleEnvError
 from rlcore.plugins.mpc.config import CEMMPCConfig
 from rlcore.plugins.mpc.model import GaussianEnsemble, loss, prepare_batch
 from rlcore.plugins.mpc.planner import CEMPlanner
-from rlcore.plugins.mpc.rewards import pendulum_reward, task_for
+from rlcore.plugins.mpc.rewards import pendulum_dynamics, pendulum_reward, task_for
 from rlcore.types import SpaceSpec
 
 pytestmark = pytest.mark.timeout(300)
@@ -92,20 +92,14 @@ def test_the_ensembles_nll_decreases_on_a_fixed_dataset():
 
 
 class TruePendulum:
-    """Pendulum-v1's own equations (gymnasium's step) with the ensemble's planning
-    interface: one deterministic member, always fitted."""
+    """Pendulum-v1's own equations (rewards.pendulum_dynamics, checked against gymnasium's
+    step below) with the ensemble's planning interface: one deterministic member, always
+    fitted."""
 
     members, fitted = 1, True
 
     def step(self, obs, action, generator):
-        theta, theta_dot = torch.atan2(obs[..., 1], obs[..., 0]), obs[..., 2]
-        torque = 2.0 * action[..., 0].clamp(-1.0, 1.0)
-        g, m, length, dt = 10.0, 1.0, 1.0, 0.05
-        theta_dot = theta_dot + (3 * g / (2 * length) * torch.sin(theta)
-                                 + 3.0 / (m * length ** 2) * torque) * dt
-        theta_dot = theta_dot.clamp(-8.0, 8.0)
-        theta = theta + theta_dot * dt
-        return torch.stack([torch.cos(theta), torch.sin(theta), theta_dot], -1)
+        return pendulum_dynamics(obs, action)
 
 
 def test_the_planner_swings_up_and_holds_pendulum_on_the_true_dynamics():
@@ -159,14 +153,14 @@ def test_envs_without_reward_code_are_refused(tmp_path, capsys):
                  "env.id=MountainCarContinuous-v0", "--run-dir", str(tmp_path / "run")])
     assert code == 2
     err = capsys.readouterr().err
-    assert "cem_mpc plans with reward code written per env (Pendulum-v1)" in err
+    assert "cem_mpc and ilqr_mpc plan with reward code written per env (Pendulum-v1)" in err
     assert "this env has observations of shape (2,)" in err
     assert not (tmp_path / "run").exists()
-    with pytest.raises(IncompatibleEnvError, match="has it for Pendulum-v1 only; algo.task is "
+    with pytest.raises(IncompatibleEnvError, match="have it for Pendulum-v1 only; algo.task is "
                                                    "'HalfCheetah-v5'"):
         task_for("HalfCheetah-v5", pendulum_spaces())
-    with pytest.raises(ValueError, match="no reward code for 'HalfCheetah-v5'; cem_mpc "
-                                         "supports Pendulum-v1"):
+    with pytest.raises(ValueError, match="no reward code for 'HalfCheetah-v5'; cem_mpc and "
+                                         "ilqr_mpc support Pendulum-v1"):
         CEMMPCConfig(task="HalfCheetah-v5")
 
 

@@ -26,7 +26,8 @@ def sets(overrides):
 
 @pytest.mark.parametrize("algorithm,env_id,suggestion", [
     ("dqn", "Pendulum-v1", "dqn needs a discrete action space; 'Pendulum-v1' has Box(-2.0, 2.0, "
-                           "(1,)); try another algorithm: cem_mpc or ddpg or sac or td3"),
+                           "(1,)); try another algorithm: cem_mpc or ddpg or ilqr_mpc or sac or "
+                           "td3"),
     ("td3", "CartPole-v1", "td3 needs a box action space; 'CartPole-v1' has Discrete(2); try "
                            "another algorithm: c51 or dqn or lqr or qrdqn"),
     # lqr knows CartPole's model only: not suggested for another discrete env

@@ -1,4 +1,6 @@
-"""The ``algo:`` section of a cem_mpc experiment (replay keys: rlcore.regimes.transition_config).
+"""The ``algo:`` sections of cem_mpc and ilqr_mpc experiments (replay keys:
+rlcore.regimes.transition_config). ``ModelConfig`` holds what both share (task, dynamics
+ensemble, replay and fitting, horizon, diagnostics); each planner adds its own keys.
 
 Defaults follow PETS (Chua et al. 2018) for Pendulum: 5 probabilistic members, horizon 25,
 CEM with 400 candidates, 40 elites, 5 iterations and smoothing 0.1."""
@@ -13,7 +15,7 @@ from rlcore.regimes.transition_config import ReplayConfig
 from rlcore.plugins.mpc.rewards import TASKS
 
 
-class CEMMPCConfig(ReplayConfig):
+class ModelConfig(ReplayConfig):
     task: str = Field("Pendulum-v1", description="the env whose reward code the planner scores "
                       "with (plugins/mpc/rewards.py)")
     # dynamics model
@@ -35,8 +37,46 @@ class CEMMPCConfig(ReplayConfig):
     replay_ratio: float = Field(1.0, gt=0, le=256, description="model steps per env step")
     random_steps: int = Field(250, ge=0, description="env steps of uniformly random actions "
                               "(also until the first model step)")
-    # planner
     horizon: int = Field(25, ge=1, le=1000, description="planning horizon H (env steps)")
+    # diagnostics (plugins/mpc/diagnostics.py)
+    holdout_every: int = Field(10, ge=0, description="one block of holdout_block consecutive "
+                               "replay slots in every holdout_every is never trained on: the "
+                               "held-out data of the diagnostics (0: none held out)")
+    holdout_block: int = Field(20, ge=1, description="replay slots per held-out block "
+                               "(at least diagnostic_steps, so open-loop chains fit in one)")
+    diagnostic_steps: int = Field(10, ge=1, le=1000, description="k of the k-step open-loop "
+                                  "prediction errors (and of the planned-vs-random comparison, "
+                                  "at most horizon steps there)")
+    diagnostic_chains: int = Field(256, ge=0, description="replay chains per diagnostic "
+                                   "(0: no diagnostics)")
+    diagnostic_states: int = Field(4, ge=0, description="real states the planner plans from "
+                                   "in the planned-vs-random comparison (0: skipped)")
+
+    @field_validator("task")
+    @classmethod
+    def _known_task(cls, value: str) -> str:
+        if value not in TASKS:
+            raise ValueError(f"no reward code for '{value}'; cem_mpc and ilqr_mpc support "
+                             f"{', '.join(sorted(TASKS))} (plugins/mpc/rewards.py)")
+        return value
+
+    @model_validator(mode="after")
+    def _model_consistent(self):
+        if self.n_step != 1:
+            raise ValueError(f"n_step ({self.n_step}) must be 1: the model learns one-step "
+                             "transitions s -> s'")
+        if self.holdout_every == 1:
+            raise ValueError("holdout_every (1) would hold out every transition and the model "
+                             "would never train: set 0 (none held out) or at least 2")
+        if self.holdout_every and self.holdout_block < self.diagnostic_steps:
+            raise ValueError(f"holdout_block ({self.holdout_block}) must be at least "
+                             f"diagnostic_steps ({self.diagnostic_steps}): a held-out open-loop "
+                             "chain lies inside one block")
+        return self
+
+
+class CEMMPCConfig(ModelConfig):
+    # planner
     population: int = Field(400, ge=2, le=100_000, description="CEM candidates per iteration")
     elites: int = Field(40, ge=1, description="CEM elites refitted to")
     iterations: int = Field(5, ge=1, le=100, description="CEM iterations per env step")
@@ -47,14 +87,6 @@ class CEMMPCConfig(ReplayConfig):
     particles: int = Field(5, ge=1, le=1000, description="trajectory samples per candidate, "
                            "spread evenly over the members (a multiple of ensemble_size)")
 
-    @field_validator("task")
-    @classmethod
-    def _known_task(cls, value: str) -> str:
-        if value not in TASKS:
-            raise ValueError(f"no reward code for '{value}'; cem_mpc supports "
-                             f"{', '.join(sorted(TASKS))} (plugins/mpc/rewards.py)")
-        return value
-
     @model_validator(mode="after")
     def _consistent(self):
         if self.elites > self.population:
@@ -64,7 +96,17 @@ class CEMMPCConfig(ReplayConfig):
             raise ValueError(f"particles ({self.particles}) must be a multiple of ensemble_size "
                              f"({self.ensemble_size}): every member propagates the same number "
                              "of each candidate's particles")
-        if self.n_step != 1:
-            raise ValueError(f"n_step ({self.n_step}) must be 1: the model learns one-step "
-                             "transitions s -> s'")
         return self
+
+
+class ILQRMPCConfig(ModelConfig):
+    # planner
+    iterations: int = Field(5, ge=1, le=1000, description="iLQR iterations per env step "
+                            "(warm-started from the previous plan shifted by one step)")
+    disagreement_coef: float = Field(0.0, ge=0, description="cost per unit of ensemble "
+                                     "disagreement: the members' predicted mean state changes' "
+                                     "variance, normalized and averaged over dimensions")
+    mu_init: float = Field(0.0, ge=0, description="iLQR's initial Levenberg-Marquardt term")
+    backtracks: int = Field(10, ge=0, le=60, description="line-search halvings per iteration")
+    action_noise: float = Field(0.0, ge=0, le=2, description="exploring only: std of Gaussian "
+                                "noise added to the planned action (clipped to [-1, 1])")

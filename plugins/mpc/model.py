@@ -20,6 +20,10 @@ log-likelihood, summed over the members:
     L = sum_e mean_i mean_d [(mean_e - y)^2 exp(-logvar_e) + logvar_e]
         + c (sum max_logvar - sum min_logvar) + wd sum_e ||W_e||^2.
 
+Replay slots in held-out blocks (``held_out``: one block of ``holdout_block`` consecutive slot
+ids in every ``holdout_every``) never enter the loss nor the statistics: they are the unseen
+data of the diagnostics (diagnostics.py).
+
 The normalization statistics are buffers, so the actors receive them with the weights.
 ``prepare_batch`` refreshes them from each sample before the step: the running mean of the
 samples' first and second moments over the first ``stats_window`` fits, then an exponential
@@ -31,11 +35,22 @@ from __future__ import annotations
 
 import math
 
+import numpy as np
+
 import torch
 import torch.nn.functional as F
 from torch import nn
 
-from rlcore.learner.batches import replay_batch
+from rlcore.learner.batches import Batch, replay_batch
+
+
+def held_out(index, block: int, every: int):
+    """Whether replay slot ids ``index`` (numpy ints) lie in held-out blocks: slot i is held
+    out when (i // block) % every == 0; every = 0 holds out nothing."""
+    index = np.asarray(index, np.int64)
+    if not every:
+        return np.zeros(index.shape, bool)
+    return (index // block) % every == 0
 
 
 class GaussianEnsemble(nn.Module):
@@ -103,6 +118,11 @@ class GaussianEnsemble(nn.Module):
     def fitted(self) -> bool:
         return int(self.fits) > 0
 
+    def mean_dynamics(self, dtype=torch.float64) -> "MeanDynamics":
+        """The ensemble's mean dynamics with the current weights and statistics (iLQR,
+        diagnostics)."""
+        return MeanDynamics(self, dtype)
+
     @torch.no_grad()
     def step(self, obs: torch.Tensor, action: torch.Tensor,
              generator: torch.Generator | None) -> torch.Tensor:
@@ -112,6 +132,40 @@ class GaussianEnsemble(nn.Module):
         eps = torch.randn(mean.shape, generator=generator, dtype=mean.dtype)
         delta = mean + (0.5 * logvar).exp() * eps
         return obs + self.y_mean + self.y_std() * delta
+
+
+class MeanDynamics:
+    """The mean of the members' predictions, from a detached copy of an ensemble's weights and
+    statistics in ``dtype``: differentiable in its inputs only, and quick on single states.
+
+        (s, a) -> (s + mu_y + sigma_y (1/E) sum_e mean_e(x), D),   x = ((s, a) - mu_x) / sigma_x,
+
+    with the disagreement D = (1/E) sum_e ||mean_e(x) - (1/E) sum_f mean_f(x)||^2 / obs_dim,
+    the variance over members of their normalized predicted means, averaged over dimensions.
+    Inputs obs [..., obs_dim] and action [..., act_dim] in ``dtype``; outputs [..., obs_dim]
+    and [...]. The log-variance head is left out (only the means enter)."""
+
+    def __init__(self, model: GaussianEnsemble, dtype=torch.float64):
+        d = model.obs_dim
+        with torch.no_grad():
+            self.w = [w.detach().to(dtype) for w in model.weights]
+            self.b = [b.detach().to(dtype) for b in model.biases]
+            self.w[-1], self.b[-1] = self.w[-1][..., :d], self.b[-1][..., :d]
+            self.x_mean, self.x_std = model.x_mean.to(dtype), model.x_std().to(dtype)
+            self.y_mean, self.y_std = model.y_mean.to(dtype), model.y_std().to(dtype)
+
+    def __call__(self, obs: torch.Tensor, action: torch.Tensor):
+        lead = obs.shape[:-1]
+        h = ((torch.cat([obs, action], -1) - self.x_mean) / self.x_std).reshape(1, -1, len(
+            self.x_mean))
+        last = len(self.w) - 1
+        for i, (w, b) in enumerate(zip(self.w, self.b)):
+            h = torch.matmul(h, w) + b  # [1, N, d_in] @ [E, d_in, d_out] -> [E, N, d_out]
+            if i < last:
+                h = F.silu(h)
+        centre = h.mean(0)
+        disagreement = (h - centre).square().mean(0).mean(-1).reshape(lead)
+        return obs + (self.y_mean + self.y_std * centre).reshape(obs.shape), disagreement
 
 
 def make_ensemble(cfg, spaces) -> GaussianEnsemble:
@@ -124,10 +178,16 @@ def make_ensemble(cfg, spaces) -> GaussianEnsemble:
 def prepare_batch(modules, sample, cfg, state, rng=None):
     """The replay sample as a batch on the model's device, after refreshing the model's
     normalization statistics from its transitions (terminated ones left out: their stored next
-    observation starts the next episode)."""
+    observation starts the next episode) and so are held-out slots (``held_out``)."""
     model = modules["model"]
     batch = replay_batch(sample, model.x_mean.device)
-    keep = batch.discount > 0
+    index = getattr(sample, "index", None)
+    train = torch.ones(len(batch), dtype=torch.bool, device=model.x_mean.device)
+    if index is not None:
+        held = held_out(index, cfg.holdout_block, cfg.holdout_every)
+        train = torch.as_tensor(~held, device=model.x_mean.device)
+    batch = Batch(**{name: getattr(batch, name) for name in batch.fields()}, train=train)
+    keep = (batch.discount > 0) & train
     if bool(keep.any()):
         obs, nxt = batch.obs.float()[keep], batch.next_obs.float()[keep]
         x = torch.cat([obs, batch.action.float()[keep].reshape(len(obs), -1)], -1)
@@ -150,7 +210,7 @@ def loss(modules, batch, cfg, state, rng=None):
     action = batch.action.float().reshape(n, -1)
     x = model.normalize_input(obs, action)
     y = (nxt - obs - model.y_mean) / model.y_std()
-    keep = (batch.discount > 0).float()
+    keep = ((batch.discount > 0) & batch.train).float()
     device = x.device
     idx = torch.randint(0, n, (E, n), generator=rng, device=device)
     mean, logvar = model(x[idx])

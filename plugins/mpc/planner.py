@@ -69,6 +69,23 @@ class CEMPlanner:
     def set_schedule(self, env_steps: int, actor_id: int, num_actors: int) -> None:
         self.random = self.explore and env_steps < self.cfg.random_steps
 
+    def plan(self, obs: np.ndarray, rng: np.random.Generator, warm: np.ndarray | None = None,
+             generator: torch.Generator | None = None):
+        """CEM from one state ``obs`` [obs_dim] and the initial mean ``warm`` [H, m] (zeros
+        unless given) -> (the final mean, the same as the action sequence in [-1, 1])."""
+        cfg, m = self.cfg, int(np.prod(self.action_shape))
+        warm = np.zeros((cfg.horizon, m)) if warm is None else warm
+        if generator is None:
+            generator = torch.Generator().manual_seed(int(rng.integers(2**62)))
+
+        def cost(seqs):
+            return -imagined_returns(self.model, self.task.reward, self.task.terminated, obs,
+                                     seqs, cfg.particles, generator)
+
+        plan = cem(cost, warm, cfg.init_std, cfg.iterations, cfg.population, cfg.elites, rng,
+                   alpha=cfg.cem_alpha, bounds=(-1.0, 1.0))
+        return plan, np.clip(plan, -1.0, 1.0)
+
     def act(self, obs: np.ndarray, rng: np.random.Generator) -> ActionOut:
         obs = np.asarray(obs, np.float32)
         n = len(obs)
@@ -82,14 +99,7 @@ class CEMPlanner:
         first = np.empty((n, m), np.float32)
         for i in range(n):  # sub-envs plan independently, each vectorized over its candidates
             warm = np.concatenate([self.plans[i, 1:], np.zeros((1, m))])
-
-            def cost(seqs, o=obs[i]):
-                return -imagined_returns(self.model, self.task.reward, self.task.terminated, o,
-                                         seqs, cfg.particles, generator)
-
-            plan = cem(cost, warm, cfg.init_std, cfg.iterations, cfg.population, cfg.elites,
-                       rng, alpha=cfg.cem_alpha, bounds=(-1.0, 1.0))
-            self.plans[i] = plan
+            self.plans[i], plan = self.plan(obs[i], rng, warm, generator)
             first[i] = np.clip(plan[0], -1.0, 1.0)
         a = first.reshape(n, *self.action_shape)
         return ActionOut(a, env_action=self.spaces.to_env_action(a))

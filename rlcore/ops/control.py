@@ -229,7 +229,7 @@ def _backward(derivs, mu: float):
 def ilqr(f: Callable, cost: Callable, x0, U0, terminal_cost: Callable | None = None,
          max_iter: int = 100, tol: float = 1e-10, mu_init: float = 0.0, mu_min: float = 1e-6,
          mu_max: float = 1e10, mu_factor: float = 10.0, backtracks: int = 10,
-         callback: Callable | None = None):
+         callback: Callable | None = None, derivatives: Callable | None = None):
     """Iterative LQR (Li & Todorov 2004; Tassa et al. 2012) for J(U) = sum_t cost(x_t, u_t)
     + terminal_cost(x_N) under x_{t+1} = f(x_t, u_t).
 
@@ -249,7 +249,11 @@ def ilqr(f: Callable, cost: Callable, x0, U0, terminal_cost: Callable | None = N
     Stops when the expected reduction sum_t -(k'Q_u + k'Q_uu k / 2) or an accepted step's
     actual reduction falls below tol * (1 + |J|), at max_iter, or when mu exceeds mu_max.
     f, cost(x, u) and terminal_cost(x) are called with float64 tensors; the costs return
-    scalars. callback(iteration, X, U, J) runs after every accepted step.
+    scalars. callback(iteration, X, U, J) runs after every accepted step. derivatives(X, U),
+    when given, replaces the step-by-step autograd expansion with the caller's own (e.g. one
+    vectorized call over the horizon): it returns numpy (f_x [N, n, n], f_u [N, n, m], the
+    stage costs' gradients [N, n + m] and Hessians [N, n + m, n + m] in z = (x, u), and the
+    terminal cost's gradient [n] and Hessian [n, n]).
     Returns (X [N + 1, n], U [N, m], J, iterations).
     """
     x0 = np.asarray(x0, np.float64)
@@ -260,7 +264,8 @@ def ilqr(f: Callable, cost: Callable, x0, U0, terminal_cost: Callable | None = N
     mu, iteration = mu_init, 0
     while iteration < max_iter:
         iteration += 1
-        derivs = _derivatives(f, cost, terminal_cost, X, U)
+        derivs = (_derivatives(f, cost, terminal_cost, X, U) if derivatives is None
+                  else derivatives(X, U))
         while (step := _backward(derivs, mu)) is None:
             mu = max(mu_min, mu * mu_factor)
             if mu > mu_max:

@@ -7,6 +7,7 @@ samples at a set replay ratio (optimizer steps per env step) and publishes weigh
         for each update due (replay_ratio x (env_steps - learning_starts) in all):
             sample (uniform or prioritized, n-step) -> learner (one step) -> new priorities
         publish weights every ``publish_every`` updates
+        at every log window: the plugin's ``replay_metrics`` over the whole replay, if any
 
 Modules whose name starts with ``target`` (target networks) stay on the learner: actors get
 the others. The replay streams are the experiment's ``env.num_envs`` sub-envs, however they
@@ -25,6 +26,7 @@ import numpy as np
 from rlcore import seeding
 from rlcore.buffers import ReplayBuffer
 from rlcore.errors import CheckpointError
+from rlcore.learner.core import load_numpy_weights
 from rlcore.networks.blocks import is_image
 from rlcore.actors.slots import split
 from rlcore.actors.worker import rollout_worker_spec
@@ -200,7 +202,22 @@ class Transition:
         out["actors"] = {"policy_lag": float(np.mean(self.lags)) if self.lags else None}
         out["buffer"] = {"size": len(self.buffer), "updates": self.run.learner.updates}
         out["time"] = {"update_s": w["update_s"]}
+        hook = self.run.exp.plugin.replay_metrics
+        if hook is not None and len(self.buffer):
+            t = self.run.clock()
+            out["learner"].update(self._replay_metrics(hook))
+            out["time"]["replay_metrics_s"] = self.run.clock() - t
         return out
+
+    def _replay_metrics(self, hook) -> dict:
+        """The plugin's figures from the whole replay (AlgorithmPlugin.replay_metrics), on a
+        driver copy of the latest weights, with a generator seeded by the run's seed and env
+        steps (so they replay with the run)."""
+        run = self.run
+        load_numpy_weights(run.eval_modules, run.learner.weights())
+        rng = np.random.default_rng(seeding.derive(run.cfg.seed, seeding.EVAL_STREAM, 2,
+                                                   run.env_steps))
+        return hook(run.eval_modules, self.buffer, self.algo, run.spaces, rng)
 
     def evaluate(self, modules: dict, index: int) -> dict:
         return evaluate_policy(self.run, modules, index)

@@ -1,0 +1,142 @@
+"""Model-predictive control by iterative LQR through the ensemble's mean dynamics.
+
+At every env step and for every sub-env, iLQR (``rlcore.ops.control.ilqr``) improves a control
+sequence V = (v_0, ..., v_{H-1}) over the horizon H = ``horizon`` for ``iterations``
+iterations, starting from the previous step's sequence shifted by one step with a zero
+appended (zeros when the policy is built). The env gets the first action a_0 = tanh(v_0).
+
+Actions are squashed, a = tanh(v), so iLQR (which knows no bounds) searches an unbounded v and
+every action lies in (-1, 1); the reward code's clip is then never active and its gradient
+never vanishes.
+
+Dynamics: the ensemble's mean prediction (``model.MeanDynamics``, a float64 copy of the
+published weights taken at every env step),
+
+    s_{t+1} = s_t + mu_y + sigma_y * (1/E) sum_e mean_e(x_t),
+
+deterministic: no trajectory sampling (iLQR needs one differentiable trajectory; the spread
+between members enters through the cost instead). Cost, minimized:
+
+    l(s, v) = -r(s, tanh v) + c * D(s, tanh v),   l_H(s) = -r(s, 0),
+
+with the task's reward code r (differentiable torch) and D the members' disagreement: the
+variance over members of their predicted normalized mean state change, averaged over
+dimensions, weighted by ``disagreement_coef`` c (0: off; then D is not computed). A positive
+c keeps plans where the members agree, i.e. where the model has data.
+
+The derivatives iLQR needs along the trajectory (f_x, f_u, the stage costs' gradients and
+Hessians) come from a few batched backward passes over the whole horizon (f and the costs act
+row by row, so the gradient of a sum over rows holds every row's own gradient): n passes for
+the Jacobian of f, one for the costs' gradients and n + m more for their Hessians, instead of
+the per-step autograd calls of ``ilqr``'s default.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+
+from rlcore.ops.control import ilqr
+from rlcore.types import ActionOut
+
+
+def _rowwise(fn, Z: torch.Tensor, order: int):
+    """Per-row gradients (order 1: [N, d]) or gradients and Hessians (order 2) of a row-wise
+    scalar function fn(Z [N, d]) -> [N], by backward passes of its sum."""
+    Z = Z.detach().requires_grad_(True)
+    with torch.enable_grad():
+        (grad,) = torch.autograd.grad(fn(Z).sum(), Z, create_graph=order > 1)
+        if order == 1:
+            return grad.detach()
+        rows = []
+        for j in range(Z.shape[1]):
+            row = (torch.autograd.grad(grad[:, j].sum(), Z, retain_graph=True,
+                                       allow_unused=True)[0] if grad.requires_grad else None)
+            rows.append(torch.zeros_like(Z) if row is None else row)
+    return grad.detach(), torch.stack(rows, 1).detach()
+
+
+class ILQRProblem:
+    """The dynamics f(s, v), stage cost l(s, v), terminal cost and their batched derivatives
+    for ``ilqr``. ``dynamics(s, a) -> (s', D)`` acts on rows (``MeanDynamics``)."""
+
+    def __init__(self, dynamics, reward_fn, disagreement_coef: float):
+        self.dynamics, self.reward_fn = dynamics, reward_fn
+        self.coef = float(disagreement_coef)
+
+    def f(self, s: torch.Tensor, v: torch.Tensor) -> torch.Tensor:
+        return self.dynamics(s, torch.tanh(v))[0]
+
+    def cost(self, s: torch.Tensor, v: torch.Tensor) -> torch.Tensor:
+        a = torch.tanh(v)
+        out = -self.reward_fn(s, a)
+        if self.coef:
+            out = out + self.coef * self.dynamics(s, a)[1]
+        return out
+
+    def terminal(self, s: torch.Tensor) -> torch.Tensor:
+        return -self.reward_fn(s, torch.zeros(s.shape[:-1] + (1,), dtype=s.dtype))
+
+    def derivatives(self, X: np.ndarray, U: np.ndarray):
+        X, U = torch.from_numpy(X), torch.from_numpy(U)
+        n = X.shape[1]
+        Z = torch.cat([X[:-1], U], -1)
+        jac = torch.stack([_rowwise(lambda z, i=i: self.f(z[:, :n], z[:, n:])[:, i], Z, 1)
+                           for i in range(n)], 1)  # [N, n, n + m]
+        grad, hess = _rowwise(lambda z: self.cost(z[:, :n], z[:, n:]), Z, 2)
+        gN, hN = _rowwise(self.terminal, X[-1:], 2)
+        return tuple(t.numpy() for t in (jac[:, :, :n], jac[:, :, n:], grad, hess, gN[0],
+                                         hN[0]))
+
+    def plan(self, obs: np.ndarray, V0: np.ndarray, iterations: int, mu_init: float = 0.0,
+             backtracks: int = 10) -> np.ndarray:
+        """iLQR from state ``obs`` [n] and the initial sequence V0 [H, m] -> improved V."""
+        _, V, _, _ = ilqr(self.f, self.cost, np.asarray(obs, np.float64), V0,
+                          terminal_cost=self.terminal, max_iter=iterations, mu_init=mu_init,
+                          backtracks=backtracks, derivatives=self.derivatives)
+        return V
+
+
+class ILQRPlanner:
+    """The actors' and the evaluation's policy: uniformly random actions until the model is
+    fitted (and, exploring, for the first ``random_steps`` env steps), then iLQR-MPC (plus
+    ``action_noise`` when exploring). Keeps one sequence V [H, m] per sub-env."""
+
+    def __init__(self, model, task, cfg, spaces, explore: bool):
+        self.model, self.task, self.cfg, self.spaces = model, task, cfg, spaces
+        self.explore = explore
+        self.action_shape = tuple(spaces.action_shape)
+        self.random = explore and cfg.random_steps > 0
+        self.plans: np.ndarray | None = None  # [N, H, m], unsquashed
+
+    def set_schedule(self, env_steps: int, actor_id: int, num_actors: int) -> None:
+        self.random = self.explore and env_steps < self.cfg.random_steps
+
+    def plan(self, obs: np.ndarray, rng: np.random.Generator, warm: np.ndarray | None = None):
+        """The planned action sequence [H, m] in [-1, 1] from one state (zeros warm start
+        unless given): what the diagnostics compare with random sequences."""
+        cfg, m = self.cfg, int(np.prod(self.action_shape))
+        V0 = np.zeros((cfg.horizon, m)) if warm is None else warm
+        problem = ILQRProblem(self.model.mean_dynamics(), self.task.reward,
+                              cfg.disagreement_coef)
+        V = problem.plan(obs, V0, cfg.iterations, cfg.mu_init, cfg.backtracks)
+        return V, np.tanh(V)
+
+    def act(self, obs: np.ndarray, rng: np.random.Generator) -> ActionOut:
+        obs = np.asarray(obs, np.float32)
+        n = len(obs)
+        if self.random or not self.model.fitted:
+            a = rng.uniform(-1.0, 1.0, (n, *self.action_shape)).astype(np.float32)
+            return ActionOut(a, env_action=self.spaces.to_env_action(a))
+        cfg, m = self.cfg, int(np.prod(self.action_shape))
+        if self.plans is None or self.plans.shape[0] != n:
+            self.plans = np.zeros((n, cfg.horizon, m))
+        first = np.empty((n, m), np.float32)
+        for i in range(n):
+            warm = np.concatenate([self.plans[i, 1:], np.zeros((1, m))])
+            self.plans[i], actions = self.plan(obs[i], rng, warm)
+            first[i] = actions[0]
+        if self.explore and cfg.action_noise:
+            first = np.clip(first + cfg.action_noise * rng.standard_normal(first.shape), -1, 1)
+        a = first.astype(np.float32).reshape(n, *self.action_shape)
+        return ActionOut(a, env_action=self.spaces.to_env_action(a))

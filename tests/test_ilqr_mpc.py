@@ -1,0 +1,151 @@
+"""ilqr_mpc (plugins/mpc, ilqr_planner.py): the ensemble's mean dynamics and disagreement by
+hand, the batched derivatives against ilqr's per-step autograd, the warm start, the planner on
+the true Pendulum dynamics, the plugin contract, and (slow) learning Pendulum."""
+
+import math
+import time
+
+import gymnasium as gym
+import numpy as np
+import pytest
+import torch
+
+import rlcore.ops.control as control
+from rlcore.cli import main
+from rlcore.plugins.mpc.config import ILQRMPCConfig
+from rlcore.plugins.mpc.ilqr_planner import ILQRPlanner, ILQRProblem
+from rlcore.plugins.mpc.model import GaussianEnsemble
+from rlcore.plugins.mpc.rewards import pendulum_dynamics, pendulum_reward, task_for
+from rlcore.types import SpaceSpec
+
+pytestmark = pytest.mark.timeout(300)
+
+
+@pytest.fixture(autouse=True)
+def one_thread():
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
+def pendulum_spaces() -> SpaceSpec:
+    env = gym.make("Pendulum-v1")
+    return SpaceSpec.from_gym(env.observation_space, env.action_space)
+
+
+def constant_members(*means) -> GaussianEnsemble:
+    """One linear layer per member with zero weights: member e predicts the normalized mean
+    ``means[e]`` everywhere; identity statistics (mu = 0, sigma = 1)."""
+    model = GaussianEnsemble(3, 1, (), len(means))
+    with torch.no_grad():
+        model.weights[0].zero_()
+        model.biases[0].zero_()
+        for e, mean in enumerate(means):
+            model.biases[0][e, 0, :3] = torch.tensor(mean)
+    return model
+
+
+def test_mean_dynamics_and_disagreement_by_hand():
+    model = constant_members([1.0, 2.0, 3.0], [3.0, 2.0, 1.0])
+    dyn = model.mean_dynamics()
+    s = torch.tensor([[0.5, -0.5, 1.0], [0.0, 0.0, 0.0]], dtype=torch.float64)
+    nxt, dis = dyn(s, torch.zeros(2, 1, dtype=torch.float64))
+    # mean of the members: (2, 2, 2); variances over members: 1, 0, 1 -> D = 2/3
+    np.testing.assert_allclose(nxt.numpy(), s.numpy() + 2.0)
+    np.testing.assert_allclose(dis.numpy(), [2 / 3, 2 / 3])
+    # statistics: s' = s + mu_y + sigma_y mean, inputs normalized (irrelevant here)
+    with torch.no_grad():
+        model.y_mean.fill_(1.0)
+        model.y_sq.fill_(5.0)  # sigma_y = sqrt(5 - 1) = 2
+    nxt, _ = model.mean_dynamics()(s[0], torch.zeros(1, dtype=torch.float64))
+    np.testing.assert_allclose(nxt.numpy(), s[0].numpy() + 1.0 + 2.0 * 2.0)
+
+
+def test_the_disagreement_penalty_enters_the_cost():
+    dyn = constant_members([1.0, 0.0, 0.0], [-1.0, 0.0, 0.0]).mean_dynamics()  # D = 1/3
+    s = torch.tensor([-0.6, 0.8, 2.0], dtype=torch.float64)
+    v = torch.tensor([0.3], dtype=torch.float64)
+    base = ILQRProblem(dyn, pendulum_reward, 0.0).cost(s, v)
+    assert float(base) == pytest.approx(-float(pendulum_reward(s, torch.tanh(v))))
+    assert float(ILQRProblem(dyn, pendulum_reward, 3.0).cost(s, v)) == pytest.approx(
+        float(base) + 1.0)
+
+
+@pytest.mark.parametrize("coef", [0.0, 2.0])
+def test_batched_derivatives_match_per_step_autograd(coef):
+    torch.manual_seed(0)
+    model = GaussianEnsemble(3, 1, (16, 16), 3)
+    with torch.no_grad():
+        model.y_sq.fill_(0.01)
+    problem = ILQRProblem(model.mean_dynamics(), pendulum_reward, coef)
+    rng = np.random.default_rng(0)
+    U = rng.normal(size=(7, 1))
+    X, _, _ = control._rollout(problem.f, problem.cost, problem.terminal,
+                               np.array([-0.9, 0.2, 0.5]), U)
+    ours = problem.derivatives(X, U)
+    reference = control._derivatives(problem.f, problem.cost, problem.terminal, X, U)
+    for a, b in zip(ours, reference):
+        assert a.shape == b.shape
+        np.testing.assert_allclose(a, b, rtol=1e-9, atol=1e-12)
+
+
+class TruePendulum:
+    """Pendulum-v1's own equations with the ensemble's planning interface."""
+
+    fitted = True
+
+    def mean_dynamics(self):
+        return lambda s, a: (pendulum_dynamics(s, a), torch.zeros(s.shape[:-1], dtype=s.dtype))
+
+
+def test_the_plan_is_warm_started_from_the_previous_one_shifted(monkeypatch):
+    spaces = pendulum_spaces()
+    cfg = ILQRMPCConfig(horizon=6, iterations=2, diagnostic_steps=5)
+    planner = ILQRPlanner(TruePendulum(), task_for("Pendulum-v1", spaces), cfg, spaces,
+                          explore=False)
+    starts = []
+    original = ILQRProblem.plan
+
+    def spy(self, obs, V0, *args):
+        starts.append(V0.copy())
+        return original(self, obs, V0, *args)
+    monkeypatch.setattr(ILQRProblem, "plan", spy)
+    obs = np.array([[-1.0, 0.05, 0.0]], np.float32)
+    rng = np.random.default_rng(0)
+    first = planner.act(obs, rng).action
+    plan = planner.plans[0].copy()
+    planner.act(obs, rng)
+    np.testing.assert_array_equal(starts[0], np.zeros((6, 1)))
+    np.testing.assert_array_equal(starts[1], np.concatenate([plan[1:], [[0.0]]]))
+    np.testing.assert_allclose(first[0], np.tanh(plan[0]), rtol=1e-6)
+    assert np.abs(plan).max() > 0  # iLQR moved away from the zero sequence
+
+
+def test_the_planner_swings_up_and_holds_pendulum_on_the_true_dynamics():
+    from rlcore.run.evaluation import evaluate
+
+    spaces = pendulum_spaces()
+    planner = ILQRPlanner(TruePendulum(), task_for("Pendulum-v1", spaces), ILQRMPCConfig(),
+                          spaces, explore=False)
+    returns = evaluate(planner, "Pendulum-v1", {}, episodes=2, seed=0)
+    assert returns.mean() >= -200, returns
+
+
+def test_check_plugin_passes():
+    assert main(["check-plugin", "ilqr_mpc"]) == 0
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(3600)
+def test_ilqr_mpc_learns_pendulum_within_5000_steps(tmp_path):
+    from rlcore.run.lifecycle import train_experiment
+
+    t = time.perf_counter()
+    s = train_experiment("experiments/ilqr_mpc_pendulum.yaml", tmp_path,
+                         ["learner.torch_threads=1"])[0]
+    print(f"ilqr_mpc Pendulum: {s['env_steps']} env steps, {time.perf_counter() - t:.0f} s, "
+          f"evals {s['evals']}")
+    assert s["stop_reason"] == "eval_return", s["evals"]
+    assert s["eval_return_mean"] >= -200 and s["env_steps"] <= 5000
+    assert math.isfinite(s["eval_return_mean"])
