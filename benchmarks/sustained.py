@@ -14,7 +14,7 @@ sampled batch, loss, gradient norm, learning rate]). Then a summary table.
     python benchmarks/sustained.py experiments/dqn_cartpole.yaml --seeds 0 1 2 3 4 \
         --sb3 /tmp/peers/sb3/bin/python --out results.jsonl
     python benchmarks/sustained.py experiments/c51_cartpole.yaml --seeds 0 1 --set learner.lr=1e-3
-    python benchmarks/sustained.py --table results.jsonl         # the table of saved lines
+    python benchmarks/sustained.py --table results.jsonl [--figure curves.png]  # saved lines
 
 Each run is a child process of its own (wall seconds count interpreter start-up and imports,
 as the peers' scripts do); runs go one after another, never in parallel.
@@ -44,6 +44,72 @@ SB3_PEERS = {("CartPole-v1", "dqn"): "sb3_dqn_cartpole.py"}
 # ---------------------------------------------------------------------------- child
 
 
+def replay_episodes(run, every: int) -> dict | None:
+    """From the replay at the end (CartPole's 100k buffer holds the whole run): per ``every``
+    transitions, how many episodes ended by a termination (the only transitions whose target
+    is the reward alone) and by a truncation; and the 1-based step within its episode of every
+    truncated transition (500 for CartPole-v1: the time limit, bootstrapped from)."""
+    buf = getattr(run.regime, "buffer", None)
+    if buf is None or buf.S != 1 or buf.K != 1:
+        return None
+    import numpy as np
+
+    head = int(buf.count[0])
+    a = np.arange(max(0, head - buf.C), head)  # absolute slots still held, oldest first
+    p = a % buf.C
+    done = buf.complete[0, p]
+    term, trunc = buf.terminated[0, p] & done, buf.truncated[0, p] & done
+    k = np.cumsum(done)  # transitions up to each slot
+    bins = (k[done] - 1) // every
+    n = int(bins.max()) + 1 if len(bins) else 0
+    first_kept = int(buf.added - done.sum())
+    return {"transitions_before_oldest_kept": first_kept, "every": every,
+            "terminations": np.bincount(bins, term[done], n).astype(int).tolist(),
+            "truncations": np.bincount(bins, trunc[done], n).astype(int).tolist(),
+            "truncated_at_episode_step": sorted(set((a[trunc] - buf.ep_start[0, p[trunc]] + 1)
+                                                    .tolist()))}
+
+
+class Probe:
+    """At each evaluation, the learner's action values on a fixed set of replayed states (drawn
+    with a generator of its own, so the run's replay sampling is untouched): their mean, the
+    mean action gap max_a Q - min_a Q, and the share of the states whose greedy action changed
+    since the previous evaluation (policy churn). dqn, qrdqn (mean of the quantiles) and c51
+    (expectation over the support); others: nothing."""
+
+    def __init__(self, run, size: int = 1024):
+        self.run, self.size, self.obs, self.greedy, self.rows = run, size, None, None, []
+
+    def values(self, obs):
+        import torch
+
+        algo, exp = self.run.exp.config.algorithm, self.run.exp
+        with torch.no_grad():
+            out = self.run.learner.modules["q"](torch.as_tensor(obs))
+            if algo == "c51":
+                a = exp.algo
+                support = torch.linspace(a.v_min, a.v_max, a.num_atoms)
+                return (torch.softmax(out, -1) * support).sum(-1).numpy()
+            return out.mean(-1).numpy() if algo in ("dqn", "qrdqn") else None
+
+    def __call__(self, steps: int) -> None:
+        import numpy as np
+
+        buf = getattr(self.run.regime, "buffer", None)
+        if buf is None or buf.K != 1 or self.run.exp.config.algorithm not in ("dqn", "qrdqn", "c51"):
+            return
+        if self.obs is None:  # the first evaluation's replay (exploration: varied states)
+            s, p = np.nonzero(buf.complete)
+            pick = np.random.default_rng(0).choice(len(s), min(self.size, len(s)), replace=False)
+            self.obs = buf.frames[s[pick], p[pick]].copy()
+        q = self.values(self.obs)
+        greedy = q.argmax(-1)
+        churn = None if self.greedy is None else float((greedy != self.greedy).mean())
+        self.greedy = greedy
+        self.rows.append([steps, round(float(q.mean()), 2),
+                          round(float((q.max(-1) - q.min(-1)).mean()), 3), churn])
+
+
 def child(args) -> int:
     """One rlcore run to the full budget; prints its JSON line."""
     from rlcore.config import load_experiment
@@ -56,8 +122,11 @@ def child(args) -> int:
         def __init__(self, *a, **kw):
             super().__init__(*a, **kw)
             self.learner: list = []
+            self.rollout: list = []
 
         def scalars(self, prefix, values, step):
+            if prefix == "rollout" and values.get("episode_return_mean100") is not None:
+                self.rollout.append([step, round(values["episode_return_mean100"], 1)])
             if prefix == "learner" and values:
                 self.learner.append([step, values.get("q_mean"), values.get("loss"),
                                      values.get("grad_norm"), values.get("lr")])
@@ -70,11 +139,16 @@ def child(args) -> int:
     with tempfile.TemporaryDirectory() as tmp:
         run = Run(exp, Path(tmp) / "r")
         logger = DiagLogger(Path(tmp) / "r", 0, 0)
+        probe = Probe(run)
+
+        def on_eval(rec: dict) -> None:
+            evals.append({"steps": rec["env_steps"], "mean": rec["mean"], "std": rec["std"],
+                          "wall_s": bc.elapsed()})
+            probe(rec["env_steps"])
+
         t = time.perf_counter()
         try:
-            summary = run.run(logger, on_eval=lambda rec: evals.append(
-                {"steps": rec["env_steps"], "mean": rec["mean"], "std": rec["std"],
-                 "wall_s": bc.elapsed()}))
+            summary = run.run(logger, on_eval=on_eval)
         finally:
             logger.close()
             bc.shutdown_ray()
@@ -96,7 +170,12 @@ def child(args) -> int:
     details = {"threshold": args.threshold, "stop_reason": summary["stop_reason"],
                "evals": [[e["steps"], round(e["mean"], 1)] for e in evals],
                "learner": logger.learner,
-               "learner_format": "[env_steps, q_mean, loss, grad_norm, lr]", "load_avg_end": bc.load_avg()}
+               "learner_format": "[env_steps, q_mean, loss, grad_norm, lr]",
+               "train_return_mean100": logger.rollout,
+               "probe": probe.rows,
+               "probe_format": "[env_steps, mean Q, mean action gap, greedy-action churn]",
+               "replay": replay_episodes(run, cfg.eval.every_env_steps),
+               "load_avg_end": bc.load_avg()}
     line = bc.make_line(f"rlcore_{cfg.algorithm}_sustained", args.seed, metrics, config, details)
     line["task"] = f"{cfg.algorithm}_{cfg.env.id}"
     bc.emit(line, None)
@@ -157,28 +236,64 @@ def print_table(lines: list[dict], threshold: float) -> None:
         groups.setdefault(label(ln), []).append(ln)
     print(f"\nheld >= {threshold:g} from (env steps; '-' = not held at the end), final "
           "deterministic evaluation at the full budget, wall seconds from process start")
-    head = f"{'run':<48} {'seed':>4} {'holds from':>10} {'final':>13} {'wall_s':>7} {'first':>7}"
-    print(head)
+    print(f"{'seed':>6} {'holds from':>10} {'final':>13} {'wall_s':>7} {'first':>7}")
     for name, runs in groups.items():
+        print(name)
         for ln in sorted(runs, key=lambda x: x["seed"]):
             if "error" in ln:
-                print(f"{name[:48]:<48} {ln['seed']:>4}  FAILED: {ln['error'][:80]}")
+                print(f"{ln['seed']:>6}  FAILED: {ln['error'][:80]}")
                 continue
             m = ln["metrics"]
             final = f"{m['final_eval_mean']:.1f} ± {m['final_eval_std']:.1f}"
-            print(f"{name[:48]:<48} {ln['seed']:>4} {bc.fmt(m['steps_to_sustained_threshold']):>10}"
-                  f" {final:>13} {bc.fmt(m.get('wall_s'), 0):>7} {bc.fmt(m['steps_to_threshold']):>7}")
+            print(f"{ln['seed']:>6} {bc.fmt(m['steps_to_sustained_threshold']):>10} {final:>13} "
+                  f"{bc.fmt(m.get('wall_s'), 0):>7} {bc.fmt(m['steps_to_threshold']):>7}")
         ok = [ln for ln in runs if "error" not in ln]
         if ok:
             held = [ln["metrics"]["steps_to_sustained_threshold"] for ln in ok]
             finals = [ln["metrics"]["final_eval_mean"] for ln in ok]
             walls = [ln["metrics"].get("wall_s") or 0 for ln in ok]
             worst = max(held) if all(h is not None for h in held) else None
-            print(f"{'':<48} {'all':>4} {'max ' + bc.fmt(worst):>10} "
-                  f"{'min ' + format(min(finals), '.1f'):>13} "
+            print(f"{'all':>6} {'max ' + bc.fmt(worst):>10} {'min ' + format(min(finals), '.1f'):>13} "
                   f"{'med ' + format(statistics.median(walls), '.0f'):>7}  "
                   f"({sum(h is not None for h in held)}/{len(ok)} held, "
                   f"mean final {statistics.mean(finals):.1f})")
+
+
+def figure(lines: list[dict], threshold: float, out: str) -> None:
+    """Per group of runs, one row: evaluation mean vs env steps per seed, and the learner's
+    mean Q(s, a) of the sampled batches (rlcore runs)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    groups: dict[str, list[dict]] = {}
+    for ln in lines:
+        if "error" not in ln:
+            groups.setdefault(label(ln), []).append(ln)
+    fig, axes = plt.subplots(len(groups), 2, figsize=(11, 2.6 * len(groups)), squeeze=False)
+    for (name, runs), (ax, qax) in zip(groups.items(), axes):
+        for ln in sorted(runs, key=lambda x: x["seed"]):
+            ev = ln["details"]["evals"]
+            ev = [(e["steps"], e["mean"]) if isinstance(e, dict) else e for e in ev]
+            ax.plot([e[0] for e in ev], [e[1] for e in ev], marker=".", label=f"seed {ln['seed']}")
+            learner = [r for r in ln["details"].get("learner") or [] if r[1] is not None]
+            if learner:
+                qax.plot([r[0] for r in learner], [r[1] for r in learner], label=f"seed {ln['seed']}")
+                if max(r[1] for r in learner) > 1000:  # a diverging Q on a readable scale
+                    qax.set_yscale("symlog", linthresh=100)
+        ax.axhline(threshold, color="grey", lw=0.8, ls="--")
+        ax.set_ylim(0, 520)
+        ax.set_title(name if len(name) < 110 else name[:107] + "...", fontsize=7)
+        ax.set_ylabel("eval return")
+        qax.set_title("mean Q(s, a) of sampled batches", fontsize=8)
+        qax.axhline(100, color="grey", lw=0.8, ls="--")  # 1/(1 - gamma): the largest return
+        ax.legend(fontsize=6, loc="lower right")
+    for ax in axes[-1]:
+        ax.set_xlabel("env steps")
+    fig.tight_layout()
+    fig.savefig(out, dpi=110)
+    print(f"figure: {out}")
 
 
 def parse_args(argv):
@@ -192,6 +307,7 @@ def parse_args(argv):
     p.add_argument("--out", help="append the JSON lines to this file")
     p.add_argument("--timeout", type=float, default=1800.0, help="seconds per run")
     p.add_argument("--table", nargs="+", help="print the table of these JSON-line files")
+    p.add_argument("--figure", help="with --table: draw the curves into this PNG")
     p.add_argument("--child", action="store_true", help=argparse.SUPPRESS)
     p.add_argument("--seed", type=int, default=0, help=argparse.SUPPRESS)
     return p.parse_args(argv)
@@ -205,6 +321,8 @@ def main(argv=None) -> int:
         lines = [json.loads(t) for f in args.table for t in Path(f).read_text().splitlines()
                  if t.startswith("{")]
         print_table(lines, args.threshold)
+        if args.figure:
+            figure(lines, args.threshold, args.figure)
         return 0
     if args.experiment is None:
         raise SystemExit("an experiment file is needed (or --table FILE)")
