@@ -275,7 +275,8 @@ def figure(lines: list[dict], threshold: float, out: str) -> None:
     for (name, runs), (ax, qax) in zip(groups.items(), axes):
         for ln in sorted(runs, key=lambda x: x["seed"]):
             ev = ln["details"]["evals"]
-            ev = [(e["steps"], e["mean"]) if isinstance(e, dict) else e for e in ev]
+            # rlcore: [steps, mean]; the SB3 peers: [steps, wall_s, mean]
+            ev = [(e["steps"], e["mean"]) if isinstance(e, dict) else (e[0], e[-1]) for e in ev]
             ax.plot([e[0] for e in ev], [e[1] for e in ev], marker=".", label=f"seed {ln['seed']}")
             learner = [r for r in ln["details"].get("learner") or [] if r[1] is not None]
             if learner:
