@@ -287,9 +287,12 @@ def figure(lines: list[dict], threshold: float, out: str) -> None:
         ax.set_ylim(0, 520)
         ax.set_title(name if len(name) < 110 else name[:107] + "...", fontsize=7)
         ax.set_ylabel("eval return")
+        ax.legend(fontsize=6, loc="lower right")
+        if not qax.lines:  # a peer's row: no learner diagnostics
+            qax.set_axis_off()
+            continue
         qax.set_title("mean Q(s, a) of sampled batches", fontsize=8)
         qax.axhline(100, color="grey", lw=0.8, ls="--")  # 1/(1 - gamma): the largest return
-        ax.legend(fontsize=6, loc="lower right")
     for ax in axes[-1]:
         ax.set_xlabel("env steps")
     fig.tight_layout()
