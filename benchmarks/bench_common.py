@@ -128,6 +128,15 @@ def shutdown_ray() -> None:
             ray.shutdown()
 
 
+def sustained_hit(evals: list[dict], threshold: float) -> dict | None:
+    """The first evaluation from which every later one (the final included) has a mean >=
+    threshold, or None when the last one is below it (as the SB3 peers' helper)."""
+    hit = None
+    for e in evals:
+        hit = (hit or e) if e["mean"] >= threshold else None
+    return hit
+
+
 def fmt(x, digits: int = 2) -> str:
     if x is None:
         return "-"

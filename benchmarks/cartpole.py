@@ -104,19 +104,11 @@ def train(exp, run_dir: Path) -> dict:
     return r
 
 
-def sustained_hit(evals: list[dict], threshold: float) -> dict | None:
-    """First evaluation from which every later one is >= threshold (as the SB3 script)."""
-    hit = None
-    for e in evals:
-        hit = (hit or e) if e["mean"] >= threshold else None
-    return hit
-
-
 def ppo_metrics(r: dict, threshold: float) -> dict:
     evals, log, steps = r["evals"], r["logger"], int(r["summary"]["env_steps"])
     hit = next((e for e in evals if e["mean"] >= threshold), None)
     full_budget = r["summary"]["stop_reason"] == "num_env_steps"
-    sustained = sustained_hit(evals, threshold) if full_budget else None
+    sustained = bc.sustained_hit(evals, threshold) if full_budget else None
     loop_s = log.sample_s + log.update_s
     return {
         "steps_to_threshold": hit and hit["steps"],

@@ -26,7 +26,10 @@ import tempfile
 import time
 from pathlib import Path
 
+import bench_common  # before the benchmarks folder leaves sys.path
+
 ROOT = Path(__file__).resolve().parent.parent
+sustained = bench_common.sustained_hit
 # This folder holds mujoco.py (the PPO/TRPO MuJoCo benchmark), which would shadow the mujoco
 # package for HalfCheetah when the script runs as ``python benchmarks/sac.py``.
 sys.path = [p for p in sys.path if Path(p or ".").resolve() != ROOT / "benchmarks"]
@@ -37,14 +40,6 @@ TASKS = {
     "sac_halfcheetah": dict(experiment="sac_halfcheetah.yaml", steps=300_000, eval_every=20_000,
                             episodes=10, threshold=5000.0),
 }
-
-
-def sustained(evals: list, threshold: float):
-    """The first evaluation from which every later one (the final included) is >= threshold."""
-    hit = None
-    for e in evals:
-        hit = (hit or e) if e["mean"] >= threshold else None
-    return hit
 
 
 def run_seed(task: str, seed: int, steps: int, threshold: float) -> dict:

@@ -14,11 +14,11 @@ def train(tmp_path, file, *overrides):
 
 @pytest.mark.parametrize("file,overrides", [
     ("experiments/dqn_cartpole.yaml", []),
-    ("experiments/dqn_cartpole.yaml", ["algo.double_q=true"]),
+    ("experiments/dqn_cartpole.yaml", ["algo.double_q=false"]),  # the file has double Q on
     ("experiments/c51_cartpole.yaml", []),
     ("experiments/qrdqn_cartpole.yaml", []),
     ("experiments/soft_dqn_cartpole.yaml", []),
-], ids=["dqn", "double_dqn", "c51", "qrdqn", "soft_dqn"])
+], ids=["dqn", "dqn_single_q", "c51", "qrdqn", "soft_dqn"])
 def test_value_based_cartpole_reaches_475_within_100k_steps(tmp_path, file, overrides):
     s = train(tmp_path, file, "stop.eval_return=475", "stop.num_env_steps=100000", *overrides)
     assert s["stop_reason"] == "eval_return", s["evals"]
