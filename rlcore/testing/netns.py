@@ -1,0 +1,299 @@
+"""A Ray cluster of real nodes on this machine, each in its own Linux network namespace with its
+own address, for tests and benchmarks (needs root and iproute2).
+
+    bridge namespace   <prefix>br : a bridge br0 and one veth end per node (v0, v1, ...)
+    node namespaces    <prefix>n0 (the head), <prefix>n1, ... : lo + eth0 = 10.213.X.(10+i)/24
+    driver namespace   <prefix>d  : lo + eth0 = 10.213.X.100/24, a Ray node with no CPUs
+
+Everything is made inside namespaces this helper creates: the host's interfaces, addresses and
+routes are only read (to check that the test subnet is not in use), never changed. No namespace
+has a default route, so nothing can leave the cluster's subnet. Each node runs
+``ray start --block`` under ``ip netns exec`` in its own process group, with token
+authentication on, a private HOME (no cloud-metadata probe) and a private RAY_TMPDIR. Teardown
+kills those process groups, then every process left in each namespace (``ip netns pids``), then
+deletes the namespaces, also when the body raises; ``ray stop`` (which kills Ray processes by
+name, other people's too) is never used.
+
+    with namespace_cluster([{"num_cpus": 0}, {"num_cpus": 1}, {"num_cpus": 1},
+                            {"num_cpus": 0, "resources": {"learner_node": 1}}]) as cluster:
+        rc, out = cluster.run_driver(["rlcore", "run", "x.yaml", "--set",
+                                      f"ray.address={cluster.address}"], timeout=300)
+"""
+
+from __future__ import annotations
+
+import contextlib
+import ipaddress
+import json
+import os
+import re
+import secrets
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+PORT = 6379
+SUBNET_BASE = "10.213"
+# Ray's settings that a caller's environment may carry and that would change how nodes start
+# ("localhost mode" makes `ray start --address` refuse to join; RAY_ADDRESS redirects drivers).
+_LEFTOVERS = ("RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER", "RAY_ADDRESS", "RAY_AUTH_MODE",
+              "RAY_AUTH_TOKEN", "RAY_AUTH_TOKEN_PATH", "RAY_TMPDIR", "RAY_NODE_IP")
+
+
+def unavailable() -> str | None:
+    """Why namespace clusters cannot be built here, or None when they can."""
+    if not shutil.which("ip"):
+        return "`ip` (iproute2) is not installed"
+    if os.geteuid() != 0:
+        return "network namespaces need root (ip netns add)"
+    probe = f"rlcn{os.getpid()}probe"
+    made = subprocess.run(["ip", "netns", "add", probe], capture_output=True, text=True)
+    if made.returncode != 0:
+        return f"ip netns add fails here: {made.stderr.strip()}"
+    subprocess.run(["ip", "netns", "del", probe], capture_output=True)
+    return None
+
+
+def host_uses_subnet(subnet: str) -> bool:
+    """Whether an address or route of the host (read only) falls in ``subnet``."""
+    net = ipaddress.ip_network(subnet)
+    text = subprocess.run(["ip", "-o", "-4", "addr", "show"], capture_output=True,
+                          text=True).stdout
+    text += subprocess.run(["ip", "-4", "route", "show", "table", "all"], capture_output=True,
+                           text=True).stdout
+    for word in re.findall(r"\d+\.\d+\.\d+\.\d+(?:/\d+)?", text):
+        other = ipaddress.ip_network(word, strict=False)
+        if other.overlaps(net) and other.prefixlen > 0:
+            return True
+    return False
+
+
+@dataclass
+class Node:
+    """One namespace with a Ray node: ``ip`` is where the other nodes reach it."""
+    ns: str
+    ip: str
+    tmp: Path
+    num_cpus: float = 0
+    resources: dict = field(default_factory=dict)
+    proc: subprocess.Popen | None = None
+
+    @property
+    def log(self) -> Path:
+        return self.tmp / "node.log"
+
+
+class NamespaceCluster:
+    def __init__(self, specs: list[dict], bin_dir: str, prefix: str, subnet_octet: int):
+        self.prefix, self.bin_dir = prefix, bin_dir
+        self.bridge = f"{prefix}br"
+        self.subnet = f"{SUBNET_BASE}.{subnet_octet}.0/24"
+        self.root = Path(tempfile.mkdtemp(prefix="rlcn-", dir="/tmp"))  # short: socket paths
+        self.token = secrets.token_hex(16)
+        mk = lambda name, i, spec: Node(  # noqa: E731
+            f"{prefix}{name}", f"{SUBNET_BASE}.{subnet_octet}.{i}", self.root / name,
+            spec.get("num_cpus", 0), dict(spec.get("resources", {})))
+        self.nodes = [mk(f"n{i}", 10 + i, s) for i, s in enumerate(specs)]
+        self.driver = mk("d", 100, {"num_cpus": 0})
+        self.made: list[str] = []
+
+    @property
+    def head(self) -> Node:
+        return self.nodes[0]
+
+    @property
+    def address(self) -> str:
+        return f"{self.head.ip}:{PORT}"
+
+    def env(self, node: Node) -> dict:
+        """The environment of every process in ``node``'s namespace: the cluster's token, the
+        node's own HOME (holding ``ray_bootstrap_config.yaml``, so the dashboard does not probe
+        the cloud-metadata address) and RAY_TMPDIR, the venv's bin first on PATH."""
+        home = node.tmp / "home"
+        env = {k: v for k, v in os.environ.items() if k not in _LEFTOVERS}
+        env.update({"HOME": str(home), "RAY_TMPDIR": str(node.tmp), "RAY_AUTH_MODE": "token",
+                    "RAY_AUTH_TOKEN": self.token, "RAY_USAGE_STATS_ENABLED": "0",
+                    "PATH": f"{self.bin_dir}:{env.get('PATH', '/usr/bin:/bin')}"})
+        return env
+
+    # -- the network ------------------------------------------------------------------------
+    def _ip(self, *args: str) -> None:
+        out = subprocess.run(["ip", *args], capture_output=True, text=True)
+        if out.returncode != 0:
+            raise RuntimeError(f"ip {' '.join(args)}: {out.stderr.strip()}")
+
+    def build_network(self) -> None:
+        self._ip("netns", "add", self.bridge)
+        self.made.append(self.bridge)
+        self._ip("-n", self.bridge, "link", "add", "br0", "type", "bridge")
+        self._ip("-n", self.bridge, "link", "set", "br0", "up")
+        for i, node in enumerate([*self.nodes, self.driver]):
+            self._ip("netns", "add", node.ns)
+            self.made.append(node.ns)
+            # both ends are made in the bridge namespace and one moves to the node's: the host's
+            # namespace never holds either
+            self._ip("-n", self.bridge, "link", "add", f"v{i}", "type", "veth", "peer", "name",
+                     "eth0", "netns", node.ns)
+            self._ip("-n", self.bridge, "link", "set", f"v{i}", "master", "br0")
+            self._ip("-n", self.bridge, "link", "set", f"v{i}", "up")
+            self._ip("-n", node.ns, "link", "set", "lo", "up")
+            self._ip("-n", node.ns, "addr", "add", f"{node.ip}/24", "dev", "eth0")
+            self._ip("-n", node.ns, "link", "set", "eth0", "up")
+            # IPv4 only: no link-local IPv6 addresses that a process could bind to
+            subprocess.run(["ip", "netns", "exec", node.ns, "sh", "-c",
+                            "echo 1 > /proc/sys/net/ipv6/conf/all/disable_ipv6"],
+                           capture_output=True)
+            home = node.tmp / "home"
+            home.mkdir(parents=True)
+            (home / "ray_bootstrap_config.yaml").write_text("{}\n")
+
+    # -- processes ---------------------------------------------------------------------------
+    def popen(self, node: Node, argv: list[str], **kw) -> subprocess.Popen:
+        """``argv`` in ``node``'s namespace, in a new session (its own process group)."""
+        return subprocess.Popen(["ip", "netns", "exec", node.ns, *argv], env=self.env(node),
+                                start_new_session=True, **kw)
+
+    def run(self, node: Node, argv: list[str], timeout: float) -> tuple[int, str]:
+        proc = self.popen(node, argv, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                          text=True)
+        try:
+            out, _ = proc.communicate(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            _killpg(proc, signal.SIGKILL)
+            out, _ = proc.communicate()
+            return 124, out + f"\n[timed out after {timeout:g} s]"
+        return proc.returncode, out
+
+    def run_driver(self, argv: list[str], timeout: float) -> tuple[int, str]:
+        return self.run(self.driver, argv, timeout)
+
+    def start_node(self, node: Node) -> None:
+        argv = [f"{self.bin_dir}/ray", "start", "--block", f"--node-ip-address={node.ip}",
+                f"--num-cpus={node.num_cpus:g}", "--disable-usage-stats",
+                f"--temp-dir={node.tmp}/ray"]  # per node: a worker would use the head's
+        if node is self.head:
+            argv += ["--head", f"--port={PORT}", "--include-dashboard=false"]
+        else:
+            argv += [f"--address={self.address}"]
+        if node.resources:
+            argv += ["--resources", json.dumps(node.resources)]
+        with open(node.log, "w") as log:
+            node.proc = self.popen(node, argv, stdout=log, stderr=subprocess.STDOUT)
+
+    def wait_started(self, node: Node, timeout: float) -> None:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            text = node.log.read_text()
+            if "Ray runtime started" in text:
+                return
+            if node.proc.poll() is not None:
+                break
+            time.sleep(0.5)
+        raise RuntimeError(f"the Ray node in {node.ns} ({node.ip}) did not start:\n"
+                           f"{node.log.read_text()[-3000:]}")
+
+    def node_ids(self, timeout: float = 120) -> dict[str, str]:
+        """Alive Ray node id -> its address, asked from the driver's namespace."""
+        code = ("import json, ray; ray.init(address=%r, logging_level='ERROR', "
+                "log_to_driver=False); print('NODES ' + json.dumps({n['NodeID']: "
+                "n['NodeManagerAddress'] for n in ray.nodes() if n['Alive']}))") % self.address
+        rc, out = self.run(self.driver, [sys.executable, "-c", code], timeout)
+        if rc != 0 or "NODES " not in out:
+            raise RuntimeError(f"could not list the cluster's nodes:\n{out[-3000:]}")
+        return json.loads(out.split("NODES ", 1)[1].splitlines()[0])
+
+    def sockets(self, node: Node) -> list[dict]:
+        """The TCP sockets in ``node``'s namespace (``ss -tanp``): state, local, peer, process."""
+        out = subprocess.run(["ip", "netns", "exec", node.ns, "ss", "-tanpH"],
+                             capture_output=True, text=True).stdout
+        rows = []
+        for line in out.splitlines():
+            parts = line.split()
+            if len(parts) >= 5:
+                rows.append({"state": parts[0], "local": parts[3], "peer": parts[4],
+                             "process": " ".join(parts[5:])})
+        return rows
+
+    def kill_node(self, node: Node) -> None:
+        """End every process of ``node``'s namespace: its process group, then whatever is left
+        there (``ip netns pids``), by PID."""
+        if node.proc is not None and node.proc.poll() is None:
+            _killpg(node.proc, signal.SIGTERM)
+            try:
+                node.proc.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                _killpg(node.proc, signal.SIGKILL)
+        for _ in range(20):
+            pids = namespace_pids(node.ns)
+            if not pids:
+                break
+            for pid in pids:
+                with contextlib.suppress(ProcessLookupError):
+                    os.kill(pid, signal.SIGKILL)
+            time.sleep(0.25)
+        if node.proc is not None:
+            with contextlib.suppress(subprocess.TimeoutExpired):
+                node.proc.wait(timeout=5)
+
+    def close(self) -> None:
+        for node in [self.driver, *reversed(self.nodes)]:
+            if node.ns in self.made:
+                self.kill_node(node)
+        for ns in reversed(self.made):
+            subprocess.run(["ip", "netns", "del", ns], capture_output=True)
+        self.made = []
+        if not os.environ.get("RLCORE_NETNS_KEEP"):  # set it to read the nodes' Ray logs after
+            shutil.rmtree(self.root, ignore_errors=True)
+
+
+def namespace_pids(ns: str) -> list[int]:
+    out = subprocess.run(["ip", "netns", "pids", ns], capture_output=True, text=True).stdout
+    return [int(p) for p in out.split() if p.isdigit()]
+
+
+def _killpg(proc: subprocess.Popen, sig: int) -> None:
+    with contextlib.suppress(ProcessLookupError, PermissionError):
+        os.killpg(proc.pid, sig)  # start_new_session: the group's id is the leader's PID
+
+
+def in_subnet_or_loopback(endpoint: str, subnet: str) -> bool:
+    """Whether an ``ss`` address (``10.213.5.10:6379``, ``[::ffff:10.213.5.10]:6379``,
+    ``127.0.0.1:x``) is in ``subnet`` or on loopback; wildcards (``0.0.0.0:*``, ``*:*``) are
+    not addresses and do not count."""
+    host = endpoint.rsplit(":", 1)[0].strip("[]").removeprefix("::ffff:")
+    host = host.split("%", 1)[0]
+    try:
+        addr = ipaddress.ip_address(host)
+    except ValueError:
+        return False
+    return addr.is_loopback or addr in ipaddress.ip_network(subnet)
+
+
+@contextlib.contextmanager
+def namespace_cluster(specs: list[dict], bin_dir: str | None = None, start_timeout: float = 120):
+    """Yields a started ``NamespaceCluster``: ``specs[0]`` is the head, each spec
+    ``{"num_cpus": N, "resources": {...}}``; a driver namespace (a Ray node with no CPUs) is
+    added. Raise ``RuntimeError`` if it cannot be built; check ``unavailable()`` first."""
+    pid = os.getpid()
+    octet = pid % 250 + 1
+    if host_uses_subnet(f"{SUBNET_BASE}.{octet}.0/24"):
+        raise RuntimeError(f"the host uses {SUBNET_BASE}.{octet}.0/24; not building a cluster "
+                           "there")
+    cluster = NamespaceCluster(specs, bin_dir or str(Path(sys.executable).parent),
+                               f"rlcn{pid}", octet)
+    try:
+        cluster.build_network()
+        cluster.start_node(cluster.head)
+        cluster.wait_started(cluster.head, start_timeout)
+        for node in [*cluster.nodes[1:], cluster.driver]:
+            cluster.start_node(node)
+        for node in [*cluster.nodes[1:], cluster.driver]:
+            cluster.wait_started(node, start_timeout)
+        yield cluster
+    finally:
+        cluster.close()
