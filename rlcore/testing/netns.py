@@ -3,13 +3,15 @@ own address, for tests and benchmarks (needs root and iproute2).
 
     bridge namespace   <prefix>br : a bridge br0 and one veth end per node (v0, v1, ...)
     node namespaces    <prefix>n0 (the head), <prefix>n1, ... : lo + eth0 = 10.213.X.(10+i)/24
-    driver namespace   <prefix>d  : lo + eth0 = 10.213.X.100/24, a Ray node with no CPUs
+    driver namespace   <prefix>d  : lo + eth0 = 10.213.X.100/24; each driver there joins a
+                                    Ray node with no CPUs (docker/ray-node.sh driver)
 
 Everything is made inside namespaces this helper creates: the host's interfaces, addresses and
 routes are only read (to check that the test subnet is not in use), never changed. No namespace
 has a default route, so nothing can leave the cluster's subnet. Each node runs
 ``ray start --block`` under ``ip netns exec`` in its own process group, with token
-authentication on, a private HOME (no cloud-metadata probe) and a private RAY_TMPDIR. Teardown
+authentication on, a private HOME (no cloud-metadata probe), a private Ray temp dir and its
+own PID namespace (``unshare --pid``: its processes see only their node's). Teardown
 kills those process groups, then every process left in each namespace (``ip netns pids``), then
 deletes the namespaces, also when the body raises; ``ray stop`` (which kills Ray processes by
 name, other people's too) is never used.
@@ -18,6 +20,7 @@ name, other people's too) is never used.
                             {"num_cpus": 0, "resources": {"learner_node": 1}}]) as cluster:
         rc, out = cluster.run_driver(["rlcore", "run", "x.yaml", "--set",
                                       f"ray.address={cluster.address}"], timeout=300)
+        # the driver: ip netns exec <prefix>d ... docker/ray-node.sh driver HEAD:6379 rlcore ...
 """
 
 from __future__ import annotations
@@ -41,14 +44,19 @@ PORT = 6379
 SUBNET_BASE = "10.213"
 # Ray's settings that a caller's environment may carry and that would change how nodes start
 # ("localhost mode" makes `ray start --address` refuse to join; RAY_ADDRESS redirects drivers).
+NODE_SCRIPT = Path(__file__).resolve().parents[2] / "docker" / "ray-node.sh"
+# Each node also gets its own PID namespace, as on a machine of its own: a driver finds "its"
+# node by listing local raylet processes, and would otherwise take the head's. When the node's
+# first process ends, the kernel ends every process of that PID namespace.
+_PID_NS = ["unshare", "--pid", "--fork", "--kill-child", "--mount-proc"]
 _LEFTOVERS = ("RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER", "RAY_ADDRESS", "RAY_AUTH_MODE",
               "RAY_AUTH_TOKEN", "RAY_AUTH_TOKEN_PATH", "RAY_TMPDIR", "RAY_NODE_IP")
 
 
 def unavailable() -> str | None:
     """Why namespace clusters cannot be built here, or None when they can."""
-    if not shutil.which("ip"):
-        return "`ip` (iproute2) is not installed"
+    if not shutil.which("ip") or not shutil.which("unshare"):
+        return "`ip` (iproute2) or `unshare` (util-linux) is not installed"
     if os.geteuid() != 0:
         return "network namespaces need root (ip netns add)"
     probe = f"rlcn{os.getpid()}probe"
@@ -155,12 +163,15 @@ class NamespaceCluster:
     # -- processes ---------------------------------------------------------------------------
     def popen(self, node: Node, argv: list[str], **kw) -> subprocess.Popen:
         """``argv`` in ``node``'s namespace, in a new session (its own process group)."""
-        return subprocess.Popen(["ip", "netns", "exec", node.ns, *argv], env=self.env(node),
+        env = self.env(node)
+        if node is self.driver:  # what docker/ray-node.sh reads
+            env.update({"RAY_NODE_IP": node.ip, "RAY_NUM_CPUS": "0"})
+        return subprocess.Popen(["ip", "netns", "exec", node.ns, *argv], env=env,
                                 start_new_session=True, **kw)
 
-    def run(self, node: Node, argv: list[str], timeout: float) -> tuple[int, str]:
+    def run(self, node: Node, argv: list[str], timeout: float, **kw) -> tuple[int, str]:
         proc = self.popen(node, argv, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-                          text=True)
+                          text=True, **kw)
         try:
             out, _ = proc.communicate(timeout=timeout)
         except subprocess.TimeoutExpired:
@@ -169,12 +180,19 @@ class NamespaceCluster:
             return 124, out + f"\n[timed out after {timeout:g} s]"
         return proc.returncode, out
 
-    def run_driver(self, argv: list[str], timeout: float) -> tuple[int, str]:
-        return self.run(self.driver, argv, timeout)
+    def run_driver(self, argv: list[str], timeout: float, **kw) -> tuple[int, str]:
+        """``argv`` as a cluster's driver: in the driver's namespace, ``docker/ray-node.sh
+        driver HEAD:PORT argv...`` joins a Ray node with no CPUs (a Ray driver runs on a node)
+        and runs ``argv``; that node ends with it."""
+        return self.run(self.driver, self.driver_argv(argv), timeout, **kw)
+
+    def driver_argv(self, argv: list[str]) -> list[str]:
+        return [*_PID_NS, "sh", str(NODE_SCRIPT), "driver", self.address, *argv]
 
     def start_node(self, node: Node) -> None:
-        argv = [f"{self.bin_dir}/ray", "start", "--block", f"--node-ip-address={node.ip}",
-                f"--num-cpus={node.num_cpus:g}", "--disable-usage-stats",
+        argv = [*_PID_NS, f"{self.bin_dir}/ray", "start", "--block",
+                f"--node-ip-address={node.ip}", f"--num-cpus={node.num_cpus:g}",
+                "--disable-usage-stats",
                 f"--temp-dir={node.tmp}/ray"]  # per node: a worker would use the head's
         if node is self.head:
             argv += ["--head", f"--port={PORT}", "--include-dashboard=false"]
@@ -198,11 +216,12 @@ class NamespaceCluster:
                            f"{node.log.read_text()[-3000:]}")
 
     def node_ids(self, timeout: float = 120) -> dict[str, str]:
-        """Alive Ray node id -> its address, asked from the driver's namespace."""
+        """Alive Ray node id -> its address, asked by a driver in the driver's namespace (its
+        own node included)."""
         code = ("import json, ray; ray.init(address=%r, logging_level='ERROR', "
                 "log_to_driver=False); print('NODES ' + json.dumps({n['NodeID']: "
                 "n['NodeManagerAddress'] for n in ray.nodes() if n['Alive']}))") % self.address
-        rc, out = self.run(self.driver, [sys.executable, "-c", code], timeout)
+        rc, out = self.run_driver([sys.executable, "-c", code], timeout)
         if rc != 0 or "NODES " not in out:
             raise RuntimeError(f"could not list the cluster's nodes:\n{out[-3000:]}")
         return json.loads(out.split("NODES ", 1)[1].splitlines()[0])
@@ -290,9 +309,9 @@ def namespace_cluster(specs: list[dict], bin_dir: str | None = None, start_timeo
         cluster.build_network()
         cluster.start_node(cluster.head)
         cluster.wait_started(cluster.head, start_timeout)
-        for node in [*cluster.nodes[1:], cluster.driver]:
+        for node in cluster.nodes[1:]:
             cluster.start_node(node)
-        for node in [*cluster.nodes[1:], cluster.driver]:
+        for node in cluster.nodes[1:]:
             cluster.wait_started(node, start_timeout)
         yield cluster
     finally:
