@@ -66,8 +66,9 @@ def run_driver_watching_sockets(cluster, argv, timeout) -> tuple[int, str, list]
 
 def check_sockets(cluster, seen) -> dict:
     """Every TCP socket seen has its addresses on the test subnet or loopback (listeners may be
-    on the wildcard address); returns counts for the report."""
-    bad, established, peers = [], 0, set()
+    on the wildcard address); returns, per namespace, the connected sockets seen and the peer
+    addresses."""
+    bad, report = [], {}
     for ns, row in seen:
         if row["state"] == "LISTEN":
             ok = row["local"].rsplit(":", 1)[0] in ("0.0.0.0", "*", "[::]") or \
@@ -75,12 +76,13 @@ def check_sockets(cluster, seen) -> dict:
         else:
             ok = all(netns.in_subnet_or_loopback(row[k], cluster.subnet)
                      for k in ("local", "peer"))
-            established += 1
-            peers.add(row["peer"].rsplit(":", 1)[0])
+            entry = report.setdefault(ns, {"connected": 0, "peers": set()})
+            entry["connected"] += 1
+            entry["peers"].add(row["peer"].rsplit(":", 1)[0])
         if not ok:
             bad.append((ns, row))
     assert not bad, f"sockets outside {cluster.subnet} and loopback: {bad[:10]}"
-    return {"established": established, "peers": sorted(peers)}
+    return report
 
 
 def node_roles(cluster) -> dict[str, str]:
@@ -106,9 +108,18 @@ def check_run(cluster, seen, summary, env_steps):
     if env_steps is not None:
         assert summary["env_steps"] == env_steps
     report = check_sockets(cluster, seen)
-    # Ray talked across the bridge: the driver's namespace to the head, the rollout nodes to it
-    assert cluster.head.ip in report["peers"] and cluster.nodes[1].ip in report["peers"]
+    # Ray talked across the bridge: every namespace had connections, each node's to the head
+    # (the GCS on HEAD:6379), the driver's also to the rollout and learner nodes
+    assert set(report) == {n.ns for n in [*cluster.nodes, cluster.driver]}
+    for node in cluster.nodes[1:]:
+        assert cluster.head.ip in report[node.ns]["peers"], node.ns
+    assert {n.ip for n in cluster.nodes} <= report[cluster.driver.ns]["peers"]
     return report
+
+
+def show(report) -> str:
+    return "; ".join(f"{ns}: {r['connected']} connected, peers {sorted(r['peers'])}"
+                     for ns, r in sorted(report.items()))
 
 
 COMMON = ["rollout.num_actors=2", "learner.resources={learner_node: 1}",
@@ -137,7 +148,7 @@ def test_ppo_actors_on_two_rollout_nodes_learner_on_the_marked_node(cluster, tmp
     # 2 actors x 2 envs x 16 steps = 64 per round: 8 rounds, 8 updates
     assert summary["updates"] == 8
     report = check_run(cluster, seen, summary, 512)
-    print(f"\nss: {report['established']} connected sockets seen, peers {report['peers']}")
+    print(f"\nss: {show(report)}")
 
 
 def test_dqn_actors_on_two_rollout_nodes_learner_on_the_marked_node(cluster, tmp_path):
@@ -154,7 +165,7 @@ def test_dqn_actors_on_two_rollout_nodes_learner_on_the_marked_node(cluster, tmp
     assert sum(summary["env_steps_by_actor"].values()) == summary["env_steps"]
     assert summary["updates"] == int(0.5 * (summary["env_steps"] - 500 + 1))
     report = check_run(cluster, seen, summary, None)
-    print(f"\nss: {report['established']} connected sockets seen, peers {report['peers']}")
+    print(f"\nss: {show(report)}")
 
 
 def test_address_check_accepts_only_the_subnet_and_loopback():

@@ -63,7 +63,13 @@ def unavailable() -> str | None:
     made = subprocess.run(["ip", "netns", "add", probe], capture_output=True, text=True)
     if made.returncode != 0:
         return f"ip netns add fails here: {made.stderr.strip()}"
-    subprocess.run(["ip", "netns", "del", probe], capture_output=True)
+    try:  # each node also needs a PID namespace of its own
+        pid_ns = subprocess.run(["ip", "netns", "exec", probe, *_PID_NS, "true"],
+                                capture_output=True, text=True, timeout=30)
+    finally:
+        subprocess.run(["ip", "netns", "del", probe], capture_output=True)
+    if pid_ns.returncode != 0:
+        return f"unshare --pid fails in a network namespace here: {pid_ns.stderr.strip()}"
     return None
 
 
