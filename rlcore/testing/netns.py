@@ -9,12 +9,12 @@ own address, for tests and benchmarks (needs root and iproute2).
 Everything is made inside namespaces this helper creates: the host's interfaces, addresses and
 routes are only read (to check that the test subnet is not in use), never changed. No namespace
 has a default route, so nothing can leave the cluster's subnet. Each node runs
-``ray start --block`` under ``ip netns exec`` in its own process group, with token
-authentication on, a private HOME (no cloud-metadata probe), a private Ray temp dir and its
-own PID namespace (``unshare --pid``: its processes see only their node's). Teardown
-kills those process groups, then every process left in each namespace (``ip netns pids``), then
-deletes the namespaces, also when the body raises; ``ray stop`` (which kills Ray processes by
-name, other people's too) is never used.
+``docker/ray-node.sh`` (the script every image runs: ``ray start --block``) under
+``ip netns exec`` in its own process group and its own PID namespace (``unshare --pid``: its
+processes see only their node's), with token authentication on and a private HOME (no
+cloud-metadata probe). Teardown kills those process groups, then every process left in each
+namespace (``ip netns pids``), then deletes the namespaces, also when the body raises;
+``ray stop`` (which kills Ray processes by name, other people's too) is never used.
 
     with namespace_cluster([{"num_cpus": 0}, {"num_cpus": 1}, {"num_cpus": 1},
                             {"num_cpus": 0, "resources": {"learner_node": 1}}]) as cluster:
@@ -170,8 +170,11 @@ class NamespaceCluster:
     def popen(self, node: Node, argv: list[str], **kw) -> subprocess.Popen:
         """``argv`` in ``node``'s namespace, in a new session (its own process group)."""
         env = self.env(node)
-        if node is self.driver:  # what docker/ray-node.sh reads
-            env.update({"RAY_NODE_IP": node.ip, "RAY_NUM_CPUS": "0"})
+        # what docker/ray-node.sh reads
+        env.update({"RAY_NODE_IP": node.ip, "RAY_NUM_CPUS": f"{node.num_cpus:g}",
+                    "RAY_PORT": str(PORT)})
+        if node.resources:
+            env["RAY_RESOURCES"] = json.dumps(node.resources)
         return subprocess.Popen(["ip", "netns", "exec", node.ns, *argv], env=env,
                                 start_new_session=True, **kw)
 
@@ -196,18 +199,12 @@ class NamespaceCluster:
         return [*_PID_NS, "sh", str(NODE_SCRIPT), "driver", self.address, *argv]
 
     def start_node(self, node: Node) -> None:
-        argv = [*_PID_NS, f"{self.bin_dir}/ray", "start", "--block",
-                f"--node-ip-address={node.ip}", f"--num-cpus={node.num_cpus:g}",
-                "--disable-usage-stats",
-                f"--temp-dir={node.tmp}/ray"]  # per node: a worker would use the head's
-        if node is self.head:
-            argv += ["--head", f"--port={PORT}", "--include-dashboard=false"]
-        else:
-            argv += [f"--address={self.address}"]
-        if node.resources:
-            argv += ["--resources", json.dumps(node.resources)]
+        """``docker/ray-node.sh head`` (or ``worker HEAD:PORT``) in ``node``'s namespace and a
+        PID namespace of its own: ``ray start --block`` with the node's address and resources."""
+        role = ["head"] if node is self.head else ["worker", self.address]
         with open(node.log, "w") as log:
-            node.proc = self.popen(node, argv, stdout=log, stderr=subprocess.STDOUT)
+            node.proc = self.popen(node, [*_PID_NS, "sh", str(NODE_SCRIPT), *role], stdout=log,
+                                   stderr=subprocess.STDOUT)
 
     def wait_started(self, node: Node, timeout: float) -> None:
         deadline = time.monotonic() + timeout
@@ -315,9 +312,10 @@ def namespace_cluster(specs: list[dict], bin_dir: str | None = None, start_timeo
         cluster.build_network()
         cluster.start_node(cluster.head)
         cluster.wait_started(cluster.head, start_timeout)
+        # one after the other: nodes started on one machine share the head's Ray temp dir, and
+        # two raylets starting at once there can pick the same socket name
         for node in cluster.nodes[1:]:
             cluster.start_node(node)
-        for node in cluster.nodes[1:]:
             cluster.wait_started(node, start_timeout)
         yield cluster
     finally:
