@@ -6,6 +6,11 @@
 #   ray-node.sh driver HOST:PORT CMD...   join as a node (a Ray driver must be one), then run
 #                                         CMD, e.g. rlcore run x.yaml --set ray.address=HOST:PORT
 #                                         --set learner.num_gpus=1 (the learner goes to a GPU node)
+#   ray-node.sh health [head]             a probe (docker/kuberay.yaml): exit 0 when this node's
+#                                         raylet answers (its agent's /api/local_raylet_healthz
+#                                         on 127.0.0.1:$RAY_AGENT_PORT, default 52365) and, with
+#                                         `head`, the GCS answers on 127.0.0.1:$RAY_PORT; needs
+#                                         only the image's python and ray, no dashboard, no wget
 # Token authentication is always on: every node and every driver needs the same RAY_AUTH_TOKEN
 # (make one with: python -c "import secrets; print(secrets.token_hex(32))").
 # RAY_NODE_IP: the address other nodes reach this one at (default: `hostname -i`);
@@ -19,7 +24,8 @@ NODE_IP="${RAY_NODE_IP:-$(hostname -i | cut -d' ' -f1)}"
 ROLE="${1:-}" HEAD="${2:-}"
 RESOURCES="${RAY_NUM_CPUS:+--num-cpus=$RAY_NUM_CPUS} ${RAY_NUM_GPUS:+--num-gpus=$RAY_NUM_GPUS}"
 usage() {
-    echo "usage: ray-node.sh head | worker HEAD_HOST:PORT | driver HEAD_HOST:PORT COMMAND..." >&2
+    echo "usage: ray-node.sh head | worker HEAD_HOST:PORT | driver HEAD_HOST:PORT COMMAND..." \
+         "| health [head]" >&2
     exit 2
 }
 # shellcheck disable=SC2086
@@ -38,5 +44,9 @@ case "$ROLE" in
     ray start --address="$HEAD" --node-ip-address="$NODE_IP" --disable-usage-stats $RESOURCES \
       ${RAY_RESOURCES:+"--resources=$RAY_RESOURCES"}
     exec "$@" ;;
+  health)
+    python -c "import sys, urllib.request as u; sys.exit(b'success' not in u.urlopen(
+        'http://127.0.0.1:${RAY_AGENT_PORT:-52365}/api/local_raylet_healthz', timeout=5).read())"
+    [ "$HEAD" != head ] || exec ray health-check --address="127.0.0.1:${RAY_PORT:-6379}" ;;
   *) usage ;;
 esac

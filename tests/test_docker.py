@@ -101,3 +101,52 @@ def test_node_script_refuses_to_start_without_a_token_or_a_role():
     text = (DOCKER / "ray-node.sh").read_text()
     assert "export RAY_AUTH_MODE=token" in text
     assert "--include-dashboard=false" in text
+
+
+def installed_version(dist: str) -> str:
+    from importlib.metadata import version
+
+    return version(dist)
+
+
+def test_ray_is_pinned_to_the_version_the_tests_ran_and_kuberay_names_it():
+    pins = dict(re.findall(r"^([A-Za-z0-9_.-]+)==(\S+)", (ROOT / "constraints.txt").read_text(),
+                           re.M))
+    assert pins["ray"] == installed_version("ray")
+    cluster = yaml.safe_load((DOCKER / "kuberay.yaml").read_text())
+    assert cluster["spec"]["rayVersion"] == pins["ray"]
+
+
+@pytest.mark.parametrize("name", ["Dockerfile.cpu", "Dockerfile.cuda"])
+def test_images_start_from_a_pinned_base_and_own_the_runs_folder(name):
+    text = (DOCKER / name).read_text()
+    base = re.search(r"^FROM (\S+)", text, re.M).group(1)
+    # python:MAJOR.MINOR.PATCH-slim-DEBIAN: no floating tag
+    assert re.fullmatch(r"python:\d+\.\d+\.\d+-slim-[a-z]+", base), base
+    assert "mkdir /runs && chown rl /runs" in text
+
+
+def test_no_image_floats_and_compose_writes_runs_to_a_named_volume():
+    version = re.search(r'^version = "(.+)"', (ROOT / "pyproject.toml").read_text(), re.M).group(1)
+    compose = yaml.safe_load((DOCKER / "compose.yaml").read_text())
+    for name, svc in compose["services"].items():
+        assert svc["image"].endswith(f":{version}"), name
+    driver = compose["services"]["driver"]
+    assert driver["volumes"] == ["runs:/runs"] and "runs" in compose["volumes"]
+    assert "logging.root=/runs" in driver["command"]
+    cluster = yaml.safe_load((DOCKER / "kuberay.yaml").read_text())
+    for group in [cluster["spec"]["headGroupSpec"]] + cluster["spec"]["workerGroupSpecs"]:
+        assert group["template"]["spec"]["containers"][0]["image"].endswith(f":{version}")
+
+
+def test_kuberay_probes_use_the_node_script_not_wget_or_the_dashboard():
+    """KubeRay's default probes wget the dashboard, which is off, with a wget the images lack:
+    every container brings its own probes (run on live nodes in tests/test_netns_cluster.py)."""
+    cluster = yaml.safe_load((DOCKER / "kuberay.yaml").read_text())
+    head = cluster["spec"]["headGroupSpec"]["template"]["spec"]["containers"][0]
+    assert head["readinessProbe"]["exec"]["command"] == ["ray-node.sh", "health", "head"]
+    assert head["livenessProbe"]["exec"]["command"] == ["ray-node.sh", "health", "head"]
+    for group in cluster["spec"]["workerGroupSpecs"]:
+        container = group["template"]["spec"]["containers"][0]
+        for probe in ("readinessProbe", "livenessProbe"):
+            assert container[probe]["exec"]["command"] == ["ray-node.sh", "health"], group

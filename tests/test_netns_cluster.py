@@ -177,3 +177,34 @@ def test_address_check_accepts_only_the_subnet_and_loopback():
     assert not netns.in_subnet_or_loopback("10.213.8.10:6379", subnet)
     assert not netns.in_subnet_or_loopback("169.254.169.254:80", subnet)
     assert not netns.in_subnet_or_loopback("0.0.0.0:*", subnet)
+
+
+def test_the_kuberay_probes_pass_on_live_nodes_and_fail_where_no_node_runs(cluster):
+    """docker/kuberay.yaml's probe commands, run as written (ray-node.sh from docker/) on the
+    head and on a rollout node; in the driver's namespace, where no Ray node runs between
+    drivers, the same probe fails. The dashboard, which KubeRay's default head probe asks, is
+    off: nothing answers on 8265."""
+    import yaml
+
+    spec = yaml.safe_load((ROOT / "docker" / "kuberay.yaml").read_text())["spec"]
+    head = spec["headGroupSpec"]["template"]["spec"]["containers"][0]
+    worker = spec["workerGroupSpecs"][0]["template"]["spec"]["containers"][0]
+
+    def probe(node, container, kind):
+        command = container[kind]["exec"]["command"]
+        assert command[0] == "ray-node.sh"
+        return cluster.run(node, ["sh", str(netns.NODE_SCRIPT), *command[1:]],
+                           container[kind]["timeoutSeconds"] + 30)
+
+    for kind in ("readinessProbe", "livenessProbe"):
+        code, out = probe(cluster.head, head, kind)
+        assert code == 0, out[-2000:]
+        for node in cluster.nodes[1:]:
+            code, out = probe(node, worker, kind)
+            assert code == 0, (node.ns, out[-2000:])
+        code, out = probe(cluster.driver, worker, kind)
+        assert code != 0 and "Connection refused" in out
+    dashboard = ("import urllib.request; "
+                 "urllib.request.urlopen('http://127.0.0.1:8265/api/gcs_healthz', timeout=3)")
+    code, out = cluster.run(cluster.head, [sys.executable, "-c", dashboard], 30)
+    assert code != 0 and "Connection refused" in out
