@@ -9,6 +9,7 @@ interfaces, addresses and routes are the same after as before.
 Needs root and iproute2: ``make test-netns``. One cluster at a time, one CPU per rollout node."""
 
 import json
+import os
 import subprocess
 import sys
 import time
@@ -208,3 +209,29 @@ def test_the_kuberay_probes_pass_on_live_nodes_and_fail_where_no_node_runs(clust
                  "urllib.request.urlopen('http://127.0.0.1:8265/api/gcs_healthz', timeout=3)")
     code, out = cluster.run(cluster.head, [sys.executable, "-c", dashboard], 30)
     assert code != 0 and "Connection refused" in out
+
+
+def test_namespaces_left_by_a_killed_owner_are_removed_with_their_processes():
+    """A cluster whose process was SIGKILLed leaves its namespaces and the processes in them:
+    the next cluster's start removes them (the owner's PID is gone); a live owner's stay."""
+    why = netns.unavailable()
+    if why:
+        pytest.skip(f"no network-namespace cluster here: {why}")
+    gone = subprocess.Popen(["true"])
+    gone.wait()  # a PID that no longer exists
+    stale, live = f"rlcn{gone.pid}n0", f"rlcn{os.getpid()}n9"
+    for name in (stale, live):
+        subprocess.run(["ip", "netns", "add", name], check=True)
+    sleeper = subprocess.Popen(["ip", "netns", "exec", stale, "sleep", "300"])
+    try:
+        time.sleep(0.5)
+        assert netns.namespace_pids(stale) == [sleeper.pid]
+        removed = netns.remove_stale()
+        assert stale in removed and live not in removed
+        assert sleeper.wait(timeout=10) == -9
+        left = subprocess.run(["ip", "netns", "list"], capture_output=True, text=True).stdout
+        assert stale not in left and live in left
+    finally:
+        sleeper.kill()
+        for name in (stale, live):
+            subprocess.run(["ip", "netns", "del", name], capture_output=True)

@@ -107,7 +107,8 @@ class NamespaceCluster:
         self.prefix, self.bin_dir = prefix, bin_dir
         self.bridge = f"{prefix}br"
         self.subnet = f"{SUBNET_BASE}.{subnet_octet}.0/24"
-        self.root = Path(tempfile.mkdtemp(prefix="rlcn-", dir="/tmp"))  # short: socket paths
+        # short (Ray's socket paths have a limit), and named by the owner for remove_stale
+        self.root = Path(tempfile.mkdtemp(prefix=f"rlcn-{os.getpid()}-", dir="/tmp"))
         self.token = secrets.token_hex(16)
         mk = lambda name, i, spec: Node(  # noqa: E731
             f"{prefix}{name}", f"{SUBNET_BASE}.{subnet_octet}.{i}", self.root / name,
@@ -273,6 +274,29 @@ class NamespaceCluster:
             shutil.rmtree(self.root, ignore_errors=True)
 
 
+def remove_stale() -> list[str]:
+    """Delete the namespaces (and temp dirs) an earlier cluster of this helper left behind
+    because its process was killed before its teardown (names ``rlcn<PID>...`` whose PID is
+    gone), after killing the processes still in them. Those of a live process are left alone."""
+    out = subprocess.run(["ip", "netns", "list"], capture_output=True, text=True).stdout
+    removed = []
+    for name in (line.split()[0] for line in out.splitlines() if line.strip()):
+        m = re.fullmatch(r"rlcn(\d+)(br|d|n\d+|probe)", name)
+        if not m or os.path.exists(f"/proc/{m.group(1)}"):
+            continue
+        for pid in namespace_pids(name):
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGKILL)
+        subprocess.run(["ip", "netns", "del", name], capture_output=True)
+        removed.append(name)
+    for folder in Path("/tmp").glob("rlcn-*-*"):  # their Ray temp dirs
+        m = re.fullmatch(r"rlcn-(\d+)-\w+", folder.name)
+        if m and not os.path.exists(f"/proc/{m.group(1)}") and folder.owner() == "root":
+            shutil.rmtree(folder, ignore_errors=True)
+            removed.append(str(folder))
+    return removed
+
+
 def namespace_pids(ns: str) -> list[int]:
     out = subprocess.run(["ip", "netns", "pids", ns], capture_output=True, text=True).stdout
     return [int(p) for p in out.split() if p.isdigit()]
@@ -301,6 +325,7 @@ def namespace_cluster(specs: list[dict], bin_dir: str | None = None, start_timeo
     """Yields a started ``NamespaceCluster``: ``specs[0]`` is the head, each spec
     ``{"num_cpus": N, "resources": {...}}``; a driver namespace (a Ray node with no CPUs) is
     added. Raise ``RuntimeError`` if it cannot be built; check ``unavailable()`` first."""
+    remove_stale()
     pid = os.getpid()
     octet = pid % 250 + 1
     if host_uses_subnet(f"{SUBNET_BASE}.{octet}.0/24"):
