@@ -165,3 +165,18 @@ def test_dockerfiles_pass_hadolint():
                           str(DOCKER / "Dockerfile.cuda")], capture_output=True, text=True,
                          timeout=60)
     assert out.returncode == 0, out.stdout + out.stderr
+
+
+def test_kuberay_pod_templates_are_valid_kubernetes_pods():
+    """Each group's pod template (containers, probes, env from the secret, volumes, GPU limits)
+    against Kubernetes' own schema, strictly (pip install kubernetes-validate). The RayCluster
+    fields around them follow KubeRay's CRD, which this does not check."""
+    kv = pytest.importorskip("kubernetes_validate",
+                             reason="kubernetes-validate is not installed")
+    spec = yaml.safe_load((DOCKER / "kuberay.yaml").read_text())["spec"]
+    groups = [("head", spec["headGroupSpec"])] + [(g["groupName"], g)
+                                                  for g in spec["workerGroupSpecs"]]
+    for name, group in groups:
+        pod = {"apiVersion": "v1", "kind": "Pod", "metadata": {"name": f"rlcore-{name}"},
+               "spec": group["template"]["spec"]}
+        kv.validate(pod, "1.32.0", strict=True)  # raises ValidationError with the field
