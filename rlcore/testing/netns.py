@@ -128,7 +128,9 @@ class NamespaceCluster:
     def env(self, node: Node) -> dict:
         """The environment of every process in ``node``'s namespace: the cluster's token, the
         node's own HOME (holding ``ray_bootstrap_config.yaml``, so the dashboard does not probe
-        the cloud-metadata address) and RAY_TMPDIR, the venv's bin first on PATH."""
+        the cloud-metadata address) and RAY_TMPDIR (the head's Ray session goes there; a worker
+        takes the head's temp dir from the GCS, which on one machine is the same folder), the
+        venv's bin first on PATH."""
         home = node.tmp / "home"
         env = {k: v for k, v in os.environ.items() if k not in _LEFTOVERS}
         env.update({"HOME": str(home), "RAY_TMPDIR": str(node.tmp), "RAY_AUTH_MODE": "token",
