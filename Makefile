@@ -5,7 +5,7 @@ PY := $(VENV)/bin/python
 PIP := $(PY) -m pip
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test test-slow test-ray test-gpu test-all bench install clean
+.PHONY: demo test test-slow test-ray test-gpu test-netns test-all bench install clean
 
 $(PY):
 	$(PYTHON) -m venv $(VENV)
@@ -32,6 +32,9 @@ test-ray: $(STAMP)
 
 test-gpu: $(STAMP)
 	$(PY) -m pytest -q -m gpu
+
+test-netns: $(STAMP)
+	$(PY) -m pytest -q -m netns
 
 test-all: $(STAMP)
 	$(PY) -m pytest -q -m "slow or ray or not slow"

