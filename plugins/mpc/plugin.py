@@ -39,14 +39,10 @@ def make_ilqr_policy(modules: dict, cfg, spaces, explore: bool) -> ILQRPlanner:
     return ILQRPlanner(modules["model"], task_for(cfg.task, spaces), cfg, spaces, explore)
 
 
-PLUGIN = AlgorithmPlugin(
-    name="cem_mpc",
-    description="PETS: probabilistic ensemble dynamics, CEM model-predictive control "
-                "with the env's reward code",
-    config_cls=CEMMPCConfig,
+# what both planners share: the model, its fitting on replay, the diagnostics
+SHARED = dict(
     data_spec=DataSpec(regime="transition", needs_log_prob=False),
     make_modules=make_modules,
-    make_policy=make_policy,
     loss=loss,
     prepare_batch=prepare_batch,
     action_spaces=("box",),
@@ -55,21 +51,17 @@ PLUGIN = AlgorithmPlugin(
     replay_metrics=replay_metrics,
 )
 
+PLUGIN = AlgorithmPlugin(
+    name="cem_mpc",
+    description="PETS: probabilistic ensemble dynamics, CEM model-predictive control "
+                "with the env's reward code",
+    config_cls=CEMMPCConfig, make_policy=make_policy, **SHARED)
+
 ILQR = AlgorithmPlugin(
     name="ilqr_mpc",
     description="probabilistic ensemble dynamics, iLQR model-predictive control through its "
                 "mean with a disagreement penalty, the env's reward code",
-    config_cls=ILQRMPCConfig,
-    data_spec=DataSpec(regime="transition", needs_log_prob=False),
-    make_modules=make_modules,
-    make_policy=make_ilqr_policy,
-    loss=loss,
-    prepare_batch=prepare_batch,
-    action_spaces=("box",),
-    learner_defaults={"lr": 1e-3, "max_grad_norm": None, "num_epochs": 1, "minibatch_size": 0},
-    contract_env=("Pendulum-v1", {}),
-    replay_metrics=replay_metrics,
-)
+    config_cls=ILQRMPCConfig, make_policy=make_ilqr_policy, **SHARED)
 
 
 def plugin_for(cfg) -> AlgorithmPlugin:
