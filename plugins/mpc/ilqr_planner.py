@@ -37,7 +37,7 @@ import numpy as np
 import torch
 
 from rlcore.ops.control import ilqr
-from rlcore.types import ActionOut
+from rlcore.plugins.mpc.planner import RecedingHorizonPlanner
 
 
 def _rowwise(fn, Z: torch.Tensor, order: int):
@@ -97,20 +97,9 @@ class ILQRProblem:
         return V
 
 
-class ILQRPlanner:
-    """The actors' and the evaluation's policy: uniformly random actions until the model is
-    fitted (and, exploring, for the first ``random_steps`` env steps), then iLQR-MPC (plus
-    ``action_noise`` when exploring). Keeps one sequence V [H, m] per sub-env."""
-
-    def __init__(self, model, task, cfg, spaces, explore: bool):
-        self.model, self.task, self.cfg, self.spaces = model, task, cfg, spaces
-        self.explore = explore
-        self.action_shape = tuple(spaces.action_shape)
-        self.random = explore and cfg.random_steps > 0
-        self.plans: np.ndarray | None = None  # [N, H, m], unsquashed
-
-    def set_schedule(self, env_steps: int, actor_id: int, num_actors: int) -> None:
-        self.random = self.explore and env_steps < self.cfg.random_steps
+class ILQRPlanner(RecedingHorizonPlanner):
+    """ilqr_mpc's policy: iLQR-MPC (RecedingHorizonPlanner; the plans it keeps are the
+    unsquashed sequences V), plus ``action_noise`` when exploring."""
 
     def plan(self, obs: np.ndarray, rng: np.random.Generator, warm: np.ndarray | None = None):
         """The planned action sequence [H, m] in [-1, 1] from one state (zeros warm start
@@ -122,21 +111,14 @@ class ILQRPlanner:
         V = problem.plan(obs, V0, cfg.iterations, cfg.mu_init, cfg.backtracks)
         return V, np.tanh(V)
 
-    def act(self, obs: np.ndarray, rng: np.random.Generator) -> ActionOut:
-        obs = np.asarray(obs, np.float32)
-        n = len(obs)
-        if self.random or not self.model.fitted:
-            a = rng.uniform(-1.0, 1.0, (n, *self.action_shape)).astype(np.float32)
-            return ActionOut(a, env_action=self.spaces.to_env_action(a))
-        cfg, m = self.cfg, int(np.prod(self.action_shape))
-        if self.plans is None or self.plans.shape[0] != n:
-            self.plans = np.zeros((n, cfg.horizon, m))
-        first = np.empty((n, m), np.float32)
-        for i in range(n):
-            warm = np.concatenate([self.plans[i, 1:], np.zeros((1, m))])
-            self.plans[i], actions = self.plan(obs[i], rng, warm)
-            first[i] = actions[0]
-        if self.explore and cfg.action_noise:
-            first = np.clip(first + cfg.action_noise * rng.standard_normal(first.shape), -1, 1)
-        a = first.astype(np.float32).reshape(n, *self.action_shape)
-        return ActionOut(a, env_action=self.spaces.to_env_action(a))
+    def planning_step(self, rng: np.random.Generator):
+        def step(obs: np.ndarray, warm: np.ndarray):
+            V, actions = self.plan(obs, rng, warm)
+            return V, actions[0]
+
+        return step
+
+    def perturb(self, first: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+        if self.explore and self.cfg.action_noise:
+            return np.clip(first + self.cfg.action_noise * rng.standard_normal(first.shape), -1, 1)
+        return first

@@ -54,10 +54,13 @@ def imagined_returns(model, reward_fn, terminated_fn, obs: np.ndarray, sequences
     return torch.nan_to_num(returns, nan=-1e9, neginf=-1e9, posinf=-1e9).double().numpy()
 
 
-class CEMPlanner:
-    """The actors' and the evaluation's policy: uniformly random actions until the model is
-    fitted (and, exploring, for the first ``random_steps`` env steps), then CEM-MPC. Keeps one
-    plan [H, m] per sub-env; a new policy object starts from zero plans."""
+class RecedingHorizonPlanner:
+    """What cem_mpc's and ilqr_mpc's policies share (the actors' and the evaluation's):
+    uniformly random actions until the model is fitted (and, exploring, for the first
+    ``random_steps`` env steps); then, per sub-env, a plan over the horizon warm-started from
+    that sub-env's previous plan shifted by one step with a zero appended, of which the env gets
+    the first action. Keeps one plan [H, m] per sub-env; a new policy object starts from zero
+    plans. A subclass gives ``planning_step`` and may ``perturb`` the first actions."""
 
     def __init__(self, model, task, cfg, spaces, explore: bool):
         self.model, self.task, self.cfg, self.spaces = model, task, cfg, spaces
@@ -68,6 +71,34 @@ class CEMPlanner:
 
     def set_schedule(self, env_steps: int, actor_id: int, num_actors: int) -> None:
         self.random = self.explore and env_steps < self.cfg.random_steps
+
+    def planning_step(self, rng: np.random.Generator):
+        """Made once per env step: (obs [obs_dim], warm [H, m]) -> (plan [H, m], first action [m])."""
+        raise NotImplementedError
+
+    def perturb(self, first: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+        return first
+
+    def act(self, obs: np.ndarray, rng: np.random.Generator) -> ActionOut:
+        obs = np.asarray(obs, np.float32)
+        n = len(obs)
+        if self.random or not self.model.fitted:
+            a = rng.uniform(-1.0, 1.0, (n, *self.action_shape)).astype(np.float32)
+            return ActionOut(a, env_action=self.spaces.to_env_action(a))
+        m = int(np.prod(self.action_shape))
+        if self.plans is None or self.plans.shape[0] != n:
+            self.plans = np.zeros((n, self.cfg.horizon, m))
+        step = self.planning_step(rng)
+        first = np.empty((n, m), np.float32)
+        for i in range(n):  # sub-envs plan independently
+            warm = np.concatenate([self.plans[i, 1:], np.zeros((1, m))])
+            self.plans[i], first[i] = step(obs[i], warm)
+        a = self.perturb(first, rng).astype(np.float32).reshape(n, *self.action_shape)
+        return ActionOut(a, env_action=self.spaces.to_env_action(a))
+
+
+class CEMPlanner(RecedingHorizonPlanner):
+    """cem_mpc's policy: CEM-MPC (RecedingHorizonPlanner)."""
 
     def plan(self, obs: np.ndarray, rng: np.random.Generator, warm: np.ndarray | None = None,
              generator: torch.Generator | None = None):
@@ -86,20 +117,13 @@ class CEMPlanner:
                    alpha=cfg.cem_alpha, bounds=(-1.0, 1.0))
         return plan, np.clip(plan, -1.0, 1.0)
 
-    def act(self, obs: np.ndarray, rng: np.random.Generator) -> ActionOut:
-        obs = np.asarray(obs, np.float32)
-        n = len(obs)
-        if self.random or not self.model.fitted:
-            a = rng.uniform(-1.0, 1.0, (n, *self.action_shape)).astype(np.float32)
-            return ActionOut(a, env_action=self.spaces.to_env_action(a))
-        cfg, m = self.cfg, int(np.prod(self.action_shape))
-        if self.plans is None or self.plans.shape[0] != n:
-            self.plans = np.zeros((n, cfg.horizon, m))
+    def planning_step(self, rng: np.random.Generator):
+        """CEM per sub-env, each vectorized over its candidates; one torch generator for the
+        model's noise, seeded from ``rng`` once per env step."""
         generator = torch.Generator().manual_seed(int(rng.integers(2**62)))
-        first = np.empty((n, m), np.float32)
-        for i in range(n):  # sub-envs plan independently, each vectorized over its candidates
-            warm = np.concatenate([self.plans[i, 1:], np.zeros((1, m))])
-            self.plans[i], plan = self.plan(obs[i], rng, warm, generator)
-            first[i] = np.clip(plan[0], -1.0, 1.0)
-        a = first.reshape(n, *self.action_shape)
-        return ActionOut(a, env_action=self.spaces.to_env_action(a))
+
+        def step(obs: np.ndarray, warm: np.ndarray):
+            plan, actions = self.plan(obs, rng, warm, generator)
+            return plan, actions[0]
+
+        return step
