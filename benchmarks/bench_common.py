@@ -137,6 +137,30 @@ def sustained_hit(evals: list[dict], threshold: float) -> dict | None:
     return hit
 
 
+def train_full_budget(experiment, run_dir, seed: int, steps: int, eval_every: int,
+                      episodes: int, extra=()) -> tuple[dict, object, float]:
+    """Train an experiment file to ``steps`` env steps with early stopping off, evaluating
+    every ``eval_every`` steps over ``episodes`` episodes, no checkpoints:
+    (summary, the run, wall seconds including evaluations)."""
+    from rlcore.run.lifecycle import train_experiment
+
+    t = time.perf_counter()
+    summary, run = train_experiment(experiment, run_dir, [
+        f"seed={seed}", f"stop.num_env_steps={steps}", "stop.eval_return=null",
+        f"eval.every_env_steps={eval_every}", f"eval.episodes={episodes}",
+        "checkpoint.every_env_steps=0", *extra])
+    return summary, run, time.perf_counter() - t
+
+
+def threshold_metrics(evals: list[dict], threshold: float) -> dict:
+    """First touch, holds-from (``sustained_hit``) and the final evaluation of a run."""
+    first = next((e for e in evals if e["mean"] >= threshold), None)
+    hold = sustained_hit(evals, threshold)
+    return {"steps_to_threshold": first and first["env_steps"],
+            "steps_to_sustained_threshold": hold and hold["env_steps"],
+            "final_eval_mean": evals[-1]["mean"], "final_eval_std": evals[-1]["std"]}
+
+
 def fmt(x, digits: int = 2) -> str:
     if x is None:
         return "-"

@@ -3,8 +3,8 @@
 env-step budget per algorithm, evaluations at a fixed cadence and no early stop.
 
 Per algorithm and seed, one JSON line: the first evaluation >= the threshold, the env steps
-from which every later evaluation stays >= it ("holds from", ``sustained`` of
-benchmarks/sac.py), the final evaluation, wall time per env step (evaluations excluded, and
+from which every later evaluation stays >= it ("holds from", ``sustained_hit`` of
+benchmarks/bench_common.py), the final evaluation, wall time per env step (evaluations excluded, and
 with them), and for the planners their actions/s: planning alone, from the states of one
 evaluation episode, with the final weights (one process, one torch thread).
 
@@ -27,8 +27,7 @@ import tempfile
 import time
 from pathlib import Path
 
-import bench_common  # noqa: F401  (first import: starts the process clock)
-from sac import sustained
+import bench_common  # first import: starts the process clock
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path = [p for p in sys.path if Path(p or ".").resolve() != ROOT / "benchmarks"]
@@ -64,28 +63,18 @@ def actions_per_s(modules: dict, exp, spaces, seed: int, steps: int = 50) -> flo
 def run_seed(algo: str, seed: int, steps: int) -> dict:
     import torch
 
-    from rlcore.run.lifecycle import train_experiment
-
     spec = ALGOS[algo]
     experiment = ROOT / "experiments" / spec["experiment"]
     with tempfile.TemporaryDirectory() as tmp:
-        t = time.perf_counter()
-        summary, run = train_experiment(experiment, Path(tmp) / "r", [
-            f"seed={seed}", f"stop.num_env_steps={steps}", "stop.eval_return=null",
-            f"eval.every_env_steps={spec['eval_every']}", f"eval.episodes={spec['episodes']}",
-            "checkpoint.every_env_steps=0", "learner.torch_threads=1"])
-        learn_s = time.perf_counter() - t
+        summary, run, learn_s = bench_common.train_full_budget(
+            experiment, Path(tmp) / "r", seed, steps, spec["eval_every"], spec["episodes"],
+            ["learner.torch_threads=1"])
         torch.set_num_threads(1)
         aps = (actions_per_s(run.eval_modules, run.exp, run.spaces, seed)
                if algo.endswith("_mpc") else None)
     evals = summary["evals"]
-    first = next((e for e in evals if e["mean"] >= THRESHOLD), None)
-    hold = sustained(evals, THRESHOLD)
     n = summary["env_steps"]
-    metrics = {"steps_to_threshold": first and first["env_steps"],
-               "steps_to_sustained_threshold": hold and hold["env_steps"],
-               "final_eval_mean": evals[-1]["mean"], "final_eval_std": evals[-1]["std"],
-               "total_steps": n, "wall_s": learn_s, "eval_s": run.eval_s,
+    metrics = {**bench_common.threshold_metrics(evals, THRESHOLD), "total_steps": n, "wall_s": learn_s, "eval_s": run.eval_s,
                "train_s_per_env_step": (learn_s - run.eval_s) / n,
                "s_per_env_step_incl_eval": learn_s / n, "planner_actions_per_s": aps}
     commit = subprocess.run(["git", "-C", str(ROOT), "rev-parse", "--short", "HEAD"],

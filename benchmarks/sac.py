@@ -23,13 +23,11 @@ import os
 import subprocess
 import sys
 import tempfile
-import time
 from pathlib import Path
 
 import bench_common  # before the benchmarks folder leaves sys.path
 
 ROOT = Path(__file__).resolve().parent.parent
-sustained = bench_common.sustained_hit
 # This folder holds mujoco.py (the PPO/TRPO MuJoCo benchmark), which would shadow the mujoco
 # package for HalfCheetah when the script runs as ``python benchmarks/sac.py``.
 sys.path = [p for p in sys.path if Path(p or ".").resolve() != ROOT / "benchmarks"]
@@ -43,23 +41,13 @@ TASKS = {
 
 
 def run_seed(task: str, seed: int, steps: int, threshold: float) -> dict:
-    from rlcore.run.lifecycle import train_experiment
-
     spec = TASKS[task]
     experiment = ROOT / "experiments" / spec["experiment"]
     with tempfile.TemporaryDirectory() as tmp:
-        t = time.perf_counter()
-        summary, run = train_experiment(experiment, Path(tmp) / "r", [
-            f"seed={seed}", f"stop.num_env_steps={steps}", "stop.eval_return=null",
-            f"eval.every_env_steps={spec['eval_every']}", f"eval.episodes={spec['episodes']}",
-            "checkpoint.every_env_steps=0"])
-        learn_s = time.perf_counter() - t
+        summary, run, learn_s = bench_common.train_full_budget(
+            experiment, Path(tmp) / "r", seed, steps, spec["eval_every"], spec["episodes"])
     evals = summary["evals"]
-    first = next((e for e in evals if e["mean"] >= threshold), None)
-    hold = sustained(evals, threshold)
-    metrics = {"steps_to_threshold": first and first["env_steps"],
-               "steps_to_sustained_threshold": hold and hold["env_steps"],
-               "final_eval_mean": evals[-1]["mean"], "final_eval_std": evals[-1]["std"],
+    metrics = {**bench_common.threshold_metrics(evals, threshold),
                "total_steps": summary["env_steps"],
                "train_steps_per_s": summary["env_steps"] / (learn_s - run.eval_s)}
     commit = subprocess.run(["git", "-C", str(ROOT), "rev-parse", "--short", "HEAD"],
