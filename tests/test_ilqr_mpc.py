@@ -1,11 +1,9 @@
 """ilqr_mpc (plugins/mpc, ilqr_planner.py): the ensemble's mean dynamics and disagreement by
 hand, the batched derivatives against ilqr's per-step autograd, the warm start, the planner on
-the true Pendulum dynamics, the plugin contract, and (slow) learning Pendulum."""
+the true Pendulum dynamics and the plugin contract (the slow Pendulum learning test is in
+test_mpc.py, for both planners)."""
 
-import math
-import time
 
-import gymnasium as gym
 import numpy as np
 import pytest
 import torch
@@ -16,22 +14,10 @@ from rlcore.plugins.mpc.config import ILQRMPCConfig
 from rlcore.plugins.mpc.ilqr_planner import ILQRPlanner, ILQRProblem
 from rlcore.plugins.mpc.model import GaussianEnsemble
 from rlcore.plugins.mpc.rewards import pendulum_dynamics, pendulum_reward, task_for
-from rlcore.types import SpaceSpec
+
+from test_mpc import one_thread, pendulum_spaces  # noqa: F401 (one_thread: an autouse fixture)
 
 pytestmark = pytest.mark.timeout(300)
-
-
-@pytest.fixture(autouse=True)
-def one_thread():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-
-
-def pendulum_spaces() -> SpaceSpec:
-    env = gym.make("Pendulum-v1")
-    return SpaceSpec.from_gym(env.observation_space, env.action_space)
 
 
 def constant_members(*means) -> GaussianEnsemble:
@@ -134,18 +120,3 @@ def test_the_planner_swings_up_and_holds_pendulum_on_the_true_dynamics():
 
 def test_check_plugin_passes():
     assert main(["check-plugin", "ilqr_mpc"]) == 0
-
-
-@pytest.mark.slow
-@pytest.mark.timeout(3600)
-def test_ilqr_mpc_learns_pendulum_within_5000_steps(tmp_path):
-    from rlcore.run.lifecycle import train_experiment
-
-    t = time.perf_counter()
-    s = train_experiment("experiments/ilqr_mpc_pendulum.yaml", tmp_path,
-                         ["learner.torch_threads=1"])[0]
-    print(f"ilqr_mpc Pendulum: {s['env_steps']} env steps, {time.perf_counter() - t:.0f} s, "
-          f"evals {s['evals']}")
-    assert s["stop_reason"] == "eval_return", s["evals"]
-    assert s["eval_return_mean"] >= -200 and s["env_steps"] <= 5000
-    assert math.isfinite(s["eval_return_mean"])

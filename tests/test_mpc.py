@@ -166,13 +166,14 @@ def test_envs_without_reward_code_are_refused(tmp_path, capsys):
 
 @pytest.mark.slow
 @pytest.mark.timeout(3600)
-def test_cem_mpc_learns_pendulum_within_5000_steps(tmp_path):
+@pytest.mark.parametrize("algo", ["cem_mpc", "ilqr_mpc"])
+def test_planner_learns_pendulum_within_5000_steps(tmp_path, algo):
     from rlcore.run.lifecycle import train_experiment
 
     t = time.perf_counter()
-    s = train_experiment("experiments/cem_mpc_pendulum.yaml", tmp_path,
+    s = train_experiment(f"experiments/{algo}_pendulum.yaml", tmp_path,
                          ["learner.torch_threads=1"])[0]
-    print(f"cem_mpc Pendulum: {s['env_steps']} env steps, {time.perf_counter() - t:.0f} s, "
+    print(f"{algo} Pendulum: {s['env_steps']} env steps, {time.perf_counter() - t:.0f} s, "
           f"evals {s['evals']}")
     assert s["stop_reason"] == "eval_return", s["evals"]
     assert s["eval_return_mean"] >= -200 and s["env_steps"] <= 5000
