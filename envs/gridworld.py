@@ -65,7 +65,7 @@ def cell_rewards(grid: np.ndarray, goal_reward: float, hole_reward: float,
 
 
 def grid_model(grid: np.ndarray, slip: float, goal_reward: float, hole_reward: float,
-               step_reward: float, goal_rewards=None, continuing: bool = False):
+               step_reward: float, goal_rewards=None):
     """(P [S, A, S'], R [S, A], terminal [S]) over all cells (walls are unreachable states)."""
     rows, cols = grid.shape
     S, A = rows * cols, len(MOVES)
@@ -86,13 +86,17 @@ def grid_model(grid: np.ndarray, slip: float, goal_reward: float, hole_reward: f
                 P[s, a, nr * cols + nc if inside else s] += p
     R = P @ cell_reward + step_reward
     R[terminal] = 0.0
-    if continuing:  # a move into a hole or goal lands on the start instead
-        start = int(np.flatnonzero(grid.ravel() == "S")[0])
-        live = ~terminal
-        P[live, :, start] += P[live][:, :, terminal].sum(-1)
-        P[np.ix_(live, np.arange(A), np.flatnonzero(terminal))] = 0.0
-        terminal = np.zeros(S, bool)
     return P, R, terminal
+
+
+def continuing_model(grid: np.ndarray, P: np.ndarray, R: np.ndarray, terminal: np.ndarray):
+    """The episodic model with every move into a hole or goal landing on the start instead
+    (same rewards), and no terminal state."""
+    start = int(np.flatnonzero(grid.ravel() == "S")[0])
+    P, live = P.copy(), ~terminal
+    P[live, :, start] += P[live][:, :, terminal].sum(-1)
+    P[np.ix_(live, np.arange(P.shape[1]), np.flatnonzero(terminal))] = 0.0
+    return P, R, np.zeros_like(terminal)
 
 
 class GridWorld(gym.Env):
@@ -107,16 +111,17 @@ class GridWorld(gym.Env):
             raise ValueError(f"gridworld obs_mode={obs_mode!r}: use one of {', '.join(OBS_MODES)}")
         self.grid = parse_layout(layout)
         self.continuing = bool(continuing)
-        self.P, self.R, self.terminal = grid_model(self.grid, slip, goal_reward, hole_reward,
-                                                   step_reward, goal_rewards, self.continuing)
+        episodic = grid_model(self.grid, slip, goal_reward, hole_reward, step_reward,
+                              goal_rewards)
+        self.P, self.R, self.terminal = (continuing_model(self.grid, *episodic) if continuing
+                                         else episodic)
         self.num_states, self.num_actions = self.R.shape
         self.start_state = int(np.flatnonzero(self.grid.ravel() == "S")[0])
         self.obs_mode, self.render_mode = obs_mode, render_mode
         # sampled from the episodic model: a continuing step lands on the hole or goal, is paid
         # for it, then moves to the start
-        self._cum = np.cumsum(grid_model(self.grid, slip, goal_reward, hole_reward, step_reward,
-                                         goal_rewards)[0], axis=-1)
-        self._ends = np.isin(self.grid.ravel(), ("H", "G"))
+        self._cum = np.cumsum(episodic[0], axis=-1)
+        self._ends = episodic[2]  # holes and goals
         self._reward_to = cell_rewards(self.grid, goal_reward, hole_reward,
                                        goal_rewards) + step_reward
         self.action_space = gym.spaces.Discrete(self.num_actions)
