@@ -38,7 +38,7 @@ def test_dqn_loss_by_hand(double_q, expected_target):
                   discount=torch.tensor([0.5]), next_obs=torch.tensor([[1.0]]),
                   weight=torch.tensor([0.5]))
     cfg = types.SimpleNamespace(double_q=double_q, loss="huber", huber_delta=1.0, soft_beta=None,
-                                soft_bounds="none")
+                                soft_bounds="none", munchausen_alpha=0.0)
     losses, metrics = dqn_loss({"q": online, "target_q": target}, batch, cfg, {})
     td = 3.0 - expected_target
     huber = 0.5 * td ** 2 if abs(td) <= 1 else abs(td) - 0.5
@@ -85,7 +85,7 @@ def soft_loss_by_hand(soft_bounds: str):
                   discount=torch.tensor([0.5]), next_obs=torch.tensor([[1.0]]),
                   weight=torch.tensor([1.0]))
     cfg = types.SimpleNamespace(double_q=False, loss="mse", huber_delta=1.0, soft_beta=1.0,
-                                soft_bounds=soft_bounds)
+                                soft_bounds=soft_bounds, munchausen_alpha=0.0)
     return dqn_loss({"q": online, "target_q": target}, batch, cfg, {})
 
 
@@ -129,3 +129,32 @@ def test_boltzmann_actors_sample_exp_beta_q_and_evaluate_greedily():
     np.testing.assert_allclose(np.bincount(a, minlength=3) / 30_000, p / p.sum(), atol=0.01)
     greedy = BoltzmannPolicy(values, 3, cfg, explore=False)
     assert (greedy.act(np.zeros((5, 1)), np.random.default_rng(0)).action == 2).all()
+
+
+@pytest.mark.parametrize("soft_beta,clip_low,expected_bonus", [
+    (None, -5.0, 0.5 * (1.0 - 3.0)),   # advantage learning: alpha (Q(s, a) - max_b Q(s, b))
+    (None, -1.0, 0.5 * -1.0),          # the gap clipped at l0 = -1
+    # tau log pi(a|s) = Q(s, a) - beta^-1 log sum_b exp(beta Q(s, b)) = 1 - log(e^1 + e^3)
+    (1.0, -5.0, 0.5 * (1.0 - math.log(math.exp(1.0) + math.exp(3.0)))),
+    (1.0, -1.0, 0.5 * -1.0),
+])
+def test_munchausen_term_by_hand(soft_beta, clip_low, expected_bonus):
+    # state 0 (s): online Q(s, 0) = 3; target Q(s, .) = (1, 3), the action taken is 0.
+    # state 1 (s'): target Q(s', .) = (2, 8); reward 1, discount 0.5, weight 1, squared loss.
+    online = FixedQ([[3.0, 0.0], [6.0, 1.0]])
+    target = FixedQ([[1.0, 3.0], [2.0, 8.0]])
+    batch = Batch(obs=torch.tensor([[0.0]]), action=torch.tensor([0]), reward=torch.tensor([1.0]),
+                  discount=torch.tensor([0.5]), next_obs=torch.tensor([[1.0]]),
+                  weight=torch.tensor([1.0]))
+    cfg = types.SimpleNamespace(double_q=False, loss="mse", huber_delta=1.0, soft_beta=soft_beta,
+                                soft_bounds="none", munchausen_alpha=0.5, munchausen_clip=clip_low)
+    losses, metrics = dqn_loss({"q": online, "target_q": target}, batch, cfg, {})
+    v_next = 8.0 if soft_beta is None else math.log((math.exp(2.0) + math.exp(8.0)) / 2)
+    y = 1.0 + expected_bonus + 0.5 * v_next
+    assert metrics["munchausen_bonus"].item() == pytest.approx(expected_bonus, rel=1e-6)
+    assert losses["td"].item() == pytest.approx(0.5 * (3.0 - y) ** 2, rel=1e-5)
+    # the best action under the target network gets no bonus with the hard limit
+    batch.action = torch.tensor([1])
+    _, metrics = dqn_loss({"q": online, "target_q": target}, batch,
+                          types.SimpleNamespace(**{**vars(cfg), "soft_beta": None}), {})
+    assert metrics["munchausen_bonus"].item() == 0.0

@@ -7,6 +7,10 @@ With the n-step return G and discount d = gamma^m (0 after a termination) from r
            the free energy of the next state under a uniform prior; Haarnoja et al. 2017)
   loss   = mean_i w_i * huber(Q(s_i, a_i) - target_i)           (w: importance weights)
 soft_bounds: clip: each soft target is clipped into [L_i, U_i] (soft_target_bounds).
+munchausen_alpha: a > 0 adds a * clip(tau log pi_target(a_i|s_i), l0, 0) to G (Vieillard et al.
+2020, Munchausen RL; tau = 1/beta, pi_target = softmax(beta Q_target(s_i, .))); without
+soft_beta, the tau -> 0 limit a * clip(Q_target(s_i, a_i) - max_a Q_target(s_i, a), l0, 0):
+advantage learning (Baird 1999; Bellemare et al. 2016), which widens the action gap.
 """
 
 from __future__ import annotations
@@ -57,6 +61,19 @@ def soft_target_bounds(q_sa: torch.Tensor, v_next: torch.Tensor, reward: torch.T
     return lower, upper
 
 
+def munchausen_bonus(q_target_s: torch.Tensor, action: torch.Tensor, beta: float | None,
+                     alpha: float, clip_low: float) -> torch.Tensor:
+    """alpha * clip(tau log pi(a|s), clip_low, 0), pi = softmax(beta Q(s, .)), tau = 1/beta:
+    tau log pi(a|s) = Q(s, a) - beta^-1 logsumexp_b beta Q(s, b). beta None: the tau -> 0 limit
+    Q(s, a) - max_b Q(s, b) (advantage learning's gap term). Always <= 0, 0 at the best action."""
+    q_sa = q_target_s.gather(-1, action.long().view(-1, 1)).squeeze(-1)
+    if beta is None:
+        log_pi = q_sa - q_target_s.max(dim=-1).values
+    else:
+        log_pi = q_sa - torch.logsumexp(beta * q_target_s, dim=-1) / beta
+    return alpha * log_pi.clamp(min=clip_low, max=0.0)
+
+
 def clip_to_bounds(target, q_sa, q_next_online, batch, beta: float):
     """The target clipped into the online network's bounds, and the fraction clipped. (The
     target network's own bounds always contain the target, which is its TQ_i, so they cannot
@@ -86,6 +103,11 @@ def loss(modules, batch, cfg, state, rng=None):
             boot = bootstrap_values(q_next, online)
         target = batch.reward + batch.discount * boot
         extra = {}
+        if cfg.munchausen_alpha > 0:
+            bonus = munchausen_bonus(modules["target_q"](batch.obs)[..., 0], batch.action,
+                                     cfg.soft_beta, cfg.munchausen_alpha, cfg.munchausen_clip)
+            target = target + bonus
+            extra["munchausen_bonus"] = bonus.mean()
         if cfg.soft_bounds == "clip":
             target, extra["bounds_clipped"] = clip_to_bounds(
                 target, q_sa.detach(), modules["q"](batch.next_obs)[..., 0], batch,
