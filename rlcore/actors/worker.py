@@ -22,11 +22,13 @@ def make_vec_env(env_id: str, num_envs: int, kwargs: dict | None = None):
     from rlcore.registry import ensure_env_registered
 
     ensure_env_registered(env_id)
+    # a registered native vector env (ale-py's AtariVectorEnv: uint8 frames) takes no wrappers
+    native = gym.spec(env_id).vector_entry_point is not None
     # copy=False: step() returns its own observation buffer; callers copy what they keep
     # (the rollout writes each observation into its fragment before the next step)
     return gym.make_vec(env_id, num_envs=num_envs, vectorization_mode="sync",
                         vector_kwargs={"autoreset_mode": AutoresetMode.SAME_STEP, "copy": False},
-                        wrappers=[float32_observations], **(kwargs or {}))
+                        wrappers=None if native else [float32_observations], **(kwargs or {}))
 
 
 def float32_observations(env):
