@@ -68,6 +68,47 @@ def test_a_sigkilled_actor_is_replaced_with_the_current_weights(tmp_path):
     assert not (again[1].obs[0] == first[1].obs[0]).all()
 
 
+def test_a_lost_actor_with_no_room_left_runs_as_a_guest_until_the_cluster_has_room(tmp_path):
+    """No free CPUs for a replacement (a lost node's actors, a full cluster): the slot's next
+    worker runs inside the surviving actor, with the slot's sub-envs and the current weights;
+    once there is room again it gets an actor of its own (a re-admission, not a restart)."""
+    import ray
+
+    from rlcore.actors.ray_pool import Guest
+
+    exp = load_experiment(write(tmp_path))
+    spaces = check_spaces(exp)
+    learner = Learner(exp, spaces, torch.device("cpu"))
+    pool = rollout_pool(exp, spaces)
+    room = [False]
+    pool._room = lambda wait_s=0.0: room[0]  # what Ray's free CPUs would say
+    try:
+        first = pool.sample(learner.weights(), 5)
+        host_pid = ray.get(pool.actors[0].pid.remote())
+        os.kill(ray.get(pool.actors[1].pid.remote()), signal.SIGKILL)
+        hosted = pool.sample(None, 5)
+        guest, health = pool.actors[1], pool.health()
+        room[0], pool.next_admit = True, 0.0
+        back = pool.sample(learner.weights(), 6)
+        own, own_pid, after = pool.actors[1], ray.get(pool.actors[1].pid.remote()), pool.health()
+    finally:
+        pool.close()
+    assert isinstance(guest, Guest) and guest.host_slot == 0
+    assert health["guest_slots"] == 1 and health["restarts"] == 1
+    assert [f.actor_id for f in hosted] == [0, 1]  # the batch of a round is unchanged
+    assert [f.obs.shape for f in hosted] == [f.obs.shape for f in first]
+    assert all(f.policy_version == 5 for f in hosted)
+    assert not (hosted[1].obs[0] == first[1].obs[0]).all()  # fresh seeds, as a replacement
+    entry = pool.restart_log[0]
+    assert entry["slot"] == 1 and entry["cause"].startswith("died") and entry["runs_in"] == 0
+    assert entry["recovery_s"] > 0 and entry["recovered_on"] == pool.nodes[0]
+    # room again: slot 1 in an actor of its own, not counted as a restart
+    assert not isinstance(own, Guest) and own_pid != host_pid
+    assert [f.policy_version for f in back] == [6, 6]
+    assert [r["slot"] for r in pool.slots.readmissions] == [1]
+    assert after["guest_slots"] == 0 and after["restarts"] == 1
+
+
 def test_actor_killed_mid_run_the_run_finishes_with_the_right_step_count(tmp_path, capsys):
     marker = tmp_path / "kill-once"
     marker.touch()

@@ -62,7 +62,11 @@ class Slots:
         self.incarnation = [0] * num
         self.failures_in_a_row = [0] * num
         self.answered = [False] * num  # has the slot's current worker answered once?
-        self.restart_log: list[dict] = []  # {"slot", "cause", "time"} per replacement
+        # per replacement {"slot", "cause", "time", ...}; once the slot answers again also
+        # "recovered_time" and "recovery_s" (from the failure seen to that answer)
+        self.restart_log: list[dict] = []
+        self.readmissions: list[dict] = []  # {"slot", "time", "why"} per move(): no failure
+        self._open: dict[int, dict] = {}  # slot -> its entry of either list, not answered yet
         self._recent: collections.deque = collections.deque()  # clock() of recent replacements
         self.workers = [start(i, 0) for i in range(num)]
 
@@ -76,13 +80,21 @@ class Slots:
     def health(self) -> dict:
         return {"healthy": sum(n == 0 for n in self.failures_in_a_row), "restarts": self.restarts}
 
-    def succeeded(self, slot: int) -> None:
+    def succeeded(self, slot: int) -> dict | None:
+        """The slot answered; returns its restart entry if this is the first answer since a
+        replacement (with the recovery time set)."""
         self.failures_in_a_row[slot] = 0
         self.answered[slot] = True
+        entry = self._open.pop(slot, None)
+        if entry is not None:
+            entry["recovered_time"] = time.time()
+            entry["recovery_s"] = round(entry["recovered_time"] - entry["time"], 3)
+        return entry
 
-    def replace(self, slot: int, cause: str) -> Any:
+    def replace(self, slot: int, cause: str, **info) -> Any:
         """Stop the slot's worker and start its next incarnation (returned); raises
-        ``ClusterError`` when the failure exceeds either bound."""
+        ``ClusterError`` when the failure exceeds either bound. ``info`` goes into the slot's
+        restart entry (e.g. the node it ran on)."""
         self.failures_in_a_row[slot] += 1
         n = self.failures_in_a_row[slot]
         self._stop(self.workers[slot])
@@ -106,9 +118,22 @@ class Slots:
                 "budget if such failures are expected")
         self.incarnation[slot] += 1
         self.answered[slot] = False
-        self.restart_log.append({"slot": slot, "cause": cause, "time": time.time()})
+        self._open[slot] = {"slot": slot, "cause": cause, "time": time.time(), **info}
+        self.restart_log.append(self._open[slot])
         print(f"rlcore: {self.what} {slot} {cause}; replaced (failure {n} in a row, "
               f"{self.restarts} restarts in all)", file=sys.stderr, flush=True)
+        self.workers[slot] = self._start(slot, self.incarnation[slot])
+        return self.workers[slot]
+
+    def move(self, slot: int, why: str) -> Any:
+        """Stop the slot's worker and start its next incarnation where ``start`` now puts it
+        (a slot that ran in another actor gets one of its own again); not a failure."""
+        self._stop(self.workers[slot])
+        self.incarnation[slot] += 1
+        self.answered[slot] = False
+        self._open[slot] = {"slot": slot, "time": time.time(), "why": why}
+        self.readmissions.append(self._open[slot])
+        print(f"rlcore: {self.what} {slot} {why}", file=sys.stderr, flush=True)
         self.workers[slot] = self._start(slot, self.incarnation[slot])
         return self.workers[slot]
 

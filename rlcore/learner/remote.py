@@ -129,6 +129,11 @@ class RemoteLearner:
             cause = getattr(exc, "cause", None)
             if isinstance(cause, RLCoreError):  # e.g. device: cuda on a node without CUDA
                 raise cause from None
+            if isinstance(exc, ray.exceptions.RayActorError):  # its process or node is gone
+                raise TrainingError(
+                    f"the learner actor ({self._asked()}) failed: {type(exc).__name__}: "
+                    f"{(str(exc) or 'died').splitlines()[0]}; its process or its node was lost. "
+                    f"A resume needs a node with {self._asked()} in the cluster") from None
             raise TrainingError(f"the learner actor ({self._asked()}) failed: "
                                 f"{type(exc).__name__}: {cause or exc}") from None
 

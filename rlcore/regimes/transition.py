@@ -175,6 +175,8 @@ class Transition:
         fragments = pool.stream(lambda slot: {"env_steps": env_steps, "num_actors": num_actors},
                                 wait=self.updates_due() <= 0)
         for frag in fragments:
+            if run.env_steps >= run.cfg.stop.num_env_steps:
+                break  # fragments finished together past the budget: the run ends at it
             self.add_fragment(frag)
         progress, w = run.progress(), self._window
         t = run.clock()

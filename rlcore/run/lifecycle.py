@@ -311,14 +311,14 @@ class Run:
     def _save_failed(self, cause: str) -> str:
         """Checkpoint and ``summary.json`` (stop reason ``failed``, the cause); returns where the
         checkpoint went, or why it could not be written."""
-        path = None
+        path, last = None, checkpoint.complete_checkpoints(self.run_dir)
         try:
             path = self.save_checkpoint()
             where = f"checkpoint {path} written"
         except RLCoreError as ckpt_exc:  # a full disk, or the learner's actor is gone with it
-            where = str(ckpt_exc)
-        summary = self.summary("failed", path)
-        summary["error"] = cause
+            where = f"{ckpt_exc}; the last checkpoint: {last[-1] if last else 'none'}"
+        summary = self.summary("failed", path)  # where `rlcore resume` starts: last_checkpoint
+        summary.update(error=cause, last_checkpoint=str(path or last[-1]) if path or last else None)
         try:
             (self.run_dir / "summary.json").write_text(json.dumps(summary, indent=1))
         except OSError:
@@ -373,8 +373,7 @@ class Run:
             "stop_reason": stop_reason, "device": str(self.learner.device),
             "learner_node": getattr(self.learner, "node", None),
             "num_actors": cfg.rollout.num_actors, "checkpoint": str(ckpt) if ckpt else None,
-            "evals": self.evals, "actor_restarts": list(self.pool.restart_log),
-            "actor_health": self.pool.health(), "actor_nodes": list(self.pool.nodes),
+            "evals": self.evals, **self.pool.summary(),
             "resumed_from": self.resumed_from, "versions": versions(),
             **self.regime.summary(),
         }

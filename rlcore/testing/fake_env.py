@@ -1,5 +1,8 @@
 """Tiny deterministic-given-seed envs for contract checks and tests: terminations and
-truncations both occur (FakeEnv, FakeBoxEnv), or observations are known (CounterEnv)."""
+truncations both occur (FakeEnv, FakeBoxEnv), or observations are known (CounterEnv); and a
+CartPole paced by a sleep per step (SlowCartPole), for cluster tests."""
+
+import time
 
 import gymnasium as gym
 import numpy as np
@@ -92,3 +95,23 @@ def register_counter() -> str:
     if COUNTER_ID not in gym.registry:
         gym.register(COUNTER_ID, entry_point=CounterEnv, max_episode_steps=4)
     return COUNTER_ID
+
+
+SLOW_ID = "rlcore-test/SlowCartPole-v1"
+
+
+def _slow_cartpole(step_s: float = 0.01, **kwargs):
+    """CartPole whose every step also sleeps ``step_s`` seconds: a run paced by the env at
+    little CPU, long enough for a cluster test to lose or add nodes during it."""
+    from gymnasium.envs.classic_control.cartpole import CartPoleEnv
+
+    class SlowCartPole(CartPoleEnv):
+        def step(self, action):
+            time.sleep(step_s)
+            return super().step(action)
+
+    return SlowCartPole(**kwargs)
+
+
+if SLOW_ID not in gym.registry:  # a Ray actor finds it as "rlcore.testing.fake_env:" + SLOW_ID
+    gym.register(SLOW_ID, entry_point=_slow_cartpole, max_episode_steps=500)

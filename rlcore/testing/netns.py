@@ -21,6 +21,8 @@ namespace (``ip netns pids``), then deletes the namespaces, also when the body r
         rc, out = cluster.run_driver(["rlcore", "run", "x.yaml", "--set",
                                       f"ray.address={cluster.address}"], timeout=300)
         # the driver: ip netns exec <prefix>d ... docker/ray-node.sh driver HEAD:6379 rlcore ...
+        killed_at = cluster.crash_node(cluster.nodes[2])   # a machine lost: SIGKILL, by PID
+        cluster.add_node({"num_cpus": 1})                    # a machine that joins later
 """
 
 from __future__ import annotations
@@ -149,25 +151,30 @@ class NamespaceCluster:
         self.made.append(self.bridge)
         self._ip("-n", self.bridge, "link", "add", "br0", "type", "bridge")
         self._ip("-n", self.bridge, "link", "set", "br0", "up")
-        for i, node in enumerate([*self.nodes, self.driver]):
-            self._ip("netns", "add", node.ns)
-            self.made.append(node.ns)
-            # both ends are made in the bridge namespace and one moves to the node's: the host's
-            # namespace never holds either
-            self._ip("-n", self.bridge, "link", "add", f"v{i}", "type", "veth", "peer", "name",
-                     "eth0", "netns", node.ns)
-            self._ip("-n", self.bridge, "link", "set", f"v{i}", "master", "br0")
-            self._ip("-n", self.bridge, "link", "set", f"v{i}", "up")
-            self._ip("-n", node.ns, "link", "set", "lo", "up")
-            self._ip("-n", node.ns, "addr", "add", f"{node.ip}/24", "dev", "eth0")
-            self._ip("-n", node.ns, "link", "set", "eth0", "up")
-            # IPv4 only: no link-local IPv6 addresses that a process could bind to
-            subprocess.run(["ip", "netns", "exec", node.ns, "sh", "-c",
-                            "echo 1 > /proc/sys/net/ipv6/conf/all/disable_ipv6"],
-                           capture_output=True)
-            home = node.tmp / "home"
-            home.mkdir(parents=True)
-            (home / "ray_bootstrap_config.yaml").write_text("{}\n")
+        for node in [*self.nodes, self.driver]:
+            self._attach(node)
+
+    def _attach(self, node: Node) -> None:
+        """``node``'s namespace, on the bridge with its address."""
+        i = len(self.made) - 1  # the bridge's port for it: v0, v1, ...
+        self._ip("netns", "add", node.ns)
+        self.made.append(node.ns)
+        # both ends are made in the bridge namespace and one moves to the node's: the host's
+        # namespace never holds either
+        self._ip("-n", self.bridge, "link", "add", f"v{i}", "type", "veth", "peer", "name",
+                 "eth0", "netns", node.ns)
+        self._ip("-n", self.bridge, "link", "set", f"v{i}", "master", "br0")
+        self._ip("-n", self.bridge, "link", "set", f"v{i}", "up")
+        self._ip("-n", node.ns, "link", "set", "lo", "up")
+        self._ip("-n", node.ns, "addr", "add", f"{node.ip}/24", "dev", "eth0")
+        self._ip("-n", node.ns, "link", "set", "eth0", "up")
+        # IPv4 only: no link-local IPv6 addresses that a process could bind to
+        subprocess.run(["ip", "netns", "exec", node.ns, "sh", "-c",
+                        "echo 1 > /proc/sys/net/ipv6/conf/all/disable_ipv6"],
+                       capture_output=True)
+        home = node.tmp / "home"
+        home.mkdir(parents=True)
+        (home / "ray_bootstrap_config.yaml").write_text("{}\n")
 
     # -- processes ---------------------------------------------------------------------------
     def popen(self, node: Node, argv: list[str], **kw) -> subprocess.Popen:
@@ -221,12 +228,13 @@ class NamespaceCluster:
         raise RuntimeError(f"the Ray node in {node.ns} ({node.ip}) did not start:\n"
                            f"{node.log.read_text()[-3000:]}")
 
-    def node_ids(self, timeout: float = 120) -> dict[str, str]:
-        """Alive Ray node id -> its address, asked by a driver in the driver's namespace (its
-        own node included)."""
+    def node_ids(self, timeout: float = 120, alive_only: bool = True) -> dict[str, str]:
+        """Alive (or, ``alive_only=False``, every) Ray node id -> its address, asked by a
+        driver in the driver's namespace (its own node included)."""
         code = ("import json, ray; ray.init(address=%r, logging_level='ERROR', "
                 "log_to_driver=False); print('NODES ' + json.dumps({n['NodeID']: "
-                "n['NodeManagerAddress'] for n in ray.nodes() if n['Alive']}))") % self.address
+                "n['NodeManagerAddress'] for n in ray.nodes() if n['Alive'] or %r}))") % (
+                    self.address, not alive_only)
         rc, out = self.run_driver([sys.executable, "-c", code], timeout)
         if rc != 0 or "NODES " not in out:
             raise RuntimeError(f"could not list the cluster's nodes:\n{out[-3000:]}")
@@ -243,6 +251,31 @@ class NamespaceCluster:
                 rows.append({"state": parts[0], "local": parts[3], "peer": parts[4],
                              "process": " ".join(parts[5:])})
         return rows
+
+    def add_node(self, spec: dict, start_timeout: float = 120) -> Node:
+        """A node that joins the running cluster: a new namespace on the bridge (the next
+        address) and ``ray-node.sh worker HEAD:PORT`` in it, started."""
+        i = len(self.nodes)
+        octet = self.subnet.split(".")[2]
+        node = Node(f"{self.prefix}n{i}", f"{SUBNET_BASE}.{octet}.{10 + i}",
+                    self.root / f"n{i}", spec.get("num_cpus", 0), dict(spec.get("resources", {})))
+        self.nodes.append(node)
+        self._attach(node)
+        self.start_node(node)
+        self.wait_started(node, start_timeout)
+        return node
+
+    def crash_node(self, node: Node) -> float:
+        """A machine lost at once: SIGKILL to every process of ``node``'s namespace (its raylet,
+        workers and actors), by PID, with no shutdown of any kind; returns ``time.time()`` of
+        the kill. Its namespace stays (``close`` removes it)."""
+        pids = namespace_pids(node.ns)
+        when = time.time()
+        for pid in pids:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGKILL)
+        self.kill_node(node)  # what was starting meanwhile, and the node's process reaped
+        return when
 
     def kill_node(self, node: Node) -> None:
         """End every process of ``node``'s namespace: its process group, then whatever is left
