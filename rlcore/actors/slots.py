@@ -81,8 +81,8 @@ class Slots:
         return {"healthy": sum(n == 0 for n in self.failures_in_a_row), "restarts": self.restarts}
 
     def succeeded(self, slot: int) -> dict | None:
-        """The slot answered; returns its restart entry if this is the first answer since a
-        replacement (with the recovery time set)."""
+        """The slot answered; returns its entry (of ``restart_log`` or ``readmissions``) if this
+        is the first answer since a replacement or a move, with the recovery time set."""
         self.failures_in_a_row[slot] = 0
         self.answered[slot] = True
         entry = self._open.pop(slot, None)
