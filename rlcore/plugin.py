@@ -142,6 +142,17 @@ class AlgorithmPlugin:
 
 
 @dataclass(frozen=True)
+class PluginRef:
+    """What a rollout actor knows of its plugin without importing it (its modules import
+    torch): name and data spec, and the target it is loaded from (``rlcore.registry``) when
+    the actor needs it."""
+
+    name: str
+    target: str  # "module:attr"
+    data_spec: DataSpec
+
+
+@dataclass(frozen=True)
 class EnvPlugin:
     """A family of environments registered into Gymnasium under the ``rlcore/`` namespace."""
 

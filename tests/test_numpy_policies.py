@@ -1,8 +1,11 @@
 """Torch-free actor policies: each built-in plugin's numpy policy (``numpy_policy`` spec, built
 by ``rlcore.policies.numpy_policy``) acts as its torch policy (``make_policy``) does, given the
-same observations and generator state."""
+same observations and generator state; an actor with a numpy policy never imports torch."""
 
 import pickle
+import subprocess
+import sys
+import textwrap
 
 import numpy as np
 import pytest
@@ -153,3 +156,96 @@ def test_specs_that_do_not_fit_are_errors_for_people():
         numpy_net.load({"q": {}})
     with pytest.raises(PluginError, match="cannot be imported"):
         build(NumpyPolicySpec("rlcore.policies.nowhere:policy", {}), None, VEC, True)
+
+
+# ------------------------------------------------------------ actors without torch
+
+CHILD = textwrap.dedent("""
+    import pickle, sys
+    from rlcore.actors.pool import WorkerHost
+    factory, kwargs, weights = pickle.load(open(sys.argv[1], "rb"))
+    host = WorkerHost(factory, kwargs, in_ray=True)
+    host.worker.set_weights(weights, 0)
+    frag = host.worker.work({"env_steps": 0, "num_actors": 1})
+    pickle.dump((frag, sorted(m for m in sys.modules if m.split(".")[0] == "torch")),
+                open(sys.argv[2], "wb"))
+""")
+
+
+@pytest.mark.parametrize("algorithm", ["ppo", "dqn"])
+def test_an_actor_with_a_numpy_policy_never_imports_torch(tmp_path, algorithm):
+    """A rollout actor's process for PPO and DQN on CartPole: built from the kwargs its slot
+    sends (pickled, as Ray sends them), given the learner's weights, it collects a fragment
+    without torch; the fragment is the one the torch policy collects."""
+    from rlcore.actors.worker import RolloutWorker, rollout_worker_spec
+    from rlcore.config import load_experiment
+    from rlcore.learner.core import Learner
+    from rlcore.run.checks import check_spaces
+
+    exp = load_experiment(data={
+        "algorithm": algorithm, "seed": 3, "env": {"id": "CartPole-v1", "num_envs": 4},
+        "rollout": {"num_actors": 1, "fragment_length": 16},
+        "learner": {"minibatch_size": 0}, "algo": {"eps_start": 0.3} if algorithm == "dqn" else {}})
+    spaces = check_spaces(exp)
+    spec = rollout_worker_spec(exp, spaces)
+    kwargs = spec.kwargs(0, 0, True)
+    assert kwargs["numpy_policy"] is not None
+    weights = Learner(exp, spaces, torch.device("cpu")).weights(for_actors=True)
+    (tmp_path / "in.pkl").write_bytes(pickle.dumps((spec.factory, kwargs, weights)))
+    subprocess.run([sys.executable, "-c", CHILD, str(tmp_path / "in.pkl"), str(tmp_path / "out.pkl")],
+                   check=True, timeout=120)
+    frag, torch_modules = pickle.loads((tmp_path / "out.pkl").read_bytes())
+    assert torch_modules == []
+    assert frag.num_steps == 64
+
+    torch_worker = RolloutWorker(**dict(spec.kwargs(0, 0, False), numpy_policy=None))
+    torch_worker.set_weights(weights, 0)
+    expected = torch_worker.work({"env_steps": 0, "num_actors": 1})
+    np.testing.assert_array_equal(frag.action, expected.action)
+    np.testing.assert_array_equal(frag.obs, expected.obs)
+    if algorithm == "ppo":
+        np.testing.assert_array_equal(frag.log_prob, expected.log_prob)
+
+
+def test_a_numpy_worker_acting_before_any_weights_starts_from_the_torch_workers_weights():
+    """Driven by hand (no pool sends weights first), the numpy worker builds the plugin's
+    modules from the same seed, as the torch worker does: the same first fragment."""
+    from rlcore.actors.worker import RolloutWorker
+    from rlcore.networks.export import numpy_policy_of
+
+    plugin = registry.get_algorithm("ppo")
+    cfg = plugin.config_cls()
+    spaces = SpaceSpec((4,), "float32", "discrete", (), 2)
+    args = (plugin, cfg, spaces, "CartPole-v1", 3, {}, 8)
+    numpy_worker = RolloutWorker(*args, seed=5, actor_id=1,
+                                 numpy_policy=numpy_policy_of(plugin, cfg, spaces))
+    torch_worker = RolloutWorker(*args, seed=5, actor_id=1)
+    a, b = numpy_worker.work(), torch_worker.work()
+    np.testing.assert_array_equal(a.action, b.action)
+    np.testing.assert_array_equal(a.log_prob, b.log_prob)
+
+
+@pytest.mark.ray
+def test_a_ray_rollout_actor_has_no_torch():
+    import ray
+
+    from rlcore.actors.pool import rollout_pool
+    from rlcore.config import load_experiment
+    from rlcore.learner.core import Learner
+    from rlcore.run.checks import check_spaces
+
+    exp = load_experiment(data={
+        "algorithm": "ppo", "seed": 0, "env": {"id": "CartPole-v1", "num_envs": 2},
+        "rollout": {"num_actors": 1, "fragment_length": 8, "num_cpus_per_actor": 0.5},
+        "learner": {"minibatch_size": 0}})
+    spaces = check_spaces(exp)
+    pool = rollout_pool(exp, spaces)
+    try:
+        pool.publish(Learner(exp, spaces, torch.device("cpu")).weights(for_actors=True), 0)
+        assert pool.round([None])[0].num_steps == 16
+        loaded = ray.get(pool.actors[0].__ray_call__.remote(
+            lambda host: sorted(m for m in sys.modules if m.split(".")[0] == "torch")))
+        assert loaded == []
+    finally:
+        pool.close()
+        ray.shutdown()

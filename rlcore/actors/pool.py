@@ -42,7 +42,7 @@ class WorkerHost:
     """Builds a worker and runs its requests: in the driver, or as a Ray actor's body."""
 
     def __init__(self, factory: str, kwargs: dict, in_ray: bool = False):
-        if in_ray:
+        if in_ray and kwargs.get("numpy_policy") is None:  # a numpy policy: no torch at all
             import torch
 
             torch.set_num_threads(1)  # one core per actor: inference on tiny batches

@@ -64,6 +64,8 @@ class RolloutConfig(Section):
         "stop", description="NaN/inf obs or reward: stop the run, or drop the fragment and reset the envs")
     max_nonfinite_drops: int = Field(
         10, ge=1, le=100_000, description="nonfinite: drop stops after N dropped fragments in a row")
+    inference: Literal["numpy", "torch"] = Field(
+        "numpy", description="actors run the plugin's numpy policy where it has one (no torch in the actor), or its torch modules")
 
 
 class GroupConfig(Section):
