@@ -12,9 +12,7 @@ from typing import Annotated, Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 from pydantic_core import PydanticCustomError
 
-
-# Layer widths of an MLP (``hidden_sizes`` in the algorithm sections): each at least 1.
-Widths = Annotated[tuple[Annotated[int, Field(ge=1)], ...], Field(min_length=1)]
+from rlcore.config.fields import Widths  # noqa: F401 (imported from here too)
 
 
 class Section(BaseModel):
