@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib
 import sys
 
 import numpy as np
@@ -22,8 +23,13 @@ def make_vec_env(env_id: str, num_envs: int, kwargs: dict | None = None):
     from rlcore.registry import ensure_env_registered
 
     ensure_env_registered(env_id)
-    # a registered native vector env (ale-py's AtariVectorEnv: uint8 frames) takes no wrappers
-    native = gym.spec(env_id).vector_entry_point is not None
+    # a registered native vector env (ale-py's AtariVectorEnv: uint8 frames) takes no wrappers.
+    # gym.spec() does not take a module-qualified id ("module:ns/Name-v0"), which gym.make
+    # does: the module is imported (it registers the id) and the bare id asked for.
+    module, _, bare_id = env_id.rpartition(":")
+    if module:
+        importlib.import_module(module)
+    native = gym.spec(bare_id).vector_entry_point is not None
     # copy=False: step() returns its own observation buffer; callers copy what they keep
     # (the rollout writes each observation into its fragment before the next step)
     return gym.make_vec(env_id, num_envs=num_envs, vectorization_mode="sync",
