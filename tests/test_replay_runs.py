@@ -153,3 +153,20 @@ def test_resume_with_a_replay_of_another_shape_is_refused(tmp_path, capsys):
     err = capsys.readouterr().err
     assert "replay.npz: 'frames' has shape (1, 100000, 4), this buffer (2, 50000, 4)" in err
     assert "resume with the run's own algo.buffer_size and env.num_envs" in err
+
+
+@pytest.mark.parametrize("experiment", ["dqn_pong.yaml", "ppo_pong.yaml"])
+def test_atari_files_start_collect_and_update(tmp_path, experiment):
+    """The shipped Atari files as they stand (DQN's on ale-py's native vector env, PPO's on the
+    wrapped Gymnasium env): a few hundred steps with updates, no error."""
+    run_dir = tmp_path / "run"
+    short = ["stop.num_env_steps=256", "eval.every_env_steps=0", "logging.progress_every_s=0",
+             "checkpoint.every_env_steps=0", "learner.torch_threads=1", "rollout.num_actors=0",
+             "env.num_envs=2", "rollout.fragment_length=32"]
+    if experiment.startswith("dqn"):
+        short += ["algo.learning_starts=64", "algo.buffer_size=1000", "algo.batch_size=8"]
+    else:
+        short += ["learner.minibatch_size=32", "learner.num_epochs=1"]
+    assert main(["run", f"experiments/{experiment}", "--run-dir", str(run_dir), *sets(short)]) == 0
+    summary = json.loads((run_dir / "summary.json").read_text())
+    assert summary["env_steps"] >= 256 and summary["updates"] > 0

@@ -3,6 +3,8 @@ checks an env speaks the Gymnasium API (on the driver, before any actor starts).
 
 from __future__ import annotations
 
+import importlib
+
 import numpy as np
 
 from rlcore.errors import IncompatibleEnvError
@@ -19,11 +21,18 @@ def make_vec_env(env_id: str, num_envs: int, kwargs: dict | None = None):
     from rlcore.registry import ensure_env_registered
 
     ensure_env_registered(env_id)
+    # a registered native vector env (ale-py's AtariVectorEnv: uint8 frames) takes no wrappers.
+    # gym.spec() does not take a module-qualified id ("module:ns/Name-v0"), which gym.make
+    # does: the module is imported (it registers the id) and the bare id asked for.
+    module, _, bare_id = env_id.rpartition(":")
+    if module:
+        importlib.import_module(module)
+    native = gym.spec(bare_id).vector_entry_point is not None
     # copy=False: step() returns its own observation buffer; callers copy what they keep
     # (the rollout writes each observation into its fragment before the next step)
     return gym.make_vec(env_id, num_envs=num_envs, vectorization_mode="sync",
                         vector_kwargs={"autoreset_mode": AutoresetMode.SAME_STEP, "copy": False},
-                        wrappers=[float32_observations], **(kwargs or {}))
+                        wrappers=None if native else [float32_observations], **(kwargs or {}))
 
 
 def float32_observations(env):
