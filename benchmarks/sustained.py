@@ -15,6 +15,8 @@ sampled batch, loss, gradient norm, learning rate]). Then a summary table.
         --sb3 /tmp/peers/sb3/bin/python --out results.jsonl
     python benchmarks/sustained.py experiments/c51_cartpole.yaml --seeds 0 1 --set learner.lr=1e-3
     python benchmarks/sustained.py --table results.jsonl [--figure curves.png]  # saved lines
+    python benchmarks/sustained.py experiments/dqn_cartpole.yaml --keep-runs runs/dqn5 && \
+        rlcore plot runs/dqn5 -o curves.png   # the run folders kept, drawn by rlcore plot
 
 Each run is a child process of its own (wall seconds count interpreter start-up and imports,
 as the peers' scripts do); runs go one after another, never in parallel.
@@ -137,8 +139,16 @@ def child(args) -> int:
     exp = load_experiment(args.experiment, overrides)
     evals: list[dict] = []
     with tempfile.TemporaryDirectory() as tmp:
-        run = Run(exp, Path(tmp) / "r")
-        logger = DiagLogger(Path(tmp) / "r", 0, 0)
+        # --keep-runs: the run folder (config.yaml, TensorBoard events) stays, for rlcore plot
+        run_dir = (Path(args.keep_runs) / f"{Path(args.experiment).stem}_s{args.seed}"
+                   if args.keep_runs else Path(tmp) / "r")
+        if args.keep_runs:
+            import yaml
+
+            run_dir.mkdir(parents=True, exist_ok=False)
+            (run_dir / "config.yaml").write_text(yaml.safe_dump(exp.resolved(), sort_keys=False))
+        run = Run(exp, run_dir)
+        logger = DiagLogger(run_dir, 0, 0)
         probe = Probe(run)
 
         def on_eval(rec: dict) -> None:
@@ -214,6 +224,8 @@ def rlcore_line(args, seed: int) -> dict:
            "--threshold", str(args.threshold), str(args.experiment)]
     for item in args.set:
         cmd += ["--set", item]
+    if args.keep_runs:
+        cmd += ["--keep-runs", str(Path(args.keep_runs).resolve())]
     line, error = run_child(cmd, bc.ROOT, args.timeout)
     if error:
         return {"bench": "rlcore_sustained", "lib": "rlcore", "seed": seed, "error": error,
@@ -312,6 +324,8 @@ def parse_args(argv):
     p.add_argument("--timeout", type=float, default=1800.0, help="seconds per run")
     p.add_argument("--table", nargs="+", help="print the table of these JSON-line files")
     p.add_argument("--figure", help="with --table: draw the curves into this PNG")
+    p.add_argument("--keep-runs", default=None, metavar="DIR",
+                   help="keep each rlcore run folder as DIR/<experiment>_s<seed> (rlcore plot)")
     p.add_argument("--child", action="store_true", help=argparse.SUPPRESS)
     p.add_argument("--seed", type=int, default=0, help=argparse.SUPPRESS)
     return p.parse_args(argv)

@@ -53,3 +53,8 @@ class NonFiniteEnvError(EnvRuntimeError):
 
 class TrainingError(RLCoreError):
     """Training cannot continue (e.g. repeated non-finite losses)."""
+
+
+class PluginError(RLCoreError):
+    """A plugin breaks its contract (``rlcore/plugin.py``), e.g. a numpy policy whose spec does
+    not fit the weights the learner publishes."""

@@ -23,6 +23,9 @@ term named ``critic`` steps only q1 and q2, ``actor`` only the policy
 it copies them at the start, updates them every ``target_update_period`` updates with a Polyak
 step ``tau`` (read from the plugin's config), checkpoints them and never sends them to actors.
 ``Policy.act(obs, rng)`` returns an ``ActionOut`` (``rng``: the actor's numpy generator).
+``numpy_policy(modules, cfg, spaces) -> NumpyPolicySpec`` (optional) describes the same policy
+as numpy nets over the published weights, so that rollout actors run without torch
+(``rlcore/policies/``; the built-in networks' specs are written by ``rlcore.networks.export``).
 ``learner_defaults`` override the core's learner defaults for keys the experiment file does
 not set. ``rlcore check-plugin NAME`` checks a plugin against this contract.
 
@@ -129,6 +132,24 @@ class AlgorithmPlugin:
     # transitions), in the driver on the latest weights, logged with the learner's metrics
     # at every log window (rlcore/regimes/transition.py)
     replay_metrics: Callable[..., dict] | None = None
+    # numpy_policy(modules, cfg, spaces) -> rlcore.policies.numpy_policy.NumpyPolicySpec | None:
+    # the inference policy as data (nets over the published weights, a torch-free factory),
+    # written on the driver from modules built by make_modules. Rollout actors then build that
+    # policy instead of the modules and never import torch; None (or a None spec): they run
+    # make_policy on torch modules. It must act as make_policy does (rlcore check-plugin
+    # compares the two)
+    numpy_policy: Callable[..., Any] | None = None
+
+
+@dataclass(frozen=True)
+class PluginRef:
+    """What a rollout actor knows of its plugin without importing it (its modules import
+    torch): name and data spec, and the target it is loaded from (``rlcore.registry``) when
+    the actor needs it."""
+
+    name: str
+    target: str  # "module:attr"
+    data_spec: DataSpec
 
 
 @dataclass(frozen=True)

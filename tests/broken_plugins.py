@@ -27,5 +27,6 @@ def _unseeded_policy(modules, cfg, spaces, explore):
     return UnseededPolicy(ppo.PLUGIN.make_policy(modules, cfg, spaces, explore))
 
 
+# (no numpy policy: its actors run this make_policy, as a plugin that only has one would)
 UNSEEDED_POLICY = dataclasses.replace(ppo.PLUGIN, name="ppo_unseeded_policy",
-                                      make_policy=_unseeded_policy)
+                                      make_policy=_unseeded_policy, numpy_policy=None)

@@ -8,6 +8,7 @@ import pytest
 from rlcore import registry
 from rlcore.cli import main
 from rlcore.plugins.dqn.plugin import PLUGIN as DQN
+from rlcore.plugins.ppo.plugin import PLUGIN as PPO
 from rlcore.plugins.sac import loss as sac_loss
 from rlcore.plugins.sac.plugin import PLUGIN as SAC
 
@@ -18,9 +19,15 @@ def global_rng_loss(modules, batch, cfg, state, rng=None):
     return sac_loss.loss(modules, batch, cfg, state, None)  # draws from torch's global RNG
 
 
-# SAC whose loss ignores its generator; DQN whose target network nobody updates
+def always_greedy_policy(modules, cfg, spaces, explore):
+    return PPO.make_policy(modules, cfg, spaces, explore=False)
+
+
+# SAC whose loss ignores its generator; DQN whose target network nobody updates; PPO whose
+# make_policy was changed but whose numpy policy (what its actors run) was not
 GLOBAL_RNG = dataclasses.replace(SAC, name="sac_global_rng", loss=global_rng_loss)
 FROZEN_TARGET = dataclasses.replace(DQN, name="dqn_frozen_target", targets={})
+STALE_NUMPY = dataclasses.replace(PPO, name="ppo_stale_numpy", make_policy=always_greedy_policy)
 
 
 @pytest.fixture
@@ -63,3 +70,12 @@ def test_unknown_plugin_and_wrong_action_kind_are_bad_input(capsys):
     assert "unknown algorithm 'ppp'; did you mean" in capsys.readouterr().err
     assert main(["check-plugin", "dqn", "--action-kind", "box"]) == 2
     assert "--action-kind box: dqn takes discrete actions" in capsys.readouterr().err
+
+
+def test_a_numpy_policy_that_is_not_make_policys_fails_with_the_fix(capsys, isolated_registry):
+    registry.register_algorithm("ppo_stale_numpy", "test_check_plugin:STALE_NUMPY")
+    assert main(["check-plugin", "ppo_stale_numpy", "--action-kind", "discrete"]) == 1
+    out = capsys.readouterr().out
+    assert ("FAIL ppo_stale_numpy (discrete) the numpy policy acts as make_policy: exploring, "
+            "the numpy policy's action differs from make_policy's") in out
+    assert out.endswith("ppo_stale_numpy: 1 check(s) failed\n")

@@ -158,3 +158,46 @@ def test_munchausen_term_by_hand(soft_beta, clip_low, expected_bonus):
     _, metrics = dqn_loss({"q": online, "target_q": target}, batch,
                           types.SimpleNamespace(**{**vars(cfg), "soft_beta": None}), {})
     assert metrics["munchausen_bonus"].item() == 0.0
+
+
+def test_distributional_advantage_learning_shifts_the_reward_by_the_expected_value_gap():
+    from rlcore.plugins.distributional.loss import c51_loss, qr_loss
+
+    class FixedOut(torch.nn.Module):  # [B, A, N] outputs read from a table by obs[:, 0]
+        def __init__(self, table):
+            super().__init__()
+            self.table = torch.nn.Parameter(torch.tensor(table))
+
+        def forward(self, obs):
+            return self.table[obs[:, 0].long()]
+
+    batch = Batch(obs=torch.tensor([[0.0]]), action=torch.tensor([0]), reward=torch.tensor([1.0]),
+                  discount=torch.tensor([0.5]), next_obs=torch.tensor([[1.0]]),
+                  weight=torch.tensor([1.0]))
+    # QR-DQN, one quantile (tau 1/2): target Q(s, .) = (1, 3), so the term is 0.5 * (1 - 3) = -1;
+    # next state's best quantile 8: target 1 - 1 + 0.5 * 8 = 4; prediction 3: u = 1, loss 0.5 * 0.5
+    cfg = types.SimpleNamespace(double_q=False, kappa=1.0, munchausen_alpha=0.5,
+                                munchausen_clip=-5.0)
+    online = FixedOut([[[3.0], [0.0]], [[0.0], [0.0]]])
+    target = FixedOut([[[1.0], [3.0]], [[2.0], [8.0]]])
+    losses, metrics = qr_loss({"q": online, "target_q": target}, batch, cfg, {})
+    assert metrics["munchausen_bonus"].item() == pytest.approx(-1.0)
+    assert losses["quantile"].item() == pytest.approx(0.5 * 0.5)
+    # C51 on atoms (0, 10): target expected values (5, 10) at s, so the term is 0.5 * -5 -> clipped
+    # at 0.5 * -1; the next state's best distribution is all on atom 10: Tz = 1 - 0.5 + 0.5 * 10 =
+    # 5.5, split 0.45 / 0.55 onto atoms 0 and 10
+    cfg = types.SimpleNamespace(double_q=False, v_min=0.0, v_max=10.0, num_atoms=2,
+                                munchausen_alpha=0.5, munchausen_clip=-1.0)
+    big = 50.0  # logits: softmax puts all but e^-50 of the mass on one atom
+    online = FixedOut([[[0.0, math.log(3.0)], [0.0, 0.0]], [[0.0, 0.0], [0.0, 0.0]]])
+    target = FixedOut([[[0.0, 0.0], [-big, big]], [[big, -big], [-big, big]]])
+    losses, metrics = c51_loss({"q": online, "target_q": target}, batch, cfg, {})
+    assert metrics["munchausen_bonus"].item() == pytest.approx(-0.5)
+    # prediction (1/4, 3/4): cross-entropy to (0.45, 0.55)
+    xent = -(0.45 * math.log(0.25) + 0.55 * math.log(0.75))
+    assert losses["xent"].item() == pytest.approx(xent, rel=1e-5)
+    cfg.munchausen_alpha = 0.0  # without the term: Tz = 6, split 0.4 / 0.6
+    losses, metrics = c51_loss({"q": online, "target_q": target}, batch, cfg, {})
+    assert "munchausen_bonus" not in metrics
+    assert losses["xent"].item() == pytest.approx(-(0.4 * math.log(0.25) + 0.6 * math.log(0.75)),
+                                                  rel=1e-5)

@@ -3,10 +3,9 @@
 
 from __future__ import annotations
 
-import numpy as np
-
-from rlcore.types import ActionOut
+from rlcore.networks.export import deterministic_actor_spec
 from rlcore.networks.value import DeterministicActor, QCritic
+from rlcore.policies.sampling import NoisyDeterministicPolicy
 
 
 def _with_target(name: str, make) -> dict:
@@ -22,27 +21,10 @@ def make_modules(cfg, spaces) -> dict:
     return modules
 
 
-class NoisyDeterministicPolicy:
-    """mu(s) + N(0, exploration_noise^2) clipped to [-1, 1] (uniformly random for the first
-    ``random_steps`` env steps); the env steps with it rescaled to its bounds."""
-
-    def __init__(self, actor: DeterministicActor, cfg, spaces, explore: bool):
-        self.actor, self.cfg, self.spaces, self.explore = actor, cfg, spaces, explore
-        self.random = explore and cfg.random_steps > 0
-
-    def set_schedule(self, env_steps: int, actor_id: int, num_actors: int) -> None:
-        self.random = self.explore and env_steps < self.cfg.random_steps
-
-    def act(self, obs: np.ndarray, rng: np.random.Generator) -> ActionOut:
-        if self.random:
-            a = rng.uniform(-1.0, 1.0, (len(obs), *self.actor.action_shape))
-        else:
-            a = self.actor.numpy_forward(obs)
-            if self.explore and self.cfg.exploration_noise > 0:
-                a = a + self.cfg.exploration_noise * rng.standard_normal(a.shape)
-        a = np.clip(a, -1.0, 1.0).astype(np.float32)
-        return ActionOut(a, env_action=self.spaces.to_env_action(a))
-
-
 def make_policy(modules: dict, cfg, spaces, explore: bool):
-    return NoisyDeterministicPolicy(modules["actor"], cfg, spaces, explore)
+    actor = modules["actor"]
+    return NoisyDeterministicPolicy(actor.numpy_forward, actor.action_shape, cfg, spaces, explore)
+
+
+def numpy_policy(modules: dict, cfg, spaces):
+    return deterministic_actor_spec(modules["actor"], "actor")

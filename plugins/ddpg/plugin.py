@@ -5,7 +5,7 @@ from rlcore.plugin import AlgorithmPlugin, DataSpec
 from rlcore.plugins.ddpg.config import DDPGConfig, TD3Config
 from rlcore.plugins.ddpg.loss import (after_update, init_state, loss, optimizer_groups,
                                       prepare_batch, targets)
-from rlcore.plugins.ddpg.networks import make_modules, make_policy
+from rlcore.plugins.ddpg.networks import make_modules, make_policy, numpy_policy
 
 _DEFAULTS = {"lr": 1e-3, "max_grad_norm": None, "num_epochs": 1, "minibatch_size": 0}
 
@@ -16,6 +16,7 @@ DDPG = AlgorithmPlugin(
     data_spec=DataSpec(regime="transition", needs_log_prob=False),
     make_modules=make_modules,
     make_policy=make_policy,
+    numpy_policy=numpy_policy,
     loss=loss,
     prepare_batch=prepare_batch,
     action_spaces=("box",),
@@ -33,6 +34,7 @@ TD3 = AlgorithmPlugin(
     data_spec=DataSpec(regime="transition", needs_log_prob=False),
     make_modules=make_modules,
     make_policy=make_policy,
+    numpy_policy=numpy_policy,
     loss=loss,
     prepare_batch=prepare_batch,
     action_spaces=("box",),

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from pydantic import Field, model_validator
 
-from rlcore.regimes.transition_config import EpsilonGreedyConfig
+from rlcore.regimes.transition_config import ActionGapConfig
 
 
-class C51Config(EpsilonGreedyConfig):
+class C51Config(ActionGapConfig):
     num_atoms: int = Field(51, ge=2, le=1001, description="atoms of the fixed support")
     v_min: float = Field(-10.0, description="lowest atom (returns below are projected onto it)")
     v_max: float = Field(10.0, description="highest atom (returns above are projected onto it)")
@@ -22,7 +22,7 @@ class C51Config(EpsilonGreedyConfig):
         return self
 
 
-class QRDQNConfig(EpsilonGreedyConfig):
+class QRDQNConfig(ActionGapConfig):
     num_quantiles: int = Field(200, ge=1, le=1000, description="quantiles per action")
     kappa: float = Field(1.0, gt=0, description="quantile Huber threshold")
     double_q: bool = Field(False, description="pick the next action with the online network")

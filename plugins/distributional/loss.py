@@ -10,6 +10,9 @@ quantile Huber loss sum_i mean_j |tau_i - 1{u_ij < 0}| L_kappa(u_ij) / kappa wit
 u_ij = (r + d theta'_j) - theta_i.
 
 a* = argmax of the expected values of the target network (of the online one with double_q).
+munchausen_alpha: a > 0 adds a * clip(E Z_target(s, a) - max_b E Z_target(s, b), l0, 0) to r
+(advantage learning on the expected values; the reward shift of Munchausen-IQN, Vieillard et
+al. 2020, in its tau -> 0 limit).
 """
 
 from __future__ import annotations
@@ -18,6 +21,7 @@ import torch
 import torch.nn.functional as F
 
 from rlcore.learner.batches import replay_batch
+from rlcore.ops.targets import munchausen_bonus
 
 
 def prepare_batch(modules, sample, cfg, state, rng=None):
@@ -51,6 +55,16 @@ def quantile_huber_loss(pred: torch.Tensor, target: torch.Tensor, kappa: float) 
     return (weight * huber / kappa).mean(dim=2).sum(dim=1)
 
 
+def shifted_reward(modules, batch, cfg, expected, metrics: dict) -> torch.Tensor:
+    """r, plus the Munchausen term with munchausen_alpha > 0 (into ``metrics`` too)."""
+    if cfg.munchausen_alpha <= 0:
+        return batch.reward
+    bonus = munchausen_bonus(expected(modules["target_q"](batch.obs)), batch.action, None,
+                             cfg.munchausen_alpha, cfg.munchausen_clip)
+    metrics["munchausen_bonus"] = bonus.mean()
+    return batch.reward + bonus
+
+
 def _next_action(modules, next_obs, expected, double_q: bool, target_out):
     source = modules["q"](next_obs) if double_q else target_out
     return expected(source).argmax(dim=-1)
@@ -65,11 +79,13 @@ def c51_loss(modules, batch, cfg, state, rng=None):
         expected = lambda out: (F.softmax(out, -1) * atoms).sum(-1)  # noqa: E731
         a_star = _next_action(modules, batch.next_obs, expected, cfg.double_q, target_logits)
         next_p = F.softmax(target_logits[torch.arange(len(logits)), a_star], dim=-1)
-        target = categorical_projection(next_p, batch.reward, batch.discount, atoms)
+        extra = {}
+        reward = shifted_reward(modules, batch, cfg, expected, extra)
+        target = categorical_projection(next_p, reward, batch.discount, atoms)
     xent = -(target * log_p).sum(-1)
     q_mean = (log_p.exp() * atoms).sum(-1).mean()
     return ({"xent": (batch.weight * xent).mean()},
-            {"q_mean": q_mean.detach(), "td_abs": xent.detach()})
+            {"q_mean": q_mean.detach(), "td_abs": xent.detach(), **extra})
 
 
 def qr_loss(modules, batch, cfg, state, rng=None):
@@ -79,11 +95,13 @@ def qr_loss(modules, batch, cfg, state, rng=None):
         a_star = _next_action(modules, batch.next_obs, lambda out: out.mean(-1), cfg.double_q,
                               target_theta)
         next_theta = target_theta[torch.arange(len(a_star)), a_star]
-        target = batch.reward[:, None] + batch.discount[:, None] * next_theta
+        extra = {}
+        reward = shifted_reward(modules, batch, cfg, lambda out: out.mean(-1), extra)
+        target = reward[:, None] + batch.discount[:, None] * next_theta
     per_sample = quantile_huber_loss(theta, target, cfg.kappa)
     td = (target.mean(-1) - theta.mean(-1)).abs()
     return ({"quantile": (batch.weight * per_sample).mean()},
-            {"q_mean": theta.mean().detach(), "td_abs": td.detach()})
+            {"q_mean": theta.mean().detach(), "td_abs": td.detach(), **extra})
 
 
 # the target network follows the online one on DQN's schedule (period or Polyak tau)

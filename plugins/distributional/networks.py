@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from rlcore.networks.export import q_network_spec
 from rlcore.networks.value import EpsilonGreedyPolicy, QNetwork
 
 
@@ -41,3 +42,11 @@ def make_qr_policy(modules: dict, cfg, spaces, explore: bool):
     net = modules["q"]
     return EpsilonGreedyPolicy(lambda obs: net.numpy_forward(obs).mean(-1), net.num_actions, cfg,
                                explore)
+
+
+def c51_numpy_policy(modules: dict, cfg, spaces):
+    return q_network_spec(modules["q"], "q", "expectation", support(cfg))
+
+
+def qr_numpy_policy(modules: dict, cfg, spaces):
+    return q_network_spec(modules["q"], "q", "mean")

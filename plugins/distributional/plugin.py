@@ -4,8 +4,9 @@ from rlcore.plugin import AlgorithmPlugin, DataSpec
 
 from rlcore.plugins.distributional.config import C51Config, QRDQNConfig
 from rlcore.plugins.distributional.loss import c51_loss, prepare_batch, qr_loss
-from rlcore.plugins.distributional.networks import (make_c51_modules, make_c51_policy,
-                                                    make_qr_modules, make_qr_policy)
+from rlcore.plugins.distributional.networks import (c51_numpy_policy, make_c51_modules,
+                                                    make_c51_policy, make_qr_modules,
+                                                    make_qr_policy, qr_numpy_policy)
 
 _DEFAULTS = {"lr": 1e-4, "adam_eps": 3.125e-4, "max_grad_norm": 10.0, "num_epochs": 1,
              "minibatch_size": 0}
@@ -17,6 +18,7 @@ C51 = AlgorithmPlugin(
     data_spec=DataSpec(regime="transition", needs_log_prob=False),
     make_modules=make_c51_modules,
     make_policy=make_c51_policy,
+    numpy_policy=c51_numpy_policy,
     loss=c51_loss,
     prepare_batch=prepare_batch,
     action_spaces=("discrete",),
@@ -31,6 +33,7 @@ QRDQN = AlgorithmPlugin(
     data_spec=DataSpec(regime="transition", needs_log_prob=False),
     make_modules=make_qr_modules,
     make_policy=make_qr_policy,
+    numpy_policy=qr_numpy_policy,
     loss=qr_loss,
     prepare_batch=prepare_batch,
     action_spaces=("discrete",),

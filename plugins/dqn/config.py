@@ -6,10 +6,10 @@ from typing import Literal
 
 from pydantic import Field, model_validator
 
-from rlcore.regimes.transition_config import EpsilonGreedyConfig
+from rlcore.regimes.transition_config import ActionGapConfig
 
 
-class DQNConfig(EpsilonGreedyConfig):
+class DQNConfig(ActionGapConfig):
     double_q: bool = Field(False, description="double Q-learning: online argmax, target value")
     dueling: bool = Field(False, description="dueling head: V + A - mean A")
     loss: Literal["huber", "mse"] = Field("huber", description="TD loss")
@@ -23,14 +23,6 @@ class DQNConfig(EpsilonGreedyConfig):
         "none", description="soft_beta: clip each target into the double-sided bounds on the "
         "soft optimum from the online network's soft Bellman residuals on the batch (Adamczyk "
         "et al., RLC 2024; plugins/dqn/README.md says which)")
-    munchausen_alpha: float = Field(
-        0.0, ge=0, le=1, description="Munchausen term: add alpha * clip(tau log pi(a|s), "
-        "munchausen_clip, 0) to the reward, pi = softmax(soft_beta Q_target(s, .)) (Vieillard et "
-        "al. 2020; 0.9 in the paper); without soft_beta, the tau -> 0 limit "
-        "alpha * (Q_target(s, a) - max_b Q_target(s, b)): advantage learning. 0 = off")
-    munchausen_clip: float = Field(
-        -1.0, le=0, description="lower clip l0 of tau log pi (the paper's -1)")
-
     @model_validator(mode="after")
     def _soft_is_not_double(self):
         if self.soft_beta is not None and self.double_q:

@@ -21,6 +21,7 @@ import torch
 import torch.nn.functional as F
 
 from rlcore.learner.batches import replay_batch
+from rlcore.ops.targets import munchausen_bonus
 
 
 def prepare_batch(modules, sample, cfg, state, rng=None):
@@ -59,19 +60,6 @@ def soft_target_bounds(q_sa: torch.Tensor, v_next: torch.Tensor, reward: torch.T
     lower = backup + scale * delta.min().clamp(max=0.0)
     upper = backup + scale * delta.max().clamp(min=0.0)
     return lower, upper
-
-
-def munchausen_bonus(q_target_s: torch.Tensor, action: torch.Tensor, beta: float | None,
-                     alpha: float, clip_low: float) -> torch.Tensor:
-    """alpha * clip(tau log pi(a|s), clip_low, 0), pi = softmax(beta Q(s, .)), tau = 1/beta:
-    tau log pi(a|s) = Q(s, a) - beta^-1 logsumexp_b beta Q(s, b). beta None: the tau -> 0 limit
-    Q(s, a) - max_b Q(s, b) (advantage learning's gap term). Always <= 0, 0 at the best action."""
-    q_sa = q_target_s.gather(-1, action.long().view(-1, 1)).squeeze(-1)
-    if beta is None:
-        log_pi = q_sa - q_target_s.max(dim=-1).values
-    else:
-        log_pi = q_sa - torch.logsumexp(beta * q_target_s, dim=-1) / beta
-    return alpha * log_pi.clamp(min=clip_low, max=0.0)
 
 
 def clip_to_bounds(target, q_sa, q_next_online, batch, beta: float):

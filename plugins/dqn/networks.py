@@ -3,11 +3,9 @@ policy: epsilon-greedy, or with ``soft_beta`` Boltzmann (exp(beta Q)) where not 
 
 from __future__ import annotations
 
-import numpy as np
-
-from rlcore.networks.value import EpsilonGreedyPolicy, QNetwork, values_of
-from rlcore.ops.actions import boltzmann_sample
-from rlcore.types import ActionOut
+from rlcore.networks.export import q_network_spec
+from rlcore.networks.value import QNetwork, values_of
+from rlcore.policies.sampling import BoltzmannPolicy, EpsilonGreedyPolicy
 
 
 def make_modules(cfg, spaces) -> dict:
@@ -22,21 +20,6 @@ def make_policy(modules: dict, cfg, spaces, explore: bool):
     return cls(values_of(net), net.num_actions, cfg, explore)
 
 
-class BoltzmannPolicy(EpsilonGreedyPolicy):
-    """Soft Q-learning's behaviour: a uniformly random action with probability epsilon (the
-    same schedule as epsilon-greedy), else a sample of pi(a|s) proportional to exp(beta Q(s, a));
-    greedy when evaluating."""
-
-    def __init__(self, values, num_actions: int, cfg, explore: bool):
-        super().__init__(values, num_actions, cfg, explore)
-        self.beta = cfg.soft_beta
-
-    def act(self, obs: np.ndarray, rng: np.random.Generator) -> ActionOut:
-        if not self.explore:
-            return super().act(obs, rng)
-        n = len(obs)
-        action = rng.integers(0, self.num_actions, n)
-        rows = np.flatnonzero(rng.random(n) >= self.epsilon)
-        if len(rows):
-            action[rows] = boltzmann_sample(self.values(obs[rows]), self.beta, rng)
-        return ActionOut(action)
+def numpy_policy(modules: dict, cfg, spaces):
+    return q_network_spec(modules["q"], "q", "first",
+                          boltzmann=getattr(cfg, "soft_beta", None) is not None)

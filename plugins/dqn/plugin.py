@@ -5,7 +5,7 @@ from rlcore.plugin import AlgorithmPlugin, DataSpec
 
 from rlcore.plugins.dqn.config import DQNConfig
 from rlcore.plugins.dqn.loss import loss, prepare_batch
-from rlcore.plugins.dqn.networks import make_modules, make_policy
+from rlcore.plugins.dqn.networks import make_modules, make_policy, numpy_policy
 
 PLUGIN = AlgorithmPlugin(
     name="dqn",
@@ -14,6 +14,7 @@ PLUGIN = AlgorithmPlugin(
     data_spec=DataSpec(regime="transition", needs_log_prob=False),
     make_modules=make_modules,
     make_policy=make_policy,
+    numpy_policy=numpy_policy,
     loss=loss,
     prepare_batch=prepare_batch,
     action_spaces=("discrete",),

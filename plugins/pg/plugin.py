@@ -4,7 +4,7 @@ from rlcore.plugin import AlgorithmPlugin, DataSpec
 
 from rlcore.plugins.pg.config import PGConfig
 from rlcore.plugins.pg.loss import loss, prepare_batch
-from rlcore.plugins.pg.networks import make_modules, make_policy
+from rlcore.plugins.pg.networks import make_modules, make_policy, numpy_policy
 
 PLUGIN = AlgorithmPlugin(
     name="pg",
@@ -13,6 +13,7 @@ PLUGIN = AlgorithmPlugin(
     data_spec=DataSpec(regime="trajectory"),
     make_modules=make_modules,
     make_policy=make_policy,
+    numpy_policy=numpy_policy,
     loss=loss,
     prepare_batch=prepare_batch,
     action_spaces=("discrete", "box"),

@@ -4,6 +4,7 @@ for discrete actions and diagonal Gaussian for Box actions."""
 from __future__ import annotations
 
 from rlcore.networks.blocks import make_actor_critic, make_actor_policy
+from rlcore.networks.export import actor_critic_spec
 
 
 def make_modules(cfg, spaces) -> dict:
@@ -14,3 +15,7 @@ def make_modules(cfg, spaces) -> dict:
 
 def make_policy(modules: dict, cfg, spaces, explore: bool):
     return make_actor_policy(modules["ac"], explore)
+
+
+def numpy_policy(modules: dict, cfg, spaces):
+    return actor_critic_spec(modules["ac"], "ac")

@@ -10,8 +10,11 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from rlcore.networks.export import ops_of
 from rlcore.networks.value import QCritic, relu_mlp
-from rlcore.types import ActionOut
+from rlcore.policies.numpy_nets import NetSpec
+from rlcore.policies.numpy_policy import NumpyPolicySpec
+from rlcore.policies.sampling import SquashedGaussianPolicy
 
 
 class SquashedGaussianActor(nn.Module):
@@ -30,6 +33,11 @@ class SquashedGaussianActor(nn.Module):
     def forward(self, obs: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         mean, log_std = self.net(obs.float().flatten(1)).chunk(2, dim=-1)
         return mean, log_std.clamp(self.log_std_min, self.log_std_max)
+
+    def numpy_forward(self, obs: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        with torch.inference_mode():
+            mean, log_std = self(torch.as_tensor(obs))
+        return mean.numpy(), log_std.numpy()
 
     def sample(self, obs: torch.Tensor, rng: torch.Generator | None, with_std: bool = False):
         """(a, log pi(a|s)) with the reparameterization trick; noise from ``rng``. ``with_std``:
@@ -59,30 +67,16 @@ def make_modules(cfg, spaces) -> dict:
             "log_alpha": LogAlpha(cfg.init_alpha)}
 
 
-class SACPolicy:
-    """Actors sample a = tanh(mu + sigma eps) (eps from the actor's numpy generator); evaluation
-    takes tanh(mu). Uniformly random actions for the first ``random_steps`` env steps."""
-
-    def __init__(self, actor: SquashedGaussianActor, cfg, spaces, explore: bool):
-        self.actor, self.spaces, self.explore, self.cfg = actor, spaces, explore, cfg
-        self.random = explore and cfg.random_steps > 0
-
-    def set_schedule(self, env_steps: int, actor_id: int, num_actors: int) -> None:
-        self.random = self.explore and env_steps < self.cfg.random_steps
-
-    def act(self, obs: np.ndarray, rng: np.random.Generator) -> ActionOut:
-        shape = (len(obs), *self.actor.action_shape)
-        if self.random:
-            a = rng.uniform(-1.0, 1.0, shape)
-        else:
-            with torch.inference_mode():
-                mean, log_std = self.actor(torch.as_tensor(obs))
-            mean, std = mean.numpy(), np.exp(log_std.numpy())
-            u = mean + std * rng.standard_normal(mean.shape) if self.explore else mean
-            a = np.tanh(u).reshape(shape)
-        a = np.asarray(a, np.float32)
-        return ActionOut(a, env_action=self.spaces.to_env_action(a))
+def make_policy(modules: dict, cfg, spaces, explore: bool) -> SquashedGaussianPolicy:
+    """a = tanh(mu + sigma eps), eps from the actor's numpy generator; tanh(mu) when evaluating."""
+    actor = modules["policy"]
+    return SquashedGaussianPolicy(actor.numpy_forward, actor.action_shape, cfg, spaces, explore)
 
 
-def make_policy(modules: dict, cfg, spaces, explore: bool) -> SACPolicy:
-    return SACPolicy(modules["policy"], cfg, spaces, explore)
+def numpy_policy(modules: dict, cfg, spaces) -> NumpyPolicySpec:
+    """The actor's network on obs.float().flatten(1); its output's halves are (mean, log std)."""
+    actor = modules["policy"]
+    net = NetSpec("policy", (("float32",), ("flatten",), *ops_of(actor.net, "net.")))
+    return NumpyPolicySpec("rlcore.policies.numpy_policy:squashed_gaussian", {"net": net},
+                           {"action_shape": actor.action_shape, "log_std_min": actor.log_std_min,
+                            "log_std_max": actor.log_std_max})

@@ -8,6 +8,7 @@ import torch
 from torch import nn
 
 from rlcore.networks.blocks import CategoricalPolicy, NatureCNN, is_image, mlp
+from rlcore.networks.export import actor_critic_spec
 from rlcore.types import ActionOut
 
 
@@ -56,3 +57,9 @@ def make_modules(cfg, spaces) -> dict:
 def make_policy(modules: dict, cfg, spaces, explore: bool):
     net = modules["model"]
     return CategoricalPolicy(net, explore) if net.discrete else PredictionPolicy(net, spaces)
+
+
+def numpy_policy(modules: dict, cfg, spaces):
+    """Discrete predictions: the categorical policy in numpy; Box ones stay in torch."""
+    net = modules["model"]
+    return actor_critic_spec(net, "model") if net.discrete else None

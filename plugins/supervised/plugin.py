@@ -4,7 +4,7 @@ from rlcore.plugin import AlgorithmPlugin, DataSpec
 
 from rlcore.plugins.supervised.config import SupervisedConfig
 from rlcore.plugins.supervised.loss import loss, prepare_batch
-from rlcore.plugins.supervised.networks import make_modules, make_policy
+from rlcore.plugins.supervised.networks import make_modules, make_policy, numpy_policy
 
 PLUGIN = AlgorithmPlugin(
     name="supervised",
@@ -14,6 +14,7 @@ PLUGIN = AlgorithmPlugin(
     data_spec=DataSpec(regime="trajectory", needs_log_prob=False, info_keys=("label",)),
     make_modules=make_modules,
     make_policy=make_policy,
+    numpy_policy=numpy_policy,
     loss=loss,
     prepare_batch=prepare_batch,
     action_spaces=("discrete", "box"),

@@ -9,6 +9,7 @@ from __future__ import annotations
 import torch
 
 from rlcore.networks.blocks import ActorCritic, GaussianActorCritic, make_actor_critic, make_actor_policy
+from rlcore.networks.export import actor_critic_spec
 
 
 def make_modules(cfg, spaces) -> dict:
@@ -19,6 +20,10 @@ def make_modules(cfg, spaces) -> dict:
 
 def make_policy(modules: dict, cfg, spaces, explore: bool):
     return make_actor_policy(modules["ac"], explore)
+
+
+def numpy_policy(modules: dict, cfg, spaces):
+    return actor_critic_spec(modules["ac"], "ac")
 
 
 def policy_params(net: ActorCritic) -> list:

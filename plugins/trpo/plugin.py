@@ -12,7 +12,7 @@ from rlcore.plugins.trpo.config import TRPOConfig
 from rlcore.plugins.trpo.loss import loss, mean_kl, prepare_batch, surrogate, value_loss
 from rlcore.plugins.trpo.natural_gradient import natural_gradient_step
 from rlcore.plugins.trpo.networks import (base_distribution, make_modules, make_policy,
-                                          policy_params, value_params)
+                                          numpy_policy, policy_params, value_params)
 
 
 def update(learner, batch) -> dict[str, float]:
@@ -73,6 +73,7 @@ PLUGIN = AlgorithmPlugin(
     data_spec=DataSpec(regime="trajectory"),
     make_modules=make_modules,
     make_policy=make_policy,
+    numpy_policy=numpy_policy,
     loss=loss,
     prepare_batch=prepare_batch,
     action_spaces=("discrete", "box"),

@@ -24,7 +24,7 @@ class WorkerHost:
     sent with its first request and runs between this actor's own requests."""
 
     def __init__(self, factory: str, kwargs: dict, in_ray: bool = False):
-        if in_ray:
+        if in_ray and kwargs.get("numpy_policy") is None:  # a numpy policy: no torch at all
             import torch
 
             torch.set_num_threads(1)  # one core per actor: inference on tiny batches

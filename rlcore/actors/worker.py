@@ -2,110 +2,27 @@
 
 from __future__ import annotations
 
-import importlib
 import sys
 
 import numpy as np
 
 from rlcore import seeding
-from rlcore.errors import EnvRuntimeError, IncompatibleEnvError, NonFiniteEnvError
+# the env helpers lived here before rlcore.actors.envs; imported from here still
+from rlcore.actors.envs import (MISSING_PACKAGE_FIX, float32_observations,  # noqa: F401
+                                make_vec_env, probe_spaces)
+from rlcore.errors import EnvRuntimeError, NonFiniteEnvError
 from rlcore.ops.normalize import NormSettings, RunNormalizer, WorkerNormalizer
+from rlcore.plugin import PluginRef
 from rlcore.types import Fragment, SpaceSpec
 
 
-def make_vec_env(env_id: str, num_envs: int, kwargs: dict | None = None):
-    """A synchronous Gymnasium vector env that autoresets in the same step, so the final
-    observation of a truncated episode is available (``info['final_obs']``) for bootstrapping.
-    (On 2 cores the async vector env is not faster: per-step synchronization dominates.)"""
-    import gymnasium as gym
-    from gymnasium.vector import AutoresetMode
+def _load(plugin):
+    """The ``AlgorithmPlugin`` of a target or ``PluginRef`` (imports the plugin's modules)."""
+    from rlcore.registry import get_algorithm
 
-    from rlcore.registry import ensure_env_registered
-
-    ensure_env_registered(env_id)
-    # a registered native vector env (ale-py's AtariVectorEnv: uint8 frames) takes no wrappers.
-    # gym.spec() does not take a module-qualified id ("module:ns/Name-v0"), which gym.make
-    # does: the module is imported (it registers the id) and the bare id asked for.
-    module, _, bare_id = env_id.rpartition(":")
-    if module:
-        importlib.import_module(module)
-    native = gym.spec(bare_id).vector_entry_point is not None
-    # copy=False: step() returns its own observation buffer; callers copy what they keep
-    # (the rollout writes each observation into its fragment before the next step)
-    return gym.make_vec(env_id, num_envs=num_envs, vectorization_mode="sync",
-                        vector_kwargs={"autoreset_mode": AutoresetMode.SAME_STEP, "copy": False},
-                        wrappers=None if native else [float32_observations], **(kwargs or {}))
-
-
-def float32_observations(env):
-    """Networks, fragments and replay hold float32; Gymnasium's MuJoCo envs (and many others)
-    declare float64 observations, which reached the networks as float64 and failed there
-    ("mat1 and mat2 must have the same dtype") after every worker restart. Such observations
-    are cast to float32 in the env, once; other spaces are left as they are."""
-    import gymnasium as gym
-
-    space = env.observation_space
-    if isinstance(space, gym.spaces.Box) and space.dtype == np.float64:
-        # the bounds cast here, not by Box (which warns that it lowered their precision)
-        box = gym.spaces.Box(space.low.astype(np.float32), space.high.astype(np.float32),
-                             space.shape, np.float32)
-        return gym.wrappers.TransformObservation(env, lambda obs: np.asarray(obs, np.float32),
-                                                 box)
-    return env
-
-
-# The extra that brings a missing module, for the message of an env that cannot be made.
-MISSING_PACKAGE_FIX = {
-    "ale_py": "install the Atari extra: pip install 'rlcore[atari]'",
-    "cv2": "install the Atari extra: pip install 'rlcore[atari]'",
-    "mujoco": "install the MuJoCo extra: pip install 'rlcore[mujoco]'",
-    "pettingzoo": "install PettingZoo: pip install pettingzoo",
-}
-
-
-def probe_spaces(env_id: str, kwargs: dict | None = None) -> SpaceSpec:
-    """Make one env on the driver and check it speaks the Gymnasium API (before any actor)."""
-    import gymnasium as gym
-
-    from rlcore.registry import ensure_env_registered
-
-    ensure_env_registered(env_id)
-    try:
-        env = gym.make(env_id, **(kwargs or {}))
-    except gym.error.NamespaceNotFound as exc:
-        hint = " (install the Atari extra: pip install 'rlcore[atari]')" if env_id.startswith("ALE/") else ""
-        raise IncompatibleEnvError(f"env.id '{env_id}': {exc}{hint}") from None
-    except gym.error.Error as exc:  # Gymnasium's own did-you-mean messages
-        raise IncompatibleEnvError(f"env.id '{env_id}': {exc}") from None
-    except TypeError as exc:
-        raise IncompatibleEnvError(f"env '{env_id}' rejected env.kwargs {kwargs}: {exc}") from None
-    except ImportError as exc:
-        fix = MISSING_PACKAGE_FIX.get((exc.name or "").partition(".")[0], "install it")
-        raise IncompatibleEnvError(f"env '{env_id}' needs a package that is missing ({exc}); "
-                                   f"{fix}") from None
-    try:
-        try:
-            obs, info = env.reset(seed=0)
-            obs_ok = env.observation_space.contains(np.asarray(obs, dtype=env.observation_space.dtype))
-            result = env.step(env.action_space.sample()) if obs_ok else ()
-        except (ValueError, TypeError, AssertionError) as exc:  # Gymnasium's wrappers unpacking
-            raise IncompatibleEnvError(
-                f"env '{env_id}' does not follow the Gymnasium API ({type(exc).__name__}: {exc}); "
-                "rlcore needs reset() -> (obs, info) and step() -> (obs, reward, terminated, "
-                "truncated, info). Wrap old gym envs with gymnasium's compatibility wrapper "
-                "(shimmy) or port them") from None
-        if not obs_ok:
-            raise IncompatibleEnvError(
-                f"env '{env_id}': reset() returned an observation of shape {np.shape(obs)} and dtype "
-                f"{np.asarray(obs).dtype}; its observation_space is {env.observation_space}")
-        if len(result) != 5:
-            raise IncompatibleEnvError(
-                f"env '{env_id}': step() returned {len(result)} values; rlcore needs the Gymnasium "
-                "API (obs, reward, terminated, truncated, info). Wrap old gym envs with "
-                "gymnasium's compatibility wrapper or port them")
-        return SpaceSpec.from_gym(float32_observations(env).observation_space, env.action_space)
-    finally:
-        env.close()
+    if isinstance(plugin, PluginRef):
+        return get_algorithm(plugin.target)
+    return get_algorithm(plugin) if isinstance(plugin, str) else plugin
 
 
 class RolloutWorker:
@@ -115,26 +32,36 @@ class RolloutWorker:
     def __init__(self, plugin, algo_cfg, spaces: SpaceSpec, env_id: str, num_envs: int,
                  env_kwargs: dict, fragment_length: int, seed: int, actor_id: int,
                  clip_rewards: bool = False, norm: NormSettings = NormSettings(),
-                 nonfinite: str = "stop", max_nonfinite_drops: int = 10):
+                 nonfinite: str = "stop", max_nonfinite_drops: int = 10, numpy_policy=None):
+        """``plugin``: the ``AlgorithmPlugin``, its target or a ``PluginRef`` (an actor then
+        imports the plugin only to run torch). ``numpy_policy``: the plugin's
+        ``NumpyPolicySpec``; the worker then acts with that policy and builds no torch modules
+        (torch is imported only if it must act before any weights arrive: see ``sample``)."""
         from threadpoolctl import threadpool_limits
-
-        from rlcore.registry import get_algorithm
 
         # Policy inference multiplies small matrices ([num_envs, 256] @ [256, 256]): a second
         # BLAS thread only waits on the first (measured on 2 cores with one busy: 8-env PPO
         # HalfCheetah inference 10 ms per step with 2 OpenBLAS threads, well under 1 ms with 1)
         threadpool_limits(1, user_api="blas")
-        plugin = get_algorithm(plugin) if isinstance(plugin, str) else plugin  # Ray: by target
-        self.plugin, self.algo_cfg, self.env_id = plugin, algo_cfg, env_id
+        if isinstance(plugin, str) or (numpy_policy is None and isinstance(plugin, PluginRef)):
+            plugin = _load(plugin)  # Ray: by target
+        self.plugin, self.algo_cfg, self.spaces, self.env_id = plugin, algo_cfg, spaces, env_id
         self.nonfinite, self.max_nonfinite_drops, self.dropped = nonfinite, max_nonfinite_drops, 0
         # read by the watchdog's thread: the step in progress and its action
         self.fragments, self.step_in_fragment, self.last_action, self._dones = 0, -1, None, None
         self.actor_id, self.fragment_length, self.clip_rewards = actor_id, fragment_length, clip_rewards
-        with seeding.seeded_torch(seeding.derive(seed, seeding.INIT_STREAM, actor_id)):
-            self.modules = plugin.make_modules(algo_cfg, spaces)  # weights come from the learner
-        for m in self.modules.values():
-            m.eval()
-        self.policy = plugin.make_policy(self.modules, algo_cfg, spaces, explore=True)
+        self.init_seed = seeding.derive(seed, seeding.INIT_STREAM, actor_id)
+        self.loaded = False  # weights: with a numpy policy, none until the first set_weights
+        if numpy_policy is not None:
+            from rlcore.policies.numpy_policy import build
+
+            self.modules, self.policy = None, build(numpy_policy, algo_cfg, spaces, explore=True)
+        else:
+            with seeding.seeded_torch(self.init_seed):
+                self.modules = plugin.make_modules(algo_cfg, spaces)  # weights come from the learner
+            for m in self.modules.values():
+                m.eval()
+            self.policy, self.loaded = plugin.make_policy(self.modules, algo_cfg, spaces, explore=True), True
         self.policy_version = -1
         self.rng = np.random.default_rng(seeding.derive(seed, seeding.POLICY_STREAM, actor_id))
         self.envs = make_vec_env(env_id, num_envs, env_kwargs)
@@ -150,14 +77,29 @@ class RolloutWorker:
     def set_weights(self, weights: dict, version: int) -> None:
         """Load a numpy state dict ``{module: {param: array}}`` published as ``version`` (the
         modules it holds: the learner keeps target networks to itself)."""
-        from rlcore.learner.core import load_numpy_weights
-
         if version == self.policy_version:
             return
-        load_numpy_weights(self.modules, weights, partial=True)
+        if self.modules is None:
+            self.policy.load_weights(weights)
+        else:
+            from rlcore.learner.core import load_numpy_weights
+
+            load_numpy_weights(self.modules, weights, partial=True)
         if self.norm is not None:
             self.norm.load(weights[RunNormalizer.KEY])
-        self.policy_version = version
+        self.policy_version, self.loaded = version, True
+
+    def _initial_weights(self) -> None:
+        """A numpy policy asked to act before any weights came: the weights a torch worker
+        starts from (the plugin's modules built from the same seed). Runs never get here (each
+        pool sends the weights with a worker's first request); a worker driven by hand does."""
+        from rlcore.learner.core import to_numpy_weights
+
+        plugin = _load(self.plugin)
+        with seeding.seeded_torch(self.init_seed):
+            modules = plugin.make_modules(self.algo_cfg, self.spaces)
+        self.policy.load_weights(to_numpy_weights(modules))
+        self.loaded = True
 
     def work(self, request: dict | None = None) -> Fragment:
         """One fragment under the ``rollout.nonfinite`` policy. ``request`` may carry the
@@ -209,6 +151,8 @@ class RolloutWorker:
         return f"{where}, sub-env {n}, episode step {episode_step}, last action {action})"
 
     def sample(self) -> Fragment:
+        if not self.loaded:
+            self._initial_weights()
         T, N = self.fragment_length, self.num_envs
         norm = self.norm
         before = norm.snapshot() if norm is not None else None
@@ -350,17 +294,23 @@ def rollout_worker_spec(exp, spaces) -> "WorkerSpec":  # noqa: F821 (imported in
     predecessor delivered."""
     from rlcore.actors.slots import WorkerSpec, incarnation_seed, split
 
+    from rlcore.networks.export import numpy_policy_of
+
     cfg = exp.config
     envs = split(cfg.env.num_envs, max(1, cfg.rollout.num_actors))
     norm = NormSettings.of(exp)
+    numpy = cfg.rollout.inference == "numpy"
+    numpy_policy = numpy_policy_of(exp.plugin, exp.algo, spaces) if numpy else None
+    ref = PluginRef(exp.plugin.name, exp.plugin_target, exp.plugin.data_spec)
 
     def kwargs(slot: int, incarnation: int, in_ray: bool) -> dict:
         seed = incarnation_seed(cfg.seed, slot, incarnation)
-        return dict(plugin=exp.plugin_target if in_ray else exp.plugin, algo_cfg=exp.algo,
+        return dict(plugin=ref if in_ray else exp.plugin, algo_cfg=exp.algo,
                     spaces=spaces, env_id=cfg.env.id, num_envs=envs[slot],
                     env_kwargs=cfg.env.kwargs, fragment_length=cfg.rollout.fragment_length,
                     seed=seed, actor_id=slot, clip_rewards=cfg.env.clip_rewards, norm=norm,
                     nonfinite=cfg.rollout.nonfinite,
-                    max_nonfinite_drops=cfg.rollout.max_nonfinite_drops)
+                    max_nonfinite_drops=cfg.rollout.max_nonfinite_drops,
+                    numpy_policy=numpy_policy)
 
     return WorkerSpec("rlcore.actors.worker:RolloutWorker", kwargs)

@@ -12,9 +12,7 @@ from typing import Annotated, Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 from pydantic_core import PydanticCustomError
 
-
-# Layer widths of an MLP (``hidden_sizes`` in the algorithm sections): each at least 1.
-Widths = Annotated[tuple[Annotated[int, Field(ge=1)], ...], Field(min_length=1)]
+from rlcore.config.fields import Widths  # noqa: F401 (imported from here too)
 
 
 class Section(BaseModel):
@@ -64,6 +62,8 @@ class RolloutConfig(Section):
         "stop", description="NaN/inf obs or reward: stop the run, or drop the fragment and reset the envs")
     max_nonfinite_drops: int = Field(
         10, ge=1, le=100_000, description="nonfinite: drop stops after N dropped fragments in a row")
+    inference: Literal["numpy", "torch"] = Field(
+        "numpy", description="actors run the plugin's numpy policy where it has one (no torch in the actor), or its torch modules")
 
 
 class GroupConfig(Section):

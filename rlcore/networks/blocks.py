@@ -10,8 +10,9 @@ import numpy as np
 import torch
 from torch import nn
 
-from rlcore.ops.actions import rescale_coefficients
-from rlcore.types import ActionOut, SpaceSpec
+from rlcore.policies.numpy_nets import log_softmax
+from rlcore.policies.sampling import Categorical, DiagonalGaussian, tanh_log_det_np
+from rlcore.types import SpaceSpec
 
 ACTIVATIONS = {"tanh": nn.Tanh, "relu": nn.ReLU}
 
@@ -138,52 +139,30 @@ def _relu(x: np.ndarray) -> np.ndarray:
     return np.maximum(x, 0.0, out=x)
 
 
-def log_softmax(logits: np.ndarray) -> np.ndarray:
-    z = logits - logits.max(axis=-1, keepdims=True)
-    return z - np.log(np.exp(z).sum(axis=-1, keepdims=True))
-
-
-class CategoricalPolicy:
-    """Inference copy of an ``ActorCritic`` run by rollout actors (numpy in, numpy out).
-
-    Sampling uses the worker's own ``numpy`` generator (Gumbel-max, exact for a categorical) so
-    that actions depend only on the seed, never on how many other users share torch's global
-    generator in the process; torch.distributions has no per-call generator. Vector
-    observations go through a numpy copy of the policy MLP (``NumpyMLP``) when it has one.
-    """
+class CategoricalPolicy(Categorical):
+    """Inference copy of an ``ActorCritic`` (numpy in, numpy out), sampling as
+    ``rlcore.policies.sampling.Categorical``. Vector observations go through a numpy copy of
+    the policy MLP (``NumpyMLP``) when it has one. (Rollout actors of plugins that export a
+    numpy policy run ``rlcore.policies.numpy_policy`` instead, without torch.)"""
 
     def __init__(self, net: ActorCritic, explore: bool):
+        super().__init__(self._log_probs, explore)
         self.net = net
-        self.explore = explore
-        self._rows = np.arange(0)
         vector_mlp = isinstance(getattr(net, "torso", None), nn.Identity) and hasattr(net, "pi")
         self._np_pi = NumpyMLP.build(net.pi) if vector_mlp else None
 
-    def log_probs(self, obs: np.ndarray) -> np.ndarray:
+    def _log_probs(self, obs: np.ndarray) -> np.ndarray:
         if self._np_pi is not None and obs.dtype == np.float32 and self._np_pi.valid():
             return log_softmax(self._np_pi(obs))
         with torch.inference_mode():
             return torch.log_softmax(self.net.logits(torch.as_tensor(obs)), -1).numpy()
-
-    def act(self, obs: np.ndarray, rng: np.random.Generator) -> ActionOut:
-        logp = self.log_probs(obs)
-        if self.explore:
-            action = np.argmax(logp + rng.gumbel(size=logp.shape), axis=-1)
-        else:
-            action = np.argmax(logp, axis=-1)
-        if len(self._rows) != len(action):
-            self._rows = np.arange(len(action))
-        return ActionOut(action, logp[self._rows, action])
-
-
-LOG_2PI = math.log(2.0 * math.pi)
 
 
 def tanh_log_det(u):
     """log(1 - tanh(u)^2) computed stably as 2 (log 2 - u - softplus(-2u)); torch or numpy."""
     if isinstance(u, torch.Tensor):
         return 2.0 * (math.log(2.0) - u - nn.functional.softplus(-2.0 * u))
-    return 2.0 * (math.log(2.0) - u - np.logaddexp(0.0, -2.0 * u))
+    return tanh_log_det_np(u)
 
 
 class SquashedNormal(torch.distributions.Independent):
@@ -220,8 +199,6 @@ class GaussianActorCritic(ActorCritic):
         self.squash = squash
         self.low = np.asarray(spaces.action_low, np.float32).reshape(self.action_shape)
         self.high = np.asarray(spaces.action_high, np.float32).reshape(self.action_shape)
-        # computed once: rescaling is then one multiply-add on the rollout's hot path
-        self._scale, self._offset = rescale_coefficients(self.low, self.high)
 
     def distribution(self, mean: torch.Tensor) -> torch.distributions.Independent:
         std = self.log_std.exp().expand_as(mean)
@@ -230,42 +207,24 @@ class GaussianActorCritic(ActorCritic):
         cls = SquashedNormal if self.squash else torch.distributions.Independent
         return cls(base, len(self.action_shape), validate_args=False)
 
-    def env_action(self, u: np.ndarray) -> np.ndarray:
-        """The action the env steps with for stored actions u: squashed or clipped, then rescaled."""
-        a = np.tanh(u) if self.squash else u
-        return np.clip(a * self._scale + self._offset, self.low, self.high).astype(np.float32)
 
-
-class GaussianPolicy:
-    """Inference copy of a ``GaussianActorCritic`` run by rollout actors (numpy in, numpy out).
-
-    Samples u = mean + std * noise with the worker's numpy generator (see ``CategoricalPolicy``
-    for why); without ``explore`` it acts with the mean. ``ActionOut.action`` is u (float32,
-    [N, *action_shape]) and ``env_action`` the squashed/clipped, rescaled action.
-    """
+class GaussianPolicy(DiagonalGaussian):
+    """Inference copy of a ``GaussianActorCritic`` (numpy in, numpy out), sampling as
+    ``rlcore.policies.sampling.DiagonalGaussian`` (u = mean + std * noise; the mean without
+    ``explore``)."""
 
     def __init__(self, net: GaussianActorCritic, explore: bool):
+        super().__init__(self._mean, lambda: net.log_std.detach().cpu().numpy(),
+                         net.action_shape, net.low, net.high, net.squash, explore)
         self.net = net
-        self.explore = explore
         vector_mlp = isinstance(net.torso, nn.Identity)
         self._np_pi = NumpyMLP.build(net.pi) if vector_mlp else None
 
-    def mean(self, obs: np.ndarray) -> np.ndarray:
+    def _mean(self, obs: np.ndarray) -> np.ndarray:
         if self._np_pi is not None and obs.dtype == np.float32 and self._np_pi.valid():
             return self._np_pi(obs)
         with torch.inference_mode():
             return self.net.logits(torch.as_tensor(obs)).numpy()
-
-    def act(self, obs: np.ndarray, rng: np.random.Generator) -> ActionOut:
-        mean = self.mean(obs)
-        log_std = self.net.log_std.detach().cpu().numpy()
-        noise = rng.standard_normal(mean.shape) if self.explore else np.zeros_like(mean)
-        u = (mean + np.exp(log_std) * noise).astype(np.float32)
-        log_prob = (-0.5 * noise ** 2 - log_std - 0.5 * LOG_2PI).sum(-1)
-        if self.net.squash:
-            log_prob -= tanh_log_det(u.astype(np.float64)).sum(-1)
-        u = u.reshape(len(u), *self.net.action_shape)
-        return ActionOut(u, log_prob.astype(np.float32), self.net.env_action(u))
 
 
 def make_actor_critic(spaces: SpaceSpec, hidden: tuple[int, ...], activation: str,

@@ -9,8 +9,8 @@ import torch
 from torch import nn
 
 from rlcore.networks.blocks import NatureCNN, NumpyMLP, is_image, layer_init
-from rlcore.regimes.transition_config import EpsilonGreedyConfig, exploration_epsilon
-from rlcore.types import ActionOut, SpaceSpec
+from rlcore.policies.sampling import EpsilonGreedyPolicy  # noqa: F401 (its home before)
+from rlcore.types import SpaceSpec
 
 
 def relu_mlp(sizes: list[int], out_gain: float = 1.0) -> list[nn.Module]:
@@ -99,32 +99,6 @@ class QCritic(nn.Module):
     def forward(self, obs: torch.Tensor, action: torch.Tensor) -> torch.Tensor:
         x = torch.cat([obs.float().flatten(1), action.flatten(1)], dim=-1)
         return self.net(x).squeeze(-1)
-
-
-class EpsilonGreedyPolicy:
-    """The actors' policy of value-based plugins: argmax of ``values(obs)`` (numpy [N, A]),
-    a uniformly random action with probability epsilon. The rollout loop calls
-    ``set_schedule(env_steps, actor_id, num_actors)`` before each fragment."""
-
-    def __init__(self, values, num_actions: int, cfg: EpsilonGreedyConfig, explore: bool):
-        self.values, self.num_actions, self.cfg = values, num_actions, cfg
-        self.explore = explore
-        self.epsilon = cfg.eps_start if explore else cfg.eval_eps
-
-    def set_schedule(self, env_steps: int, actor_id: int, num_actors: int) -> None:
-        if self.explore:
-            self.epsilon = exploration_epsilon(self.cfg, env_steps, actor_id, num_actors)
-
-    def act(self, obs: np.ndarray, rng: np.random.Generator) -> ActionOut:
-        if self.epsilon <= 0:
-            return ActionOut(np.argmax(self.values(obs), axis=-1))
-        n = len(obs)
-        explore = rng.random(n) < self.epsilon
-        action = rng.integers(0, self.num_actions, n)
-        if not explore.all():  # the network runs only on the rows that act greedily
-            rows = np.flatnonzero(~explore)
-            action[rows] = np.argmax(self.values(obs[rows]), axis=-1)
-        return ActionOut(action)
 
 
 def values_of(net):

@@ -1,4 +1,4 @@
-"""Target-network updates: hard copies and Polyak averaging."""
+"""Target-network updates (hard copies and Polyak averaging) and the Munchausen term of targets."""
 
 from __future__ import annotations
 
@@ -24,3 +24,18 @@ def target_update(target: torch.nn.Module, online: torch.nn.Module, updates: int
         return False
     polyak_update(target, online, tau)
     return True
+
+
+def munchausen_bonus(q_target_s: torch.Tensor, action: torch.Tensor, beta: float | None,
+                     alpha: float, clip_low: float) -> torch.Tensor:
+    """alpha * clip(tau log pi(a|s), clip_low, 0), pi = softmax(beta Q(s, .)), tau = 1/beta
+    (Vieillard et al. 2020, Munchausen RL): tau log pi(a|s) = Q(s, a) - beta^-1 logsumexp_b
+    beta Q(s, b). beta None: the tau -> 0 limit Q(s, a) - max_b Q(s, b), advantage learning's
+    gap term (Baird 1999; Bellemare et al. 2016). ``q_target_s`` [B, A] (expected values for a
+    distributional network), ``action`` [B]. Always <= 0, and 0 at the best action."""
+    q_sa = q_target_s.gather(-1, action.long().view(-1, 1)).squeeze(-1)
+    if beta is None:
+        log_pi = q_sa - q_target_s.max(dim=-1).values
+    else:
+        log_pi = q_sa - torch.logsumexp(beta * q_target_s, dim=-1) / beta
+    return alpha * log_pi.clamp(min=clip_low, max=0.0)

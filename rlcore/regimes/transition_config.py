@@ -70,3 +70,16 @@ def exploration_epsilon(cfg: EpsilonGreedyConfig, env_steps: int, actor_id: int,
     if mode == "apex":
         return apex_epsilon(actor_id, num_actors, cfg.apex_eps, cfg.apex_alpha)
     return linear_epsilon(env_steps, cfg.eps_start, cfg.eps_end, cfg.exploration_steps)
+
+
+class ActionGapConfig(EpsilonGreedyConfig):
+    """The Munchausen term of value-based targets (dqn, c51, qrdqn)."""
+
+    munchausen_alpha: float = Field(
+        0.0, ge=0, le=1, description="Munchausen term: add alpha * clip(tau log pi(a|s), "
+        "munchausen_clip, 0) to the reward, pi = softmax(soft_beta Q_target(s, .)) (Vieillard et "
+        "al. 2020; 0.9 in the paper); without soft_beta (and always for c51/qrdqn, on the "
+        "expected values), the tau -> 0 limit alpha * (Q_target(s, a) - max_b Q_target(s, b)): "
+        "advantage learning, which widens the action gap. 0 = off")
+    munchausen_clip: float = Field(
+        -1.0, le=0, description="lower clip l0 of tau log pi (the paper's -1)")

@@ -18,7 +18,7 @@ from rlcore.types import SpaceSpec
 def check_spaces(exp) -> SpaceSpec:
     """Make the env once on the driver and check it against the plugin and its regime, before
     any actor starts (``rlcore validate`` runs this too)."""
-    from rlcore.actors.worker import probe_spaces
+    from rlcore.actors.envs import probe_spaces
     from rlcore.regimes import regime_of
 
     cfg = exp.config

@@ -8,7 +8,7 @@ import contextlib
 import numpy as np
 
 from rlcore import seeding
-from rlcore.actors.worker import make_vec_env
+from rlcore.actors.envs import make_vec_env
 
 
 def evaluate(policy, env_id: str, env_kwargs: dict, episodes: int, seed: int,

@@ -50,7 +50,7 @@ def _rendered_env(env_id: str, env_kwargs: dict):
     """One env rendering ``rgb_array`` frames, observations as in training."""
     import gymnasium as gym
 
-    from rlcore.actors.worker import float32_observations
+    from rlcore.actors.envs import float32_observations
     from rlcore.registry import ensure_env_registered
 
     headless()

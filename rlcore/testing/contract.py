@@ -10,7 +10,8 @@ actor layer, the learner) on a tiny env that fits the plugin, and says in words 
    seed gives other weights and other actions;
 4. a module named ``target*`` that the core does not keep (``targets``) must change while its
    online counterpart trains, or it is a target nobody updates;
-5. (``ray=True``, ``rlcore check-plugin NAME --ray``) the first round's data from one Ray actor
+5. a plugin's numpy policy (``numpy_policy``, what its actors run) acts as ``make_policy``;
+6. (``ray=True``, ``rlcore check-plugin NAME --ray``) the first round's data from one Ray actor
    equals the inline worker's, record for record: the policy, its weights and its randomness
    survive the trip to an actor process.
 """
@@ -199,6 +200,41 @@ def _check_targets(run) -> Check:
     return Check(name, True)
 
 
+def _check_numpy_policy(exp, run) -> Check:
+    """The plugin's numpy policy (``numpy_policy``, what its actors run) acts as ``make_policy``
+    does on the learner's weights: same actions (within 1e-5 for Box actions) and log-probs,
+    for the same observations and generator state, exploring and greedy."""
+    from rlcore.actors.envs import make_vec_env
+    from rlcore.policies.numpy_policy import build
+
+    name = "the numpy policy acts as make_policy"
+    plugin, modules, spaces = exp.plugin, run.learner.modules, run.spaces
+    spec = plugin.numpy_policy(modules, exp.algo, spaces) if plugin.numpy_policy else None
+    if spec is None:
+        return Check(name, True, "no numpy policy: actors run torch")
+    envs = make_vec_env(exp.config.env.id, 4, exp.config.env.kwargs)
+    try:
+        obs, _ = envs.reset(seed=0)
+    finally:
+        envs.close()
+    for explore in (True, False):
+        torch_policy = plugin.make_policy(modules, exp.algo, spaces, explore)
+        numpy_policy = build(spec, exp.algo, spaces, explore)
+        numpy_policy.load_weights(run.learner.weights(for_actors=True))
+        a = torch_policy.act(obs, np.random.default_rng(0))
+        b = numpy_policy.act(obs, np.random.default_rng(0))
+        for field in ("action", "log_prob", "env_action"):
+            x, y = getattr(a, field), getattr(b, field)
+            same = (x is None) == (y is None) and (x is None or np.allclose(
+                np.asarray(x, np.float64), np.asarray(y, np.float64), rtol=1e-5, atol=1e-5))
+            if not same:
+                return Check(name, False, f"{'exploring' if explore else 'greedy'}, the numpy "
+                                          f"policy's {field} differs from make_policy's: "
+                                          "numpy_policy must describe the very policy "
+                                          "make_policy builds (same nets, same sampling)")
+    return Check(name, True)
+
+
 def _first_round_data(run) -> list:
     """What the pool hands the run's regime in its first round (the regime's own request)."""
     seen = []
@@ -283,6 +319,8 @@ def check_plugin(name: str, action_kind: str | None = None, ray: bool = False) -
             out.append(_guarded(lambda: _check_seeds(name, action_kind, tmp),
                                 "same seed -> same run; other seed -> other run"))
             out.append(_guarded(lambda: _check_targets(run), "every target network is updated"))
+            out.append(_guarded(lambda: _check_numpy_policy(exp, run),
+                                "the numpy policy acts as make_policy"))
             if ray:
                 out.append(_guarded(lambda: _check_ray(name, action_kind, tmp),
                                     "one Ray actor gives the inline worker's data"))
