@@ -12,8 +12,13 @@ import pytest
 import torch
 
 ROOT = Path(__file__).resolve().parent.parent
+# the benchmarks folder only while importing: it holds mujoco.py, which would shadow the mujoco
+# package for every later test in this process
 sys.path.insert(0, str(ROOT / "benchmarks"))
-import gpu_check  # noqa: E402
+try:
+    import gpu_check  # noqa: E402
+finally:
+    sys.path.remove(str(ROOT / "benchmarks"))
 
 HAS_NVIDIA = shutil.which("nvidia-smi") is not None
 
