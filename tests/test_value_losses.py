@@ -38,7 +38,7 @@ def test_dqn_loss_by_hand(double_q, expected_target):
                   discount=torch.tensor([0.5]), next_obs=torch.tensor([[1.0]]),
                   weight=torch.tensor([0.5]))
     cfg = types.SimpleNamespace(double_q=double_q, loss="huber", huber_delta=1.0, soft_beta=None,
-                                soft_bounds="none", munchausen_alpha=0.0)
+                                soft_bounds="none", munchausen_alpha=0.0, value_range=None)
     losses, metrics = dqn_loss({"q": online, "target_q": target}, batch, cfg, {})
     td = 3.0 - expected_target
     huber = 0.5 * td ** 2 if abs(td) <= 1 else abs(td) - 0.5
@@ -85,7 +85,7 @@ def soft_loss_by_hand(soft_bounds: str):
                   discount=torch.tensor([0.5]), next_obs=torch.tensor([[1.0]]),
                   weight=torch.tensor([1.0]))
     cfg = types.SimpleNamespace(double_q=False, loss="mse", huber_delta=1.0, soft_beta=1.0,
-                                soft_bounds=soft_bounds, munchausen_alpha=0.0)
+                                soft_bounds=soft_bounds, munchausen_alpha=0.0, value_range=None)
     return dqn_loss({"q": online, "target_q": target}, batch, cfg, {})
 
 
@@ -147,7 +147,8 @@ def test_munchausen_term_by_hand(soft_beta, clip_low, expected_bonus):
                   discount=torch.tensor([0.5]), next_obs=torch.tensor([[1.0]]),
                   weight=torch.tensor([1.0]))
     cfg = types.SimpleNamespace(double_q=False, loss="mse", huber_delta=1.0, soft_beta=soft_beta,
-                                soft_bounds="none", munchausen_alpha=0.5, munchausen_clip=clip_low)
+                                soft_bounds="none", munchausen_alpha=0.5, munchausen_clip=clip_low,
+                                value_range=None)
     losses, metrics = dqn_loss({"q": online, "target_q": target}, batch, cfg, {})
     v_next = 8.0 if soft_beta is None else math.log((math.exp(2.0) + math.exp(8.0)) / 2)
     y = 1.0 + expected_bonus + 0.5 * v_next
@@ -201,3 +202,17 @@ def test_distributional_advantage_learning_shifts_the_reward_by_the_expected_val
     assert "munchausen_bonus" not in metrics
     assert losses["xent"].item() == pytest.approx(-(0.4 * math.log(0.25) + 0.6 * math.log(0.75)),
                                                   rel=1e-5)
+
+
+@pytest.mark.parametrize("value_range,expected_target", [
+    (None, 1.0 + 0.5 * 8.0), ((0.0, 4.0), 4.0), ((5.5, 9.0), 5.5)])
+def test_dqn_targets_are_clipped_into_the_value_range_by_hand(value_range, expected_target):
+    online = FixedQ([[0.0, 3.0], [6.0, 1.0]])
+    target = FixedQ([[0.0, 0.0], [2.0, 8.0]])  # y = 1 + 0.5 * max(2, 8) = 5
+    batch = Batch(obs=torch.tensor([[0.0]]), action=torch.tensor([1]), reward=torch.tensor([1.0]),
+                  discount=torch.tensor([0.5]), next_obs=torch.tensor([[1.0]]),
+                  weight=torch.tensor([1.0]))
+    cfg = types.SimpleNamespace(double_q=False, loss="mse", huber_delta=1.0, soft_beta=None,
+                                soft_bounds="none", munchausen_alpha=0.0, value_range=value_range)
+    losses, _ = dqn_loss({"q": online, "target_q": target}, batch, cfg, {})
+    assert losses["td"].item() == pytest.approx(0.5 * (3.0 - expected_target) ** 2)

@@ -11,6 +11,7 @@ munchausen_alpha: a > 0 adds a * clip(tau log pi_target(a_i|s_i), l0, 0) to G (V
 2020, Munchausen RL; tau = 1/beta, pi_target = softmax(beta Q_target(s_i, .))); without
 soft_beta, the tau -> 0 limit a * clip(Q_target(s_i, a_i) - max_a Q_target(s_i, a), l0, 0):
 advantage learning (Baird 1999; Bellemare et al. 2016), which widens the action gap.
+value_range: [lo, hi] clips every target into the values the task's returns can have.
 """
 
 from __future__ import annotations
@@ -96,6 +97,8 @@ def loss(modules, batch, cfg, state, rng=None):
                                      cfg.soft_beta, cfg.munchausen_alpha, cfg.munchausen_clip)
             target = target + bonus
             extra["munchausen_bonus"] = bonus.mean()
+        if cfg.value_range is not None:
+            target = target.clamp(*cfg.value_range)
         if cfg.soft_bounds == "clip":
             target, extra["bounds_clipped"] = clip_to_bounds(
                 target, q_sa.detach(), modules["q"](batch.next_obs)[..., 0], batch,
