@@ -40,7 +40,8 @@ sys.path = [p for p in sys.path if Path(p or ".").resolve() != bc.ROOT / "benchm
 
 PEERS = bc.ROOT.parent / "shared" / "bench" / "peers"
 # SB3 peers by env id and algorithm (RL-Zoo settings; see the peer scripts)
-SB3_PEERS = {("CartPole-v1", "dqn"): "sb3_dqn_cartpole.py"}
+SB3_PEERS = {("CartPole-v1", "dqn"): "sb3_dqn_cartpole.py",
+             ("CartPole-v1", "ppo"): "sb3_ppo_cartpole.py"}
 
 
 # ---------------------------------------------------------------------------- child

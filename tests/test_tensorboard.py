@@ -59,6 +59,7 @@ ON_POLICY_TIME = {"time/env_steps_per_s", "time/sample_s", "time/update_s"}
 PPO_CARTPOLE = EVAL | ROLLOUT | PPO | ON_POLICY_TIME
 PPO_PENDULUM = PPO_CARTPOLE | {"learner/policy_std"}
 DQN_CARTPOLE = EVAL | ROLLOUT | {"learner/loss", "learner/q_mean", "learner/grad_norm",
+                                 "learner/munchausen_bonus",
                                  "learner/lr", "buffer/updates", "buffer/size",
                                  "time/env_steps_per_s", "time/update_s"}
 
