@@ -20,7 +20,6 @@ to the device and actions back every step).
 from __future__ import annotations
 
 import argparse
-import json
 import subprocess
 import sys
 import tempfile
@@ -42,13 +41,9 @@ def cuda_device() -> str | None:
 
 
 def emit(task: str, metrics: dict, config: dict, out) -> dict:
-    line = {"bench": f"rlcore_gpu_{task}", "task": task, "lib": "rlcore", "seed": 0,
-            "metrics": metrics, "config": config, "host": bc.host_info(),
-            "versions": bc.lib_versions(), "git": bc.git_state()}
-    print(json.dumps(line), flush=True)
-    if out:
-        with open(out, "a") as f:
-            f.write(json.dumps(line) + "\n")
+    line = bc.make_line(f"rlcore_gpu_{task}", 0, metrics, config, {})
+    line["task"] = task
+    bc.emit(line, out)
     return line
 
 
