@@ -170,7 +170,7 @@ def test_ppo_cartpole_on_ray_actors_adds_the_actor_tags(tmp_path, capsys):
     finally:
         ray.shutdown()
     actors = {f"actors/{k}" for k in ("num_actors", "healthy", "restarts", "dropped_fragments",
-                                      "policy_lag")}
+                                      "policy_lag", "guest_slots")}
     tags = set(events(run_dir).Tags()["scalars"])
     assert tags == PPO_CARTPOLE | actors and all(documented(t) for t in tags)
     assert events(run_dir).Scalars("actors/num_actors")[-1].value == 2
