@@ -124,51 +124,48 @@ class BoltzmannPolicy(EpsilonGreedyPolicy):
         return ActionOut(action)
 
 
-class NoisyDeterministicPolicy:
-    """DDPG/TD3's behaviour: mu(s) (``mu(obs)`` in [-1, 1], [N, *action_shape]) plus
-    N(0, exploration_noise^2), clipped to [-1, 1] (uniformly random for the first
-    ``random_steps`` env steps); the env steps with it rescaled to its bounds."""
+class RandomStartPolicy:
+    """What the Box-action behaviours of DDPG/TD3 and SAC share: uniformly random actions in
+    [-1, 1] for the first ``cfg.random_steps`` env steps when exploring, then the policy's own;
+    the env steps with the action rescaled to its bounds."""
 
-    def __init__(self, mu: Forward, action_shape, cfg, spaces, explore: bool):
-        self.mu, self.action_shape = mu, tuple(action_shape)
+    def __init__(self, forward: Callable, action_shape, cfg, spaces, explore: bool):
+        self.forward, self.action_shape = forward, tuple(action_shape)
         self.cfg, self.spaces, self.explore = cfg, spaces, explore
         self.random = explore and cfg.random_steps > 0
 
     def set_schedule(self, env_steps: int, actor_id: int, num_actors: int) -> None:
         self.random = self.explore and env_steps < self.cfg.random_steps
 
+    def out(self, a: np.ndarray) -> ActionOut:
+        return ActionOut(a, env_action=self.spaces.to_env_action(a))
+
+
+class NoisyDeterministicPolicy(RandomStartPolicy):
+    """DDPG/TD3's behaviour: mu(s) (``forward(obs)`` in [-1, 1], [N, *action_shape]) plus
+    N(0, exploration_noise^2), clipped to [-1, 1]."""
+
     def act(self, obs: np.ndarray, rng: np.random.Generator) -> ActionOut:
         if self.random:
             a = rng.uniform(-1.0, 1.0, (len(obs), *self.action_shape))
         else:
-            a = self.mu(obs)
+            a = self.forward(obs)
             if self.explore and self.cfg.exploration_noise > 0:
                 a = a + self.cfg.exploration_noise * rng.standard_normal(a.shape)
-        a = np.clip(a, -1.0, 1.0).astype(np.float32)
-        return ActionOut(a, env_action=self.spaces.to_env_action(a))
+        return self.out(np.clip(a, -1.0, 1.0).astype(np.float32))
 
 
-class SquashedGaussianPolicy:
-    """SAC's behaviour: a = tanh(mu + sigma eps) from ``mean_log_std(obs)`` -> (mu, log sigma),
-    both [N, d]; evaluation takes tanh(mu). Uniformly random actions for the first
-    ``random_steps`` env steps."""
-
-    def __init__(self, mean_log_std: Callable, action_shape, cfg, spaces, explore: bool):
-        self.mean_log_std, self.action_shape = mean_log_std, tuple(action_shape)
-        self.spaces, self.explore, self.cfg = spaces, explore, cfg
-        self.random = explore and cfg.random_steps > 0
-
-    def set_schedule(self, env_steps: int, actor_id: int, num_actors: int) -> None:
-        self.random = self.explore and env_steps < self.cfg.random_steps
+class SquashedGaussianPolicy(RandomStartPolicy):
+    """SAC's behaviour: a = tanh(mu + sigma eps) from ``forward(obs)`` -> (mu, log sigma), both
+    [N, d]; evaluation takes tanh(mu)."""
 
     def act(self, obs: np.ndarray, rng: np.random.Generator) -> ActionOut:
         shape = (len(obs), *self.action_shape)
         if self.random:
             a = rng.uniform(-1.0, 1.0, shape)
         else:
-            mean, log_std = self.mean_log_std(obs)
+            mean, log_std = self.forward(obs)
             std = np.exp(log_std)
             u = mean + std * rng.standard_normal(mean.shape) if self.explore else mean
             a = np.tanh(u).reshape(shape)
-        a = np.asarray(a, np.float32)
-        return ActionOut(a, env_action=self.spaces.to_env_action(a))
+        return self.out(np.asarray(a, np.float32))
