@@ -30,13 +30,18 @@ class FixedQ(torch.nn.Module):
         return self.table[obs[:, 0].long()].unsqueeze(-1)
 
 
+def one_step(action: int, weight: float = 1.0) -> Batch:
+    """One replayed sample: s = 0, the given action, reward 1, discount 0.5, s' = 1."""
+    return Batch(obs=torch.tensor([[0.0]]), action=torch.tensor([action]),
+                 reward=torch.tensor([1.0]), discount=torch.tensor([0.5]),
+                 next_obs=torch.tensor([[1.0]]), weight=torch.tensor([weight]))
+
+
 @pytest.mark.parametrize("double_q,expected_target", [(False, 1.0 + 0.5 * 8.0), (True, 1.0 + 0.5 * 2.0)])
 def test_dqn_loss_by_hand(double_q, expected_target):
     online = FixedQ([[0.0, 3.0], [6.0, 1.0]])  # state 1: online argmax is action 0
     target = FixedQ([[0.0, 0.0], [2.0, 8.0]])  # state 1: target max is action 1
-    batch = Batch(obs=torch.tensor([[0.0]]), action=torch.tensor([1]), reward=torch.tensor([1.0]),
-                  discount=torch.tensor([0.5]), next_obs=torch.tensor([[1.0]]),
-                  weight=torch.tensor([0.5]))
+    batch = one_step(action=1, weight=0.5)
     cfg = types.SimpleNamespace(double_q=double_q, loss="huber", huber_delta=1.0, soft_beta=None,
                                 soft_bounds="none", munchausen_alpha=0.0, value_range=None)
     losses, metrics = dqn_loss({"q": online, "target_q": target}, batch, cfg, {})
@@ -81,9 +86,7 @@ def soft_loss_by_hand(soft_bounds: str):
     Q(1, .) = (6, 1); target Q(1, .) = (2, 8); beta 1, squared loss."""
     online = FixedQ([[0.0, 3.0], [6.0, 1.0]])
     target = FixedQ([[0.0, 0.0], [2.0, 8.0]])
-    batch = Batch(obs=torch.tensor([[0.0]]), action=torch.tensor([1]), reward=torch.tensor([1.0]),
-                  discount=torch.tensor([0.5]), next_obs=torch.tensor([[1.0]]),
-                  weight=torch.tensor([1.0]))
+    batch = one_step(action=1)
     cfg = types.SimpleNamespace(double_q=False, loss="mse", huber_delta=1.0, soft_beta=1.0,
                                 soft_bounds=soft_bounds, munchausen_alpha=0.0, value_range=None)
     return dqn_loss({"q": online, "target_q": target}, batch, cfg, {})
@@ -143,9 +146,7 @@ def test_munchausen_term_by_hand(soft_beta, clip_low, expected_bonus):
     # state 1 (s'): target Q(s', .) = (2, 8); reward 1, discount 0.5, weight 1, squared loss.
     online = FixedQ([[3.0, 0.0], [6.0, 1.0]])
     target = FixedQ([[1.0, 3.0], [2.0, 8.0]])
-    batch = Batch(obs=torch.tensor([[0.0]]), action=torch.tensor([0]), reward=torch.tensor([1.0]),
-                  discount=torch.tensor([0.5]), next_obs=torch.tensor([[1.0]]),
-                  weight=torch.tensor([1.0]))
+    batch = one_step(action=0)
     cfg = types.SimpleNamespace(double_q=False, loss="mse", huber_delta=1.0, soft_beta=soft_beta,
                                 soft_bounds="none", munchausen_alpha=0.5, munchausen_clip=clip_low,
                                 value_range=None)
@@ -172,9 +173,7 @@ def test_distributional_advantage_learning_shifts_the_reward_by_the_expected_val
         def forward(self, obs):
             return self.table[obs[:, 0].long()]
 
-    batch = Batch(obs=torch.tensor([[0.0]]), action=torch.tensor([0]), reward=torch.tensor([1.0]),
-                  discount=torch.tensor([0.5]), next_obs=torch.tensor([[1.0]]),
-                  weight=torch.tensor([1.0]))
+    batch = one_step(action=0)
     # QR-DQN, one quantile (tau 1/2): target Q(s, .) = (1, 3), so the term is 0.5 * (1 - 3) = -1;
     # next state's best quantile 8: target 1 - 1 + 0.5 * 8 = 4; prediction 3: u = 1, loss 0.5 * 0.5
     cfg = types.SimpleNamespace(double_q=False, kappa=1.0, munchausen_alpha=0.5,
@@ -209,9 +208,7 @@ def test_distributional_advantage_learning_shifts_the_reward_by_the_expected_val
 def test_dqn_targets_are_clipped_into_the_value_range_by_hand(value_range, expected_target):
     online = FixedQ([[0.0, 3.0], [6.0, 1.0]])
     target = FixedQ([[0.0, 0.0], [2.0, 8.0]])  # y = 1 + 0.5 * max(2, 8) = 5
-    batch = Batch(obs=torch.tensor([[0.0]]), action=torch.tensor([1]), reward=torch.tensor([1.0]),
-                  discount=torch.tensor([0.5]), next_obs=torch.tensor([[1.0]]),
-                  weight=torch.tensor([1.0]))
+    batch = one_step(action=1)
     cfg = types.SimpleNamespace(double_q=False, loss="mse", huber_delta=1.0, soft_beta=None,
                                 soft_bounds="none", munchausen_alpha=0.0, value_range=value_range)
     losses, _ = dqn_loss({"q": online, "target_q": target}, batch, cfg, {})
