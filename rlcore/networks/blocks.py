@@ -10,7 +10,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from rlcore.policies.numpy_nets import log_softmax
+from rlcore.policies.numpy_nets import NetSpec, NumpyNet, log_softmax
 from rlcore.policies.sampling import Categorical, DiagonalGaussian, tanh_log_det_np
 from rlcore.types import SpaceSpec
 
@@ -93,15 +93,16 @@ class ActorCritic(nn.Module):
 
 class NumpyMLP:
     """Numpy forward pass of an ``nn.Sequential`` of Linear / Tanh / ReLU layers, reading the
-    module's own CPU parameters through shared-memory views (in-place weight loads stay visible).
+    module's own CPU parameters through shared-memory views (in-place weight loads stay visible),
+    evaluated by the actors' ``NumpyNet`` (the same ops, so the same numbers on both paths).
 
     Why: measured on CartPole with 4-8 envs per worker, torch's per-call overhead made policy
     inference (about 22 us for a 64-64 MLP) cost as much as stepping the envs; this forward
     takes about 12 us. ``build`` returns None for any other module, which then runs in torch.
     """
 
-    def __init__(self, module: nn.Module, layers: list):
-        self.module, self.layers = module, layers
+    def __init__(self, module: nn.Module, net: NumpyNet):
+        self.module, self.net = module, net
         self._ptrs = self._pointers()
 
     def _pointers(self) -> list[int]:
@@ -111,32 +112,25 @@ class NumpyMLP:
     def build(cls, module: nn.Module) -> "NumpyMLP | None":
         if not isinstance(module, nn.Sequential):
             return None
-        layers = []
-        for layer in module:
+        ops, params = [], {}
+        for i, layer in enumerate(module):
             if isinstance(layer, nn.Linear) and layer.weight.device.type == "cpu":
-                b = layer.bias.detach().numpy() if layer.bias is not None else None
-                layers.append((layer.weight.detach().numpy().T, b))
+                ops.append(("linear", str(i)))
+                params.update({f"{i}.{k}": p.detach().numpy() for k, p in layer.named_parameters()})
             elif isinstance(layer, (nn.Tanh, nn.ReLU)):
-                layers.append(np.tanh if isinstance(layer, nn.Tanh) else _relu)
+                ops.append(("tanh",) if isinstance(layer, nn.Tanh) else ("relu",))
             else:
                 return None
-        return cls(module, layers)
+        net = NumpyNet(NetSpec("mlp", tuple(ops)))
+        net.load({"mlp": params})
+        return cls(module, net)
 
     def valid(self) -> bool:
         """False once the module's parameters were replaced rather than copied into."""
         return self._pointers() == self._ptrs
 
     def __call__(self, x: np.ndarray) -> np.ndarray:
-        for layer in self.layers:
-            if isinstance(layer, tuple):
-                x = x @ layer[0] if layer[1] is None else x @ layer[0] + layer[1]
-            else:
-                x = layer(x)
-        return x
-
-
-def _relu(x: np.ndarray) -> np.ndarray:
-    return np.maximum(x, 0.0, out=x)
+        return self.net(x)
 
 
 class CategoricalPolicy(Categorical):
