@@ -165,3 +165,19 @@ def fmt(x, digits: int = 2) -> str:
     if x is None:
         return "-"
     return f"{x:,}" if isinstance(x, int) else f"{x:,.0f}" if abs(x) >= 1000 else f"{x:.{digits}f}"
+
+
+def fill_random_frames(buf, steps: int, rng) -> None:
+    """``steps`` transitions of one stream of random 84x84 frames in 4-frame stacks (the first
+    stack padded with its first frame, as the Atari env pads), random actions of 6 and rewards:
+    replay to sample learner updates from without an env (the Nature-CNN learner benchmarks)."""
+    import numpy as np
+
+    stack = np.repeat(rng.integers(0, 256, (1, 1, 84, 84), dtype=np.uint8), 4, axis=1)
+    done = np.zeros(1, bool)
+    for _ in range(steps):
+        frame = rng.integers(0, 256, (1, 1, 84, 84), dtype=np.uint8)
+        nxt = np.concatenate([stack[:, 1:], frame], 1)
+        action, reward = rng.integers(0, 6, 1), rng.random(1).astype(np.float32)
+        buf.add([0], stack, action, reward, done, done, nxt)
+        stack = nxt

@@ -227,12 +227,7 @@ def run_learner(args) -> None:
         learner = Learner(exp, spaces, torch.device("cpu"), one_step=True)
         buf = make_replay(exp, spaces)
         rng = np.random.default_rng(0)
-        stack = np.repeat(rng.integers(0, 256, (1, 1, 84, 84), dtype=np.uint8), 4, axis=1)
-        for _ in range(2000):
-            nxt = np.concatenate([stack[:, 1:], rng.integers(0, 256, (1, 1, 84, 84), dtype=np.uint8)], 1)
-            done = np.zeros(1, bool)
-            buf.add([0], stack, rng.integers(0, 6, 1), rng.random(1).astype(np.float32), done, done, nxt)
-            stack = nxt
+        bench_common.fill_random_frames(buf, 2000, rng)
         for _ in range(3):  # warm-up
             learner.update(buf.sample(32), 0.0)
         n, t0 = 0, time.perf_counter()

@@ -103,13 +103,7 @@ def learner_rate(name: str, device: str, seconds: float) -> dict:
     learner = Learner(exp, spaces, torch.device(device), one_step=replay)
     if replay:
         buf = make_replay(exp, spaces)
-        stack = np.repeat(rng.integers(0, 256, (1, 1, 84, 84), dtype=np.uint8), 4, axis=1)
-        for _ in range(2000):
-            nxt = np.concatenate([stack[:, 1:], rng.integers(0, 256, (1, 1, 84, 84), np.uint8)], 1)
-            done = np.zeros(1, bool)
-            buf.add([0], stack, rng.integers(0, 6, 1), rng.random(1).astype(np.float32), done,
-                    done, nxt)
-            stack = nxt
+        bc.fill_random_frames(buf, 2000, rng)
         batch_size = exp.algo.batch_size
         data, env_steps = (lambda: buf.sample(batch_size)), None
     else:
