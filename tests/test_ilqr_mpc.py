@@ -13,11 +13,18 @@ from rlcore.cli import main
 from rlcore.plugins.mpc.config import ILQRMPCConfig
 from rlcore.plugins.mpc.ilqr_planner import ILQRPlanner, ILQRProblem
 from rlcore.plugins.mpc.model import GaussianEnsemble
-from rlcore.plugins.mpc.rewards import pendulum_dynamics, pendulum_reward, task_for
+from rlcore.plugins.mpc.rewards import TASKS, Task, pendulum_dynamics, pendulum_reward, task_for
 
 from test_mpc import one_thread, pendulum_spaces  # noqa: F401 (one_thread: an autouse fixture)
 
 pytestmark = pytest.mark.timeout(300)
+
+PENDULUM = TASKS["Pendulum-v1"]
+# a reward that reads the state the step reaches (as the MuJoCo tasks' do): iLQR's cost then
+# runs through the model, and its Hessian holds the model's second derivatives
+REACHING = Task("reaching", (3,), (-2.0,), (2.0,),
+                lambda s, a, nxt: -(nxt - 0.3).square().sum(-1) * s[..., 0] - a.square().sum(-1),
+                uses_next=True)
 
 
 def constant_members(*means) -> GaussianEnsemble:
@@ -52,19 +59,20 @@ def test_the_disagreement_penalty_enters_the_cost():
     dyn = constant_members([1.0, 0.0, 0.0], [-1.0, 0.0, 0.0]).mean_dynamics()  # D = 1/3
     s = torch.tensor([-0.6, 0.8, 2.0], dtype=torch.float64)
     v = torch.tensor([0.3], dtype=torch.float64)
-    base = ILQRProblem(dyn, pendulum_reward, 0.0).cost(s, v)
+    base = ILQRProblem(dyn, PENDULUM, 0.0).cost(s, v)
     assert float(base) == pytest.approx(-float(pendulum_reward(s, torch.tanh(v))))
-    assert float(ILQRProblem(dyn, pendulum_reward, 3.0).cost(s, v)) == pytest.approx(
+    assert float(ILQRProblem(dyn, PENDULUM, 3.0).cost(s, v)) == pytest.approx(
         float(base) + 1.0)
 
 
-@pytest.mark.parametrize("coef", [0.0, 2.0])
-def test_batched_derivatives_match_per_step_autograd(coef):
+@pytest.mark.parametrize("task,coef", [(PENDULUM, 0.0), (PENDULUM, 2.0), (REACHING, 0.0),
+                                       (REACHING, 2.0)])
+def test_batched_derivatives_match_per_step_autograd(task, coef):
     torch.manual_seed(0)
     model = GaussianEnsemble(3, 1, (16, 16), 3)
     with torch.no_grad():
         model.y_sq.fill_(0.01)
-    problem = ILQRProblem(model.mean_dynamics(), pendulum_reward, coef)
+    problem = ILQRProblem(model.mean_dynamics(), task, coef)
     rng = np.random.default_rng(0)
     U = rng.normal(size=(7, 1))
     X, _, _ = control._rollout(problem.f, problem.cost, problem.terminal,

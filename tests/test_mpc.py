@@ -153,15 +153,22 @@ def test_envs_without_reward_code_are_refused(tmp_path, capsys):
                  "env.id=MountainCarContinuous-v0", "--run-dir", str(tmp_path / "run")])
     assert code == 2
     err = capsys.readouterr().err
-    assert "cem_mpc and ilqr_mpc plan with reward code written per env (Pendulum-v1)" in err
+    assert ("cem_mpc and ilqr_mpc plan with reward code written per env (HalfCheetah-v5, "
+            "InvertedPendulum-v5, Pendulum-v1, Reacher-v5); algo.task 'Pendulum-v1' needs "
+            "observations of shape (3,)") in err
     assert "this env has observations of shape (2,)" in err
     assert not (tmp_path / "run").exists()
-    with pytest.raises(IncompatibleEnvError, match="have it for Pendulum-v1 only; algo.task is "
-                                                   "'HalfCheetah-v5'"):
+    with pytest.raises(IncompatibleEnvError, match="have it for HalfCheetah-v5, "
+                       "InvertedPendulum-v5, Pendulum-v1, Reacher-v5 only; algo.task is "
+                       "'Hopper-v5'"):
+        task_for("Hopper-v5", pendulum_spaces())
+    with pytest.raises(IncompatibleEnvError, match=r"algo.task 'HalfCheetah-v5' needs "
+                       r"observations of shape \(17,\)"):
         task_for("HalfCheetah-v5", pendulum_spaces())
-    with pytest.raises(ValueError, match="no reward code for 'HalfCheetah-v5'; cem_mpc and "
-                                         "ilqr_mpc support Pendulum-v1"):
-        CEMMPCConfig(task="HalfCheetah-v5")
+    with pytest.raises(ValueError, match="no reward code for 'Hopper-v5'; cem_mpc and "
+                                         "ilqr_mpc support HalfCheetah-v5, InvertedPendulum-v5, "
+                                         "Pendulum-v1, Reacher-v5"):
+        CEMMPCConfig(task="Hopper-v5")
 
 
 @pytest.mark.slow

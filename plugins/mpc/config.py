@@ -110,3 +110,12 @@ class ILQRMPCConfig(ModelConfig):
     backtracks: int = Field(10, ge=0, le=60, description="line-search halvings per iteration")
     action_noise: float = Field(0.0, ge=0, le=2, description="exploring only: std of Gaussian "
                                 "noise added to the planned action (clipped to [-1, 1])")
+
+    @model_validator(mode="after")
+    def _smooth_reward(self):
+        if not TASKS[self.task].smooth:
+            smooth = ", ".join(sorted(name for name, t in TASKS.items() if t.smooth))
+            raise ValueError(f"ilqr_mpc plans by the gradients of the reward, and {self.task}'s "
+                             "is an indicator (1 while the episode goes on) with none: use "
+                             f"algorithm: cem_mpc for {self.task}; ilqr_mpc supports {smooth}")
+        return self

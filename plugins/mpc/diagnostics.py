@@ -79,14 +79,16 @@ def replay_chains(buffer, k: int, held: bool, block: int, every: int, count: int
 
 def rollout(step, reward, obs: np.ndarray, actions: np.ndarray):
     """Open-loop rollout from states obs [B, d] under actions [B, k, m]: (states [B, k + 1, d],
-    returns [B] = sum_{j<k} r(s_j, a_j)); step(s, a) -> s' and reward(s, a) -> r on torch."""
+    returns [B] = sum_{j<k} r(s_j, a_j, s_{j+1})); step(s, a) -> s' and reward(s, a, s') -> r
+    on torch."""
     state = torch.as_tensor(obs, dtype=torch.float64)
     states, total = [state], torch.zeros(len(obs), dtype=torch.float64)
     with torch.no_grad():
         for j in range(actions.shape[1]):
             a = torch.as_tensor(actions[:, j], dtype=torch.float64)
-            total = total + reward(state, a).double()
-            state = step(state, a).double()
+            nxt = step(state, a).double()
+            total = total + reward(state, a, nxt).double()
+            state = nxt
             states.append(state)
     return torch.stack(states, 1).numpy(), total.numpy()
 

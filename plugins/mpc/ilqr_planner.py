@@ -17,9 +17,11 @@ published weights taken at every env step),
 deterministic: no trajectory sampling (iLQR needs one differentiable trajectory; the spread
 between members enters through the cost instead). Cost, minimized:
 
-    l(s, v) = -r(s, tanh v) + c * D(s, tanh v),   l_H(s) = -r(s, 0),
+    l(s, v) = -r(s, tanh v, f(s, v)) + c * D(s, tanh v),   l_H(s) = -r(s, 0, f(s, 0)),
 
-with the task's reward code r (differentiable torch) and D the members' disagreement: the
+with the task's reward code r (differentiable torch; f enters only for the tasks whose reward
+reads the state a step reaches, and then iLQR's cost Hessian holds the model's second
+derivatives too) and D the members' disagreement: the
 variance over members of their predicted normalized mean state change, averaged over
 dimensions, weighted by ``disagreement_coef`` c (0: off; then D is not computed). A positive
 c keeps plans where the members agree, i.e. where the model has data.
@@ -60,8 +62,9 @@ class ILQRProblem:
     """The dynamics f(s, v), stage cost l(s, v), terminal cost and their batched derivatives
     for ``ilqr``. ``dynamics(s, a) -> (s', D)`` acts on rows (``MeanDynamics``)."""
 
-    def __init__(self, dynamics, reward_fn, disagreement_coef: float):
-        self.dynamics, self.reward_fn = dynamics, reward_fn
+    def __init__(self, dynamics, task, disagreement_coef: float):
+        self.dynamics, self.task = dynamics, task
+        self.action_dim = len(task.action_low)
         self.coef = float(disagreement_coef)
 
     def f(self, s: torch.Tensor, v: torch.Tensor) -> torch.Tensor:
@@ -69,13 +72,16 @@ class ILQRProblem:
 
     def cost(self, s: torch.Tensor, v: torch.Tensor) -> torch.Tensor:
         a = torch.tanh(v)
-        out = -self.reward_fn(s, a)
-        if self.coef:
-            out = out + self.coef * self.dynamics(s, a)[1]
-        return out
+        if not (self.task.uses_next or self.coef):
+            return -self.task.reward(s, a, None)
+        nxt, disagreement = self.dynamics(s, a)
+        out = -self.task.reward(s, a, nxt if self.task.uses_next else None)
+        return out + self.coef * disagreement if self.coef else out
 
     def terminal(self, s: torch.Tensor) -> torch.Tensor:
-        return -self.reward_fn(s, torch.zeros(s.shape[:-1] + (1,), dtype=s.dtype))
+        """l_H(s) = -r(s, 0, f(s, 0)): the reward of one more step with zero action."""
+        a = s.new_zeros(s.shape[:-1] + (self.action_dim,))
+        return -self.task.reward(s, a, self.dynamics(s, a)[0] if self.task.uses_next else None)
 
     def derivatives(self, X: np.ndarray, U: np.ndarray):
         X, U = torch.from_numpy(X), torch.from_numpy(U)
@@ -106,8 +112,7 @@ class ILQRPlanner(RecedingHorizonPlanner):
         unless given): what the diagnostics compare with random sequences."""
         cfg, m = self.cfg, int(np.prod(self.action_shape))
         V0 = np.zeros((cfg.horizon, m)) if warm is None else warm
-        problem = ILQRProblem(self.model.mean_dynamics(), self.task.reward,
-                              cfg.disagreement_coef)
+        problem = ILQRProblem(self.model.mean_dynamics(), self.task, cfg.disagreement_coef)
         V = problem.plan(obs, V0, cfg.iterations, cfg.mu_init, cfg.backtracks)
         return V, np.tanh(V)
 

@@ -11,8 +11,8 @@ next step's initial mean (the std restarts at ``init_std`` every step).
 Score of a candidate (TS-infinity): K = ``particles`` copies of the current state are
 propagated through the model for H steps, particle k always through member k mod E, drawing
 s_{t+1} ~ N(s_t + mean_e, var_e) at every step; the candidate's return is the particles' mean
-of sum_t r(s_t, a_t) with the task's reward code, its cost the negative (steps after a
-predicted termination earn nothing). Assigning particles to members in equal shares (rather
+of sum_t r(s_t, a_t, s_{t+1}) with the task's reward code, its cost the negative (steps after
+a predicted termination earn nothing). Assigning particles to members in equal shares (rather
 than at random) scores every candidate under every member equally often: the same TS-infinity
 expectation with less variance. All candidates and particles of one CEM iteration go through
 the model together, as [E, population * K / E] rows.
@@ -30,12 +30,13 @@ from rlcore.ops.control import cem
 from rlcore.types import ActionOut
 
 
-def imagined_returns(model, reward_fn, terminated_fn, obs: np.ndarray, sequences: np.ndarray,
-                     particles: int, generator: torch.Generator | None) -> np.ndarray:
+def imagined_returns(model, task, obs: np.ndarray, sequences: np.ndarray, particles: int,
+                     generator: torch.Generator | None) -> np.ndarray:
     """Mean sampled return of each action sequence from ``obs`` [obs_dim]: sequences [P, H, m]
-    in [-1, 1] -> returns [P]. ``model.members`` (E) divides ``particles`` (K); ``model.step``
-    maps states [E, N, obs_dim] and actions [E, N, m] to next states, row block e through
-    member e."""
+    in [-1, 1] -> returns [P], with the ``task``'s reward r(s_t, a_t, s_{t+1}) and termination
+    (a step that reaches a terminal state earns its reward, later steps nothing).
+    ``model.members`` (E) divides ``particles`` (K); ``model.step`` maps states
+    [E, N, obs_dim] and actions [E, N, m] to next states, row block e through member e."""
     E = model.members
     P, H, m = sequences.shape
     per_member = particles // E
@@ -46,10 +47,11 @@ def imagined_returns(model, reward_fn, terminated_fn, obs: np.ndarray, sequences
     alive = torch.ones(E, P * per_member)
     for t in range(H):
         a = acts[:, :, t]
-        total += alive * reward_fn(state, a)
-        state = model.step(state, a, generator)
-        if terminated_fn is not None:
-            alive = alive * (~terminated_fn(state)).float()
+        nxt = model.step(state, a, generator)
+        total += alive * task.reward(state, a, nxt if task.uses_next else None)
+        if task.terminated is not None:
+            alive = alive * (~task.terminated(nxt)).float()
+        state = nxt
     returns = total.reshape(E, P, per_member).mean(dim=(0, 2))
     return torch.nan_to_num(returns, nan=-1e9, neginf=-1e9, posinf=-1e9).double().numpy()
 
@@ -110,8 +112,8 @@ class CEMPlanner(RecedingHorizonPlanner):
             generator = torch.Generator().manual_seed(int(rng.integers(2**62)))
 
         def cost(seqs):
-            return -imagined_returns(self.model, self.task.reward, self.task.terminated, obs,
-                                     seqs, cfg.particles, generator)
+            return -imagined_returns(self.model, self.task, obs, seqs, cfg.particles,
+                                     generator)
 
         plan = cem(cost, warm, cfg.init_std, cfg.iterations, cfg.population, cfg.elites, rng,
                    alpha=cfg.cem_alpha, bounds=(-1.0, 1.0))

@@ -10,8 +10,9 @@ code.
     learner: every 1 / ``replay_ratio`` env steps after ``learning_starts``, one Adam step on
              the ensemble's Gaussian NLL over a replay sample (model.py)
 
-Only envs with reward code in ``rewards.py`` are supported (Pendulum-v1); others are refused
-when the run builds its modules, before any actor starts.
+Only envs with reward code in ``rewards.py`` are supported (Pendulum-v1, InvertedPendulum-v5,
+Reacher-v5, HalfCheetah-v5; ilqr_mpc not InvertedPendulum, whose reward has no gradient);
+others are refused when the run builds its modules, before any actor starts.
 """
 
 from __future__ import annotations
