@@ -7,6 +7,9 @@ other processes used meanwhile (``cpu_during``, cpu_monitor.py): the 2 cores are
    four: one game with one leaf per forward pass (no batching); 32 games searched together
    (one forward pass per round for all 32 trees); 32 games x 4 virtual-loss leaves each. Also
    the pure-MCTS opponent (random rollouts) on connect four.
+   ``mcts-peer``: that pure-MCTS player against OpenSpiel's MCTSBot (random rollouts, uct_c
+   2, the peer venv of shared/bench/peers) in one run: searches from the opening and every
+   move of self-play games, simulations per second of both and their ratio.
 2. ``tictactoe``: experiments/alphazero_tictactoe.yaml per seed, inline, until its evaluation
    finds perfect play (score 0 against minimax over every opening, see
    plugins/alphazero/players.py:all_openings); wall seconds from the trainer's start, the
@@ -18,6 +21,7 @@ other processes used meanwhile (``cpu_during``, cpu_monitor.py): the 2 cores are
 
 Usage:
     python benchmarks/alphazero.py search
+    python benchmarks/alphazero.py mcts-peer --peer-python $PEERS_DIR/spiel/bin/python
     python benchmarks/alphazero.py tictactoe --seeds 0 1 2
     python benchmarks/alphazero.py connect4 --budget 1800 --games 20 [--set key=value ...]
     python benchmarks/alphazero.py connect4-eval RUN_DIR/checkpoints/step_* --games 20
@@ -106,6 +110,75 @@ def bench_search(seconds: float) -> list[dict]:
                       {"game": "connect_four", "player": "mcts:1000 (random rollouts)"},
                       meter.result()))
     return lines
+
+
+SPIEL_SCRIPT = ROOT.parent / "shared" / "bench" / "peers" / "spiel_mcts_speed.py"
+
+
+def rollout_mcts_speed(reps: int, games: int) -> dict:
+    """The pure-MCTS player (``mcts:1000``: PUCT with uniform priors, one random playout per
+    simulation) on connect four, measured as OpenSpiel's spiel_mcts_speed.py measures its
+    MCTSBot: ``reps`` searches from the initial position with a fresh tree each, and every
+    move of ``games`` games of the player against itself; simulations per second of each."""
+    from rlcore.envs.games.connect_four import ConnectFour
+    from rlcore.plugins.alphazero.players import RolloutMCTSPlayer
+
+    times = []
+    for r in range(reps):
+        player, t = RolloutMCTSPlayer(1000, seed=r), time.perf_counter()
+        player.act(ConnectFour())
+        times.append(time.perf_counter() - t)
+    opening = 1000 * reps / sum(times)
+    move_s, moves = 0.0, 0
+    for g in range(games):
+        players = [RolloutMCTSPlayer(1000, seed=2 * g), RolloutMCTSPlayer(1000, seed=2 * g + 1)]
+        game = ConnectFour()
+        while not game.is_terminal():
+            t = time.perf_counter()
+            action = players[game.current_player()].act(game)
+            move_s += time.perf_counter() - t
+            game.apply(action)
+            moves += 1
+    return {"opening_sims_per_s": round(opening),
+            "selfplay_sims_per_s": round(1000 * moves / move_s),
+            "opening_sec_per_move": round(sorted(times)[len(times) // 2], 4),
+            "selfplay_moves": moves}
+
+
+def bench_mcts_peer(peer_python: str, reps: int, games: int, rounds: int) -> list[dict]:
+    """rlcore's pure MCTS against OpenSpiel's MCTSBot (its Python search over the C++ game,
+    uct_c 2, one random rollout per simulation, solve=True) in one run: ``rounds`` times
+    rlcore then OpenSpiel, the same searches, each on one core; one line per round."""
+    import subprocess
+
+    lines = []
+    for rnd in range(rounds):
+        meter = OtherCpu({os.getpid()}).start(1.0)
+        ours = rollout_mcts_speed(reps, games)
+        ours_cpu = meter.result()
+        out = subprocess.run(
+            [peer_python, str(SPIEL_SCRIPT), "--seed", str(rnd), "--games", "connect_four",
+             "--sims", "1000", "--opening-reps", str(reps), "--selfplay-games", str(games),
+             "--match-games", "2", "--match-sims", "100,10"],
+            capture_output=True, text=True, check=True, cwd=SPIEL_SCRIPT.parent)
+        spiel = json.loads(out.stdout.strip().splitlines()[-1])["metrics"]
+        theirs = {"opening_sims_per_s": round(spiel["connect_four_1000_opening_sims_per_s"]),
+                  "selfplay_sims_per_s": round(spiel["connect_four_1000_selfplay_sims_per_s"])}
+        lines.append(emit("mcts_vs_openspiel", {
+            "rlcore": ours, "open_spiel": theirs,
+            "ratio_opening": round(ours["opening_sims_per_s"] / theirs["opening_sims_per_s"], 2),
+            "ratio_selfplay": round(ours["selfplay_sims_per_s"] / theirs["selfplay_sims_per_s"], 2)},
+            {"game": "connect_four", "simulations": 1000, "opening_reps": reps,
+             "selfplay_games": games, "round": rnd, "cpu": bench_cpu()}, ours_cpu))
+    return lines
+
+
+def bench_cpu() -> str:
+    try:
+        return next(line.split(":", 1)[1].strip() for line in open("/proc/cpuinfo")
+                    if line.startswith("model name"))
+    except (OSError, StopIteration):
+        return "unknown"
 
 
 def bench_tictactoe(seeds: list[int]) -> list[dict]:
@@ -204,6 +277,12 @@ def main() -> None:
     sub = ap.add_subparsers(dest="what", required=True)
     s = sub.add_parser("search")
     s.add_argument("--seconds", type=float, default=5.0)
+    s = sub.add_parser("mcts-peer", help="pure MCTS against OpenSpiel's MCTSBot, same run")
+    s.add_argument("--peer-python", required=True, help="python of the OpenSpiel venv "
+                   "(shared/bench/peers/install.sh spiel)")
+    s.add_argument("--reps", type=int, default=20)
+    s.add_argument("--games", type=int, default=4)
+    s.add_argument("--rounds", type=int, default=2)
     s = sub.add_parser("tictactoe")
     s.add_argument("--seeds", type=int, nargs="+", default=[0])
     s = sub.add_parser("connect4")
@@ -225,6 +304,15 @@ def main() -> None:
             setting = c.get("player") or (f"{c['games']} games x {c['leaves_per_game']} leaves"
                                           f" ({ln['metrics']['positions_per_forward']}/pass)")
             print(f"{c['game']:<13} {setting:<34} {ln['metrics']['simulations_per_s']:>13,}")
+    elif args.what == "mcts-peer":
+        lines = bench_mcts_peer(args.peer_python, args.reps, args.games, args.rounds)
+        print(f"\n{'round':>5} {'':<10} {'opening sims/s':>15} {'self-play sims/s':>17}")
+        for ln in lines:
+            m = ln["metrics"]
+            for lib in ("rlcore", "open_spiel"):
+                print(f"{ln['config']['round']:>5} {lib:<10} {m[lib]['opening_sims_per_s']:>15,} "
+                      f"{m[lib]['selfplay_sims_per_s']:>17,}")
+            print(f"{'':>5} {'ratio':<10} {m['ratio_opening']:>15} {m['ratio_selfplay']:>17}")
     elif args.what == "tictactoe":
         lines = bench_tictactoe(args.seeds)
         print(f"\n{'seed':>4} {'perfect':>8} {'wall_s':>8} {'moves':>8} {'other cores':>11}")

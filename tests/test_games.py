@@ -237,3 +237,73 @@ def test_legal_moves_read_off_observations(cls):
             legal.append(game.legal_mask())
     np.testing.assert_array_equal(legal_from_observation(np.stack(obs)), np.stack(legal))
     assert legal_from_observation(np.zeros((4, 3, 5, 5))) is None
+
+
+def random_position(cls, rng, max_moves: int):
+    g = cls()
+    for _ in range(int(rng.integers(0, max_moves))):
+        if g.is_terminal():
+            break
+        g.apply(int(rng.choice(g.legal_actions())))
+    return g
+
+
+def test_connect_fours_fast_playout_draws_what_the_generic_one_draws():
+    """ConnectFour.playout_value (local bitboards) and random_playout_value (clone and apply)
+    make the same moves from the same random.Random and so reach the same result, without
+    changing the game."""
+    import random
+
+    from rlcore.envs.games.base import random_playout_value
+
+    rng = np.random.default_rng(0)
+    results = []
+    for i in range(300):
+        g = random_position(ConnectFour, rng, 40)
+        before = (g.boards[:], g.heights[:], g.player, g.moves, g.winner)
+        fast = g.playout_value(random.Random(i))
+        assert fast == random_playout_value(g, random.Random(i))
+        assert (g.boards, g.heights, g.player, g.moves, g.winner) == before
+        results.append(fast)
+    assert {-1.0, 1.0} <= set(results)
+    # a draw: replay random games until one fills the board, then play out its last move
+    for i in range(20_000):
+        g, moves = ConnectFour(), []
+        while not g.is_terminal():
+            moves.append(int(rng.choice(g.legal_actions())))
+            g.apply(moves[-1])
+        if g.winner < 0:
+            break
+    assert g.moves == 42 and g.winner < 0
+    g = ConnectFour()
+    for a in moves[:-1]:
+        g.apply(a)
+    assert len(g.legal_actions()) == 1
+    assert g.playout_value(random.Random(0)) == random_playout_value(g, random.Random(0)) == 0.0
+
+
+def test_playout_values_by_hand():
+    import random
+
+    # X to move can only fill the last cell of column 6 ...
+    g = ConnectFour()
+    for a in [0, 1, 0, 1, 0, 1]:  # X stacks column 0, O column 1: X threatens to win
+        g.apply(a)
+    assert g.playout_value(random.Random(0)) in (-1.0, 0.0, 1.0)
+    g.apply(0)  # X wins: the value is the finished game's, from the mover's (O's) view
+    assert g.is_terminal()
+    assert g.playout_value(random.Random(0)) == -1.0
+    # tic-tac-toe with one empty cell: the only move decides
+    t = TicTacToe()
+    for a in [0, 1, 2, 4, 3, 5, 7, 6]:  # X O X / X O O / O X .  : X to move, takes 8
+        t.apply(a)
+    assert t.legal_actions() == [8] and t.playout_value(random.Random(1)) == 0.0
+
+
+def test_pure_mcts_finds_the_immediate_win():
+    from rlcore.plugins.alphazero.players import RolloutMCTSPlayer
+
+    g = ConnectFour()
+    for a in [3, 0, 3, 0, 3, 6]:  # X has three in column 3 and moves
+        g.apply(a)
+    assert RolloutMCTSPlayer(200, seed=0).act(g) == 3

@@ -100,3 +100,19 @@ class BitboardGame:
 
     def key(self):
         return (self.boards[0], self.boards[1])
+
+    def playout_value(self, rng) -> float:
+        return random_playout_value(self, rng)
+
+
+def random_playout_value(game, rng) -> float:
+    """The result of uniformly random moves from ``game`` to the end, from the view of the
+    player to move now (+1, -1, 0); ``game`` itself is left unchanged. Any ``Game`` (a game
+    class may offer a faster ``playout_value(rng)`` with the same draws). ``rng`` is a
+    ``random.Random``: one C call per move, where numpy's Generator.choice costs several
+    microseconds of Python (the rollout evaluator's playouts are its whole cost)."""
+    me, g = game.current_player(), game.clone()
+    while not g.is_terminal():
+        legal = g.legal_actions()
+        g.apply(legal[int(rng.random() * len(legal))])
+    return g.terminal_value(me)

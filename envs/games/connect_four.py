@@ -44,6 +44,31 @@ class ConnectFour(BitboardGame):
         g.heights = self.heights[:]
         return g
 
+    def playout_value(self, rng) -> float:
+        """``random_playout_value`` (the same draws, the same result) on local copies of the
+        bitboards and heights, the open columns kept in a list: several times faster than
+        cloning and applying."""
+        me = self.player
+        if self.is_terminal():
+            return self.terminal_value(me)
+        boards, heights, p, moves = self.boards[:], self.heights[:], me, self.moves
+        open_cols = [c for c in range(COLS) if heights[c] < ROWS]
+        uniform = rng.random  # int(u * n): uniform over n columns up to 2^-53
+        while True:
+            c = open_cols[int(uniform() * len(open_cols))]
+            h = heights[c]
+            b = boards[p] | 1 << (c * H1 + h)
+            boards[p] = b
+            moves += 1
+            if _wins(b):
+                return 1.0 if p == me else -1.0
+            if moves == ROWS * COLS:
+                return 0.0
+            heights[c] = h + 1
+            if h + 1 == ROWS:
+                open_cols.remove(c)
+            p = 1 - p
+
     def legal_actions(self) -> list[int]:
         if self.is_terminal():
             return []

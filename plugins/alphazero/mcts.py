@@ -63,6 +63,10 @@ class Node:
         self.Q = np.where(self.legal, 0.0, -np.inf)  # W / N, 0 unvisited, -inf illegal
         self.expanded = True
 
+    def expand_uniform(self) -> None:
+        """``expand`` with the uniform prior over the legal moves."""
+        self.expand(self.game.legal_mask().astype(np.float64))
+
     def update(self, a: int, dn: float, dw: float) -> None:
         N, W = self.N, self.W
         N[a] += dn

@@ -11,8 +11,11 @@
 
 from __future__ import annotations
 
+import random
+
 import numpy as np
 
+from rlcore.envs.games.base import random_playout_value
 from rlcore.plugins.alphazero.mcts import MCTS, Node, choose
 
 
@@ -82,29 +85,28 @@ class MinimaxPlayer:
 
 
 class RolloutEvaluator:
-    """Uniform priors; the value of a leaf is the result of one random playout from it."""
+    """Uniform priors; the value of a leaf is the result of one uniformly random playout from
+    it (``game.playout_value``), drawn from a seeded ``random.Random``."""
 
     def __init__(self, seed: int = 0):
-        self.rng = np.random.default_rng(seed)
-        self.games: list = []  # set by the player before each search (observations are not games)
+        self.rng = random.Random(seed)
 
-    def __call__(self, obs, legal):
-        values = np.zeros(len(obs))
-        for i, game in enumerate(self.games):
-            g, me = game.clone(), game.current_player()
-            while not g.is_terminal():
-                g.apply(int(self.rng.choice(g.legal_actions())))
-            values[i] = g.terminal_value(me)
-        priors = legal / legal.sum(-1, keepdims=True)
-        return priors, values
+    def values(self, games) -> list[float]:
+        return [g.playout_value(self.rng) if hasattr(g, "playout_value")
+                else random_playout_value(g, self.rng) for g in games]
 
 
 class _RolloutMCTS(MCTS):
-    """The search with leaf games handed to the rollout evaluator."""
+    """The search with uniform priors and playout values straight from the leaf games (no
+    observations are built: a random playout needs none)."""
 
     def _expand(self, nodes):
-        self.evaluate.games = [n.game for n in nodes]
-        return super()._expand(nodes)
+        values = self.evaluate.values([n.game for n in nodes])
+        self.forward_passes += 1
+        self.positions_evaluated += len(nodes)
+        for n in nodes:
+            n.expand_uniform()
+        return np.asarray(values, np.float64)
 
 
 class RolloutMCTSPlayer:
