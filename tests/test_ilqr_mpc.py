@@ -128,3 +128,41 @@ def test_the_planner_swings_up_and_holds_pendulum_on_the_true_dynamics():
 
 def test_check_plugin_passes():
     assert main(["check-plugin", "ilqr_mpc"]) == 0
+
+
+def test_restarts_leave_the_local_optimum_of_the_warm_start():
+    """Hanging, moving left: a warm start pushing right (a = 0.9, as a previous plan may) is
+    a local optimum iLQR keeps (cost 199.7); a restart pushing left finds 158.9. The plan
+    taken is the one of lowest cost among all starts, computed one by one here."""
+    problem = ILQRProblem(TruePendulum().mean_dynamics(), PENDULUM, 0.0)
+    state, warm = np.array([-0.95, -0.3, -1.0]), np.full((25, 1), np.arctanh(0.9))
+    runs = {}
+    for a in (None, -0.75, 0.75):
+        start = warm if a is None else np.full_like(warm, np.arctanh(a))
+        _, V, J, _ = control.ilqr(problem.f, problem.cost, state, start,
+                                  terminal_cost=problem.terminal, max_iter=5,
+                                  derivatives=problem.derivatives)
+        runs[a] = (J, V)
+    assert runs[None][0] == pytest.approx(199.69, abs=0.01)
+    assert np.tanh(runs[None][1]).min() > 0.99  # still pushing right
+    assert runs[-0.75][0] == pytest.approx(158.94, abs=0.01)
+    np.testing.assert_array_equal(problem.plan(state, warm, 5), runs[None][1])
+    np.testing.assert_array_equal(problem.plan(state, warm, 5, restarts=[-0.75, 0.75]),
+                                  runs[-0.75][1])
+
+
+def test_warm_clip_bounds_the_warm_start(monkeypatch):
+    spaces = pendulum_spaces()
+    cfg = ILQRMPCConfig(horizon=4, iterations=1, diagnostic_steps=4, warm_clip=0.995)
+    planner = ILQRPlanner(TruePendulum(), PENDULUM, cfg, spaces, explore=False)
+    starts = []
+    original = ILQRProblem.plan
+
+    def spy(self, obs, V0, *args):
+        starts.append(V0.copy())
+        return original(self, obs, V0, *args)
+    monkeypatch.setattr(ILQRProblem, "plan", spy)
+    planner.plans = np.array([[[22.0], [-22.0], [0.5], [1.0]]])  # saturated actions
+    planner.act(np.array([[-1.0, 0.05, 0.0]], np.float32), np.random.default_rng(0))
+    bound = np.arctanh(0.995)
+    np.testing.assert_allclose(starts[0], [[-bound], [0.5], [1.0], [0.0]])

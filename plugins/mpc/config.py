@@ -110,6 +110,26 @@ class ILQRMPCConfig(ModelConfig):
     backtracks: int = Field(10, ge=0, le=60, description="line-search halvings per iteration")
     action_noise: float = Field(0.0, ge=0, le=2, description="exploring only: std of Gaussian "
                                 "noise added to the planned action (clipped to [-1, 1])")
+    warm_clip: float | None = Field(None, gt=0, le=0.9999, description="the previous plan's "
+                                    "actions are clipped to +-warm_clip before it warm-starts "
+                                    "the next step (null: not clipped). iLQR plans a = tanh(v); "
+                                    "a saturated v (|a| -> 1) has tanh'(v) -> 0 and no step can "
+                                    "reverse it: 0.995 keeps tanh' >= 0.01")
+    restarts: list[float] = Field(default_factory=list, description="extra iLQR starts at "
+                                  "every env step from constant action sequences a = value "
+                                  "(every action dimension, |value| < 1), beside the warm "
+                                  "start; the plan of lowest cost is taken. [-0.75, 0.75]: "
+                                  "push both ways, out of the local optimum of a symmetric "
+                                  "start")
+
+    @field_validator("restarts")
+    @classmethod
+    def _inside_bounds(cls, value: list[float]) -> list[float]:
+        bad = [v for v in value if not -1 < v < 1]
+        if bad:
+            raise ValueError(f"restarts {bad}: each start is a constant action strictly inside "
+                             "(-1, 1) (iLQR plans a = tanh(v), which never reaches +-1)")
+        return value
 
     @model_validator(mode="after")
     def _smooth_reward(self):

@@ -95,12 +95,18 @@ class ILQRProblem:
                                          hN[0]))
 
     def plan(self, obs: np.ndarray, V0: np.ndarray, iterations: int, mu_init: float = 0.0,
-             backtracks: int = 10) -> np.ndarray:
-        """iLQR from state ``obs`` [n] and the initial sequence V0 [H, m] -> improved V."""
-        _, V, _, _ = ilqr(self.f, self.cost, np.asarray(obs, np.float64), V0,
-                          terminal_cost=self.terminal, max_iter=iterations, mu_init=mu_init,
-                          backtracks=backtracks, derivatives=self.derivatives)
-        return V
+             backtracks: int = 10, restarts=()) -> np.ndarray:
+        """iLQR from state ``obs`` [n] and the initial sequence V0 [H, m] -> improved V; with
+        ``restarts`` (constant actions in (-1, 1)) also from those constant sequences, the
+        result of lowest cost taken (ties: the earlier start, V0 first)."""
+        best = None
+        for V_init in [V0] + [np.full_like(V0, np.arctanh(a)) for a in restarts]:
+            _, V, J, _ = ilqr(self.f, self.cost, np.asarray(obs, np.float64), V_init,
+                              terminal_cost=self.terminal, max_iter=iterations, mu_init=mu_init,
+                              backtracks=backtracks, derivatives=self.derivatives)
+            if best is None or J < best[1]:
+                best = (V, J)
+        return best[0]
 
 
 class ILQRPlanner(RecedingHorizonPlanner):
@@ -112,8 +118,11 @@ class ILQRPlanner(RecedingHorizonPlanner):
         unless given): what the diagnostics compare with random sequences."""
         cfg, m = self.cfg, int(np.prod(self.action_shape))
         V0 = np.zeros((cfg.horizon, m)) if warm is None else warm
+        if cfg.warm_clip is not None:
+            bound = np.arctanh(cfg.warm_clip)
+            V0 = np.clip(V0, -bound, bound)
         problem = ILQRProblem(self.model.mean_dynamics(), self.task, cfg.disagreement_coef)
-        V = problem.plan(obs, V0, cfg.iterations, cfg.mu_init, cfg.backtracks)
+        V = problem.plan(obs, V0, cfg.iterations, cfg.mu_init, cfg.backtracks, cfg.restarts)
         return V, np.tanh(V)
 
     def planning_step(self, rng: np.random.Generator):
