@@ -13,6 +13,7 @@ evaluation episode, with the final weights (one process, one torch thread).
     python benchmarks/model_based.py --algos cem_mpc --seeds 0 --steps cem_mpc=1500
     python benchmarks/model_based.py --algos ilqr_mpc --seeds 1 --set algo.horizon=40
     python benchmarks/model_based.py --env inverted_pendulum --seeds 0 1 2 3 4 --out ip.jsonl
+    python benchmarks/model_based.py --table a.jsonl b.jsonl --figure curves.png
 
 Budgets and cadences (``ENVS``) are sized for a shared 2-core machine: the planners spend
 0.1-0.2 s per planned step (evaluation episodes included), the model-free learners about
@@ -24,6 +25,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -55,7 +57,7 @@ ENVS = {
     }),
     # no published threshold; 1,000 is where a gait has formed (SAC passes it near 20k steps)
     "halfcheetah": dict(threshold=1_000.0, algos={
-        "cem_mpc": dict(experiment="cem_mpc_halfcheetah.yaml", steps=5_000, eval_every=1_000,
+        "cem_mpc": dict(experiment="cem_mpc_halfcheetah.yaml", steps=8_000, eval_every=2_000,
                         episodes=1),
         "sac": dict(experiment="sac_halfcheetah.yaml", steps=30_000, eval_every=5_000,
                     episodes=3),
@@ -113,6 +115,81 @@ def run_seed(env: str, algo: str, seed: int, steps: int, overrides=()) -> dict:
                         "evals": [[e["env_steps"], round(e["mean"], 1)] for e in evals]}}
 
 
+def read_lines(paths) -> list[dict]:
+    return [json.loads(ln) for path in paths for ln in Path(path).read_text().splitlines()
+            if ln.strip()]
+
+
+def label(line: dict) -> str:
+    """The algorithm, with the overrides of a screen."""
+    return " ".join([line["algo"], *line["config"].get("overrides", [])])
+
+
+def table(lines: list[dict]) -> str:
+    """A Markdown table, one row per algorithm and seed, then the median holds-from and the
+    mean final per algorithm."""
+    rows = ["| env | algorithm | seed | first | holds from | final (mean ± std) | evaluations "
+            "| s per env step (training) | with evaluations | planner actions/s |",
+            "|---|---|---|---|---|---|---|---|---|---|"]
+    show = lambda v: "never" if v is None else f"{v:,}"  # noqa: E731
+    groups: dict[tuple, list[dict]] = {}
+    for ln in sorted(lines, key=lambda x: (x["task"], label(x), x["seed"])):
+        env = ln["task"].removeprefix("model_based_")
+        groups.setdefault((env, label(ln)), []).append(ln)
+        m = ln["metrics"]
+        aps = m.get("planner_actions_per_s")
+        evals = ", ".join(f"{v:g}" for _, v in ln["details"]["evals"])
+        rows.append(f"| {env} | {label(ln)} | "
+                    f"{ln['seed']} | {show(m['steps_to_threshold'])} | "
+                    f"{show(m['steps_to_sustained_threshold'])} | {m['final_eval_mean']:.1f} ± "
+                    f"{m['final_eval_std']:.1f} | {evals} | {m['train_s_per_env_step']:.3f} | "
+                    f"{m['s_per_env_step_incl_eval']:.3f} | {'–' if aps is None else f'{aps:.1f}'} |")
+    rows.append("")
+    for (env, algo), group in groups.items():
+        holds = [g["metrics"]["steps_to_sustained_threshold"] for g in group]
+        finals = [g["metrics"]["final_eval_mean"] for g in group]
+        held = sorted(h for h in holds if h is not None)
+        median = (f"median holds-from {statistics.median(held):,.0f} of those that hold"
+                  if held else "never holds")
+        rows.append(f"- {env} {algo}: {len(group)} seeds, {len(held)} hold, {median}; final "
+                    f"mean {statistics.mean(finals):.1f} (min {min(finals):.1f})")
+    return "\n".join(rows)
+
+
+def figure(lines: list[dict], out: str) -> None:
+    """One panel per env: every seed's evaluations against env steps (thin) and their mean
+    over seeds where all seeds were evaluated (thick), per algorithm; the threshold dashed."""
+    from matplotlib.figure import Figure
+    from matplotlib.ticker import EngFormatter, NullFormatter
+
+    envs = list(dict.fromkeys(ln["task"].removeprefix("model_based_") for ln in lines))
+    fig = Figure(figsize=(6.0 * len(envs), 4.2), layout="constrained")
+    for ax, env in zip(fig.subplots(1, len(envs), squeeze=False)[0], envs):
+        mine = [ln for ln in lines if ln["task"] == f"model_based_{env}"]
+        for algo in dict.fromkeys(label(ln) for ln in mine):
+            runs = [ln["details"]["evals"] for ln in mine if label(ln) == algo]
+            color = None
+            for ev in runs:
+                (line,) = ax.plot([e[0] for e in ev], [e[1] for e in ev], lw=0.7, alpha=0.45,
+                                  color=color)
+                color = line.get_color()
+            common = sorted(set.intersection(*(set(e[0] for e in ev) for ev in runs)))
+            mean = [statistics.mean(dict(ev)[x] for ev in runs) for x in common]
+            ax.plot(common, mean, lw=2.2, color=color, marker="o", ms=3,
+                    label=f"{algo} (mean of {len(runs)} seed{'s' * (len(runs) > 1)})")
+        ax.axhline(mine[0]["details"]["threshold"], color="grey", lw=0.8, ls="--")
+        ax.set_xscale("log")
+        ax.xaxis.set_major_formatter(EngFormatter())
+        ax.xaxis.set_minor_formatter(NullFormatter())
+        ax.set_title(env)
+        ax.set_xlabel("environment steps (log scale)")
+        ax.set_ylabel("evaluation return")
+        ax.grid(alpha=0.3)
+        ax.legend(fontsize="small")
+    fig.savefig(out, dpi=130)
+    print(f"figure: {out}")
+
+
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--env", choices=sorted(ENVS), default="pendulum")
@@ -123,7 +200,16 @@ def main() -> None:
     p.add_argument("--set", nargs="*", default=[], metavar="KEY=VALUE", dest="overrides",
                    help="config overrides applied to every algorithm's file (a screen)")
     p.add_argument("--out")
+    p.add_argument("--table", nargs="+", metavar="JSONL", help="print the Markdown table of "
+                   "these result files (and draw --figure); nothing is run")
+    p.add_argument("--figure", help="with --table: the curves' PNG")
     args = p.parse_args()
+    if args.table:
+        lines = read_lines(args.table)
+        print(table(lines))
+        if args.figure:
+            figure(lines, args.figure)
+        return
     algos = ENVS[args.env]["algos"]
     for name in args.algos or []:
         if name not in algos:
