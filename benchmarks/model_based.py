@@ -87,14 +87,18 @@ def actions_per_s(modules: dict, exp, spaces, seed: int, steps: int = 50) -> flo
     return steps / (time.perf_counter() - t)
 
 
-def run_seed(env: str, algo: str, seed: int, steps: int, overrides=()) -> dict:
+def run_seed(env: str, algo: str, seed: int, steps: int, overrides=(),
+             keep_runs: Path | None = None) -> dict:
     import torch
 
     spec, threshold = ENVS[env]["algos"][algo], ENVS[env]["threshold"]
     experiment = ROOT / "experiments" / spec["experiment"]
     with tempfile.TemporaryDirectory() as tmp:
+        # kept: one run folder per algorithm and seed (event files for ``rlcore plot``)
+        run_dir = (keep_runs / f"{env}_{algo}" / f"seed{seed}" if keep_runs is not None
+                   else Path(tmp) / "r")
         summary, run, learn_s = bench_common.train_full_budget(
-            experiment, Path(tmp) / "r", seed, steps, spec["eval_every"], spec["episodes"],
+            experiment, run_dir, seed, steps, spec["eval_every"], spec["episodes"],
             ["learner.torch_threads=1", *overrides])
         torch.set_num_threads(1)
         aps = (actions_per_s(run.eval_modules, run.exp, run.spaces, seed)
@@ -200,6 +204,8 @@ def main() -> None:
     p.add_argument("--set", nargs="*", default=[], metavar="KEY=VALUE", dest="overrides",
                    help="config overrides applied to every algorithm's file (a screen)")
     p.add_argument("--out")
+    p.add_argument("--keep-runs", type=Path, metavar="DIR", help="keep the run folders under "
+                   "DIR/ENV_ALGO/seedN (then: rlcore plot DIR/*)")
     p.add_argument("--table", nargs="+", metavar="JSONL", help="print the Markdown table of "
                    "these result files (and draw --figure); nothing is run")
     p.add_argument("--figure", help="with --table: the curves' PNG")
@@ -222,7 +228,7 @@ def main() -> None:
         budget[name] = int(value)
     for seed in args.seeds:
         for algo in args.algos or list(algos):
-            line = run_seed(args.env, algo, seed, budget[algo], args.overrides)
+            line = run_seed(args.env, algo, seed, budget[algo], args.overrides, args.keep_runs)
             print(json.dumps(line), flush=True)
             if args.out:
                 with open(args.out, "a") as f:
