@@ -111,7 +111,10 @@ def test_the_plan_is_warm_started_from_the_previous_one_shifted(monkeypatch):
     plan = planner.plans[0].copy()
     planner.act(obs, rng)
     np.testing.assert_array_equal(starts[0], np.zeros((6, 1)))
-    np.testing.assert_array_equal(starts[1], np.concatenate([plan[1:], [[0.0]]]))
+    bound = np.arctanh(cfg.warm_clip)  # the default keeps the warm start out of saturation
+    np.testing.assert_array_equal(starts[1], np.clip(np.concatenate([plan[1:], [[0.0]]]),
+                                                     -bound, bound))
+    assert np.abs(plan).max() > bound  # here the clip was active
     np.testing.assert_allclose(first[0], np.tanh(plan[0]), rtol=1e-6)
     assert np.abs(plan).max() > 0  # iLQR moved away from the zero sequence
 

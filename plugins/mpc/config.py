@@ -110,7 +110,7 @@ class ILQRMPCConfig(ModelConfig):
     backtracks: int = Field(10, ge=0, le=60, description="line-search halvings per iteration")
     action_noise: float = Field(0.0, ge=0, le=2, description="exploring only: std of Gaussian "
                                 "noise added to the planned action (clipped to [-1, 1])")
-    warm_clip: float | None = Field(None, gt=0, le=0.9999, description="the previous plan's "
+    warm_clip: float | None = Field(0.995, gt=0, le=0.9999, description="the previous plan's "
                                     "actions are clipped to +-warm_clip before it warm-starts "
                                     "the next step (null: not clipped). iLQR plans a = tanh(v); "
                                     "a saturated v (|a| -> 1) has tanh'(v) -> 0 and no step can "
