@@ -74,8 +74,8 @@ def actions_per_s(modules: dict, exp, spaces, seed: int, steps: int = 50) -> flo
     from rlcore.registry import ensure_env_registered
 
     policy = exp.plugin.make_policy(modules, exp.algo, spaces, explore=False)
-    ensure_env_registered(exp.env.id)
-    env = gym.make(exp.env.id)
+    ensure_env_registered(exp.config.env.id)
+    env = gym.make(exp.config.env.id)
     obs, _ = env.reset(seed=seed)
     rng = np.random.default_rng(seed)
     t = time.perf_counter()
