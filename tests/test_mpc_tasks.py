@@ -94,13 +94,43 @@ class Drift:
 def test_imagined_returns_stop_at_a_predicted_termination():
     """InvertedPendulum from angle 0.05 drifting by 0.1 per step: s1 = 0.15 (alive, r = 1), s2
     = 0.25 (terminal, r = 0, as the env pays), then nothing, whatever the horizon; from
-    -0.35 (already past the bound) the first step lands at -0.25, terminal: 0."""
+    -0.35 (already past the bound) the first step lands at -0.25, terminal: 0. Each step also
+    pays the tie-break, min((angle / 0.2)^2 / 2, 1) / (2 H) with H = 6 (the cart at 0)."""
     task = TASKS["InvertedPendulum-v5"]
     seqs = np.zeros((1, 6, 1))
-    for start, expected in ((0.05, 1.0), (-0.35, 0.0), (-0.15, 3.0)):
+    tie = lambda *angles: sum(min((x / 0.2) ** 2 / 2, 1.0) for x in angles) / 12  # noqa: E731
+    for start, survived, reached in ((0.05, 1, (0.15, 0.25)), (-0.35, 0, (-0.25,)),
+                                     (-0.15, 3, (-0.05, 0.05, 0.15, 0.25))):
         obs = np.array([0.0, start, 0.0, 0.0], np.float32)
         got = imagined_returns(Drift(), task, obs, seqs, 1, None)
-        assert got.tolist() == [expected], start
+        assert got[0] == pytest.approx(survived - tie(*reached), abs=1e-5), start
+
+
+class Slide:
+    """A deterministic one-member model that moves the cart (obs[0]) by 0.1 per step."""
+
+    members, fitted = 1, True
+
+    def step(self, obs, action, generator):
+        return obs + torch.tensor([0.1, 0.0, 0.0, 0.0])
+
+
+def test_the_rail_end_ends_an_imagined_episode_without_reward():
+    """The cart from 0.75: s1 = 0.85 (alive, 1 minus its tie-break 0.85^2 / 2 / (2 H)), s2 =
+    0.95, past 0.9: the planners count the episode lost there (the env would go on)."""
+    task = TASKS["InvertedPendulum-v5"]
+    obs = np.array([0.75, 0.0, 0.0, 0.0], np.float32)
+    got = imagined_returns(Slide(), task, obs, np.zeros((1, 6, 1)), 1, None)
+    assert got[0] == pytest.approx(1 - 0.85 ** 2 / 2 / 12, abs=1e-5)
+    assert not task.terminated(torch.tensor([[0.95, 0.0, 0.0, 0.0]])).any()  # the env's own
+
+
+def test_the_tie_break_is_the_distance_from_the_middle_capped_at_one():
+    task = TASKS["InvertedPendulum-v5"]
+    states = torch.tensor([[0.0, 0.2, 0.0, 0.0], [0.5, 0.0, 3.0, 3.0], [0.0, -0.5, 0.0, 0.0],
+                           [1.0, 0.1, 0.0, 0.0], [-2.0, 0.0, 0.0, 0.0]])
+    np.testing.assert_allclose(task.tie_break(states).numpy(),
+                               [0.5, 0.125, 1.0, 0.625, 1.0], rtol=1e-6)
 
 
 def test_ilqr_is_refused_a_reward_without_gradients(tmp_path, capsys):

@@ -48,7 +48,13 @@ def imagined_returns(model, task, obs: np.ndarray, sequences: np.ndarray, partic
     for t in range(H):
         a = acts[:, :, t]
         nxt = model.step(state, a, generator)
-        total += alive * task.reward(state, a, nxt if task.uses_next else None)
+        r = task.reward(state, a, nxt if task.uses_next else None)
+        if task.tie_break is not None:  # survival first, then the closest to the middle
+            r = r - task.tie_break(nxt) / (2 * H)
+        if task.plan_terminated is not None:  # known lost: no reward from here on
+            r = r * (~task.plan_terminated(nxt)).float()
+            alive = alive * (~task.plan_terminated(nxt)).float()
+        total += alive * r
         if task.terminated is not None:
             alive = alive * (~task.terminated(nxt)).float()
         state = nxt

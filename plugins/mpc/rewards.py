@@ -75,6 +75,23 @@ def inverted_pendulum_reward(obs: torch.Tensor, action: torch.Tensor,
     return (~inverted_pendulum_terminated(next_obs)).to(obs.dtype)
 
 
+def inverted_pendulum_rail_end(obs: torch.Tensor) -> torch.Tensor:
+    """The cart within 0.1 of its rail's end (qpos[0] in [-1, 1], a joint limit). Not the env's
+    termination: there the joint stops the cart dead and the pole falls a few steps later, a
+    collision the model has no data on until it has crashed there (``Task.plan_terminated``)."""
+    return obs[..., 0].abs() > 0.9
+
+
+def inverted_pendulum_tie_break(next_obs: torch.Tensor) -> torch.Tensor:
+    """In [0, 1]: how far the state is from the middle, the pole's angle relative to its
+    termination bound and the cart's position relative to the rail's end (qpos[0] in
+    [-1, 1]), ((obs[1] / 0.2)^2 + obs[0]^2) / 2, capped at 1. A cart that drifts to the end of
+    its rail ends the episode there later; a planner that sees 0.6 s ahead needs the hint. Not
+    a reward: the planners subtract it with a weight that keeps its sum over a whole horizon
+    below one step of survival (``Task.tie_break``)."""
+    return (0.5 * ((next_obs[..., 1] / 0.2).square() + next_obs[..., 0].square())).clamp(max=1.0)
+
+
 def reacher_reward(obs: torch.Tensor, action: torch.Tensor,
                    next_obs: torch.Tensor) -> torch.Tensor:
     """Reacher-v5 (reward_dist_weight = reward_control_weight = 1, the defaults):
@@ -121,6 +138,18 @@ class Task:
     uses_next: bool = False
     # the reward has informative gradients (iLQR can plan with it); False for indicators
     smooth: bool = True
+    # next_obs -> [...] in [0, 1], or None: breaks the ties of an indicator reward. With an
+    # indicator, every sequence that survives the horizon scores the same, and CEM's elites are
+    # then any sequences at all: the plan drifts until a fall is in sight. The sampling planner
+    # scores r - tie_break(s') / (2 H) per step, whose sum over a horizon of H steps stays
+    # below 1/2, less than one step of survival: longer survival always wins, and among
+    # sequences that survive equally long the one that keeps the state closest to the middle.
+    tie_break: Callable[[torch.Tensor], torch.Tensor] | None = None
+    # obs -> bool [...], or None: states the planners treat as the end of an imagined episode
+    # besides ``terminated``, where the env goes on but is known to be lost (a hard limit the
+    # model cannot have learned before reaching it). The env's own rewards and termination,
+    # and so every reported return, are unchanged.
+    plan_terminated: Callable[[torch.Tensor], torch.Tensor] | None = None
 
 
 TASKS: dict[str, Task] = {
@@ -128,7 +157,9 @@ TASKS: dict[str, Task] = {
                         dynamics=pendulum_dynamics),
     "InvertedPendulum-v5": Task("InvertedPendulum-v5", (4,), (-3.0,), (3.0,),
                                 inverted_pendulum_reward, inverted_pendulum_terminated,
-                                uses_next=True, smooth=False),
+                                uses_next=True, smooth=False,
+                                tie_break=inverted_pendulum_tie_break,
+                                plan_terminated=inverted_pendulum_rail_end),
     "Reacher-v5": Task("Reacher-v5", (10,), (-1.0,) * 2, (1.0,) * 2, reacher_reward,
                        uses_next=True),
     "HalfCheetah-v5": Task("HalfCheetah-v5", (17,), (-1.0,) * 6, (1.0,) * 6,
