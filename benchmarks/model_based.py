@@ -100,6 +100,11 @@ def run_seed(env: str, algo: str, seed: int, steps: int, overrides=(),
         summary, run, learn_s = bench_common.train_full_budget(
             experiment, run_dir, seed, steps, spec["eval_every"], spec["episodes"],
             ["learner.torch_threads=1", *overrides])
+        if keep_runs is not None:  # what `rlcore run` writes first: rlcore plot reads it
+            import yaml
+
+            (run_dir / "config.yaml").write_text(yaml.safe_dump(run.exp.resolved(),
+                                                                sort_keys=False))
         torch.set_num_threads(1)
         aps = (actions_per_s(run.eval_modules, run.exp, run.spaces, seed)
                if algo.endswith("_mpc") else None)
