@@ -169,7 +169,7 @@ def figure(lines: list[dict], out: str) -> None:
     """One panel per env: every seed's evaluations against env steps (thin) and their mean
     over seeds where all seeds were evaluated (thick), per algorithm; the threshold dashed."""
     from matplotlib.figure import Figure
-    from matplotlib.ticker import EngFormatter, NullFormatter
+    from matplotlib.ticker import EngFormatter
 
     envs = list(dict.fromkeys(ln["task"].removeprefix("model_based_") for ln in lines))
     fig = Figure(figsize=(6.0 * len(envs), 4.2), layout="constrained")
@@ -187,11 +187,9 @@ def figure(lines: list[dict], out: str) -> None:
             ax.plot(common, mean, lw=2.2, color=color, marker="o", ms=3,
                     label=f"{algo} (mean of {len(runs)} seed{'s' * (len(runs) > 1)})")
         ax.axhline(mine[0]["details"]["threshold"], color="grey", lw=0.8, ls="--")
-        ax.set_xscale("log")
         ax.xaxis.set_major_formatter(EngFormatter())
-        ax.xaxis.set_minor_formatter(NullFormatter())
         ax.set_title(env)
-        ax.set_xlabel("environment steps (log scale)")
+        ax.set_xlabel("environment steps")
         ax.set_ylabel("evaluation return")
         ax.grid(alpha=0.3)
         ax.legend(fontsize="small")

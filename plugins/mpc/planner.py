@@ -34,7 +34,9 @@ def imagined_returns(model, task, obs: np.ndarray, sequences: np.ndarray, partic
                      generator: torch.Generator | None) -> np.ndarray:
     """Mean sampled return of each action sequence from ``obs`` [obs_dim]: sequences [P, H, m]
     in [-1, 1] -> returns [P], with the ``task``'s reward r(s_t, a_t, s_{t+1}) and termination
-    (a step that reaches a terminal state earns its reward, later steps nothing).
+    (a step that reaches a terminal state earns its reward, later steps nothing), less its
+    ``tie_break`` / (2 H) per step where it has one, and nothing from a step that reaches one
+    of its ``plan_terminated`` states on (rewards.Task says why both exist).
     ``model.members`` (E) divides ``particles`` (K); ``model.step`` maps states
     [E, N, obs_dim] and actions [E, N, m] to next states, row block e through member e."""
     E = model.members
