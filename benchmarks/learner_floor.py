@@ -144,7 +144,8 @@ def main() -> None:
             "derived": {"rlcore_sps_at_this_update": round(512 / (512 * best["env"] + UPDATES
                                                                  * best["rlcore"])),
                         "floor_sps": round(floor_sps)},
-            "rounds": {k: [round(x * 1e3, 3) for x in v] for k, v in rows.items()},
+            "rounds": {k: [round(x, 1) if k == "sb3_train_sps" else round(x * 1e3, 3)
+                           for x in v] for k, v in rows.items()},
             "load_avg": list(os.getloadavg()), "torch": torch.__version__,
             "cpu": next((ln.split(":", 1)[1].strip() for ln in open("/proc/cpuinfo")
                          if ln.startswith("model name")), "unknown")}
