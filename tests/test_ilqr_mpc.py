@@ -93,11 +93,8 @@ class TruePendulum:
         return lambda s, a: (pendulum_dynamics(s, a), torch.zeros(s.shape[:-1], dtype=s.dtype))
 
 
-def test_the_plan_is_warm_started_from_the_previous_one_shifted(monkeypatch):
-    spaces = pendulum_spaces()
-    cfg = ILQRMPCConfig(horizon=6, iterations=2, diagnostic_steps=5)
-    planner = ILQRPlanner(TruePendulum(), task_for("Pendulum-v1", spaces), cfg, spaces,
-                          explore=False)
+def record_warm_starts(monkeypatch) -> list:
+    """The initial sequences V0 that ILQRProblem.plan is called with, in order."""
     starts = []
     original = ILQRProblem.plan
 
@@ -105,6 +102,15 @@ def test_the_plan_is_warm_started_from_the_previous_one_shifted(monkeypatch):
         starts.append(V0.copy())
         return original(self, obs, V0, *args)
     monkeypatch.setattr(ILQRProblem, "plan", spy)
+    return starts
+
+
+def test_the_plan_is_warm_started_from_the_previous_one_shifted(monkeypatch):
+    spaces = pendulum_spaces()
+    cfg = ILQRMPCConfig(horizon=6, iterations=2, diagnostic_steps=5)
+    planner = ILQRPlanner(TruePendulum(), task_for("Pendulum-v1", spaces), cfg, spaces,
+                          explore=False)
+    starts = record_warm_starts(monkeypatch)
     obs = np.array([[-1.0, 0.05, 0.0]], np.float32)
     rng = np.random.default_rng(0)
     first = planner.act(obs, rng).action
@@ -158,13 +164,7 @@ def test_warm_clip_bounds_the_warm_start(monkeypatch):
     spaces = pendulum_spaces()
     cfg = ILQRMPCConfig(horizon=4, iterations=1, diagnostic_steps=4, warm_clip=0.995)
     planner = ILQRPlanner(TruePendulum(), PENDULUM, cfg, spaces, explore=False)
-    starts = []
-    original = ILQRProblem.plan
-
-    def spy(self, obs, V0, *args):
-        starts.append(V0.copy())
-        return original(self, obs, V0, *args)
-    monkeypatch.setattr(ILQRProblem, "plan", spy)
+    starts = record_warm_starts(monkeypatch)
     planner.plans = np.array([[[22.0], [-22.0], [0.5], [1.0]]])  # saturated actions
     planner.act(np.array([[-1.0, 0.05, 0.0]], np.float32), np.random.default_rng(0))
     bound = np.arctanh(0.995)
