@@ -41,7 +41,7 @@ def test_planned_versus_random_by_hand():
     def model_step(s, a):
         return s + 2 * a
 
-    def reward(s, a):
+    def reward(s, a, nxt):  # the rewards' signature; this one reads s only
         return -s[..., 0].square()
 
     states = np.array([[0.0], [1.0]])
