@@ -9,6 +9,7 @@ measured four ways, interleaved in rounds so that load changes hit all of them a
   fwd+bwd     the floor: forward and backward of the two MLPs on 64 samples and a scalar loss,
               nothing else (no distribution, no clipping, no optimizer)
   +adam       the floor plus an Adam step (foreach kernels) on their parameters
+  +fused_adam the floor plus torch's fused Adam step (one kernel; rounds differently)
 
 and the env side of a training step: rlcore's inline rollout (MuJoCo step, numpy policy,
 normalization) per env step. From these, the best env steps/s that a learner at the floor
@@ -73,6 +74,7 @@ def floor_step(seed: int = 0):
     pi, vf = mlp(6), mlp(1)
     params = list(pi.parameters()) + list(vf.parameters())
     opt = torch.optim.Adam(params, lr=2e-5, foreach=True)
+    fused = torch.optim.Adam(params, lr=2e-5, fused=True)
     obs, target = torch.randn(512, 17), torch.randn(512, 7)
     perm = torch.randperm(512)
 
@@ -89,7 +91,11 @@ def floor_step(seed: int = 0):
         fwd_bwd(i)
         opt.step()
 
-    return fwd_bwd, with_adam
+    def with_fused_adam(i):
+        fwd_bwd(i)
+        fused.step()
+
+    return fwd_bwd, with_adam, with_fused_adam
 
 
 def per_update(fn, n: int = UPDATES) -> float:
@@ -116,8 +122,9 @@ def main() -> None:
     run = make_run(exp, Path(tempfile.mkdtemp()) / "r")
     run.publish()
     learner = run.learner
-    rows = {"rlcore": [], "sb3": [], "fwd+bwd": [], "+adam": [], "env": [], "sb3_train_sps": []}
-    fwd_bwd, with_adam = floor_step()
+    rows = {"rlcore": [], "sb3": [], "fwd+bwd": [], "+adam": [], "+fused_adam": [], "env": [],
+            "sb3_train_sps": []}
+    fwd_bwd, with_adam, with_fused_adam = floor_step()
     per_update(with_adam, 32)  # warm-up
     for rnd in range(args.rounds):
         t = time.perf_counter()
@@ -130,6 +137,7 @@ def main() -> None:
         rows["rlcore"].append((time.perf_counter() - t) / UPDATES)
         rows["fwd+bwd"].append(per_update(fwd_bwd))
         rows["+adam"].append(per_update(with_adam))
+        rows["+fused_adam"].append(per_update(with_fused_adam))
         if args.sb3:
             out = subprocess.run([args.sb3, "-c", SB3_CODE, "2"], capture_output=True,
                                  text=True, check=True)
@@ -139,11 +147,13 @@ def main() -> None:
     best = {k: (max(v) if k == "sb3_train_sps" else min(v)) for k, v in rows.items() if v}
     sb3_train_sps = best.pop("sb3_train_sps", None)
     floor_sps = 512 / (512 * best["env"] + UPDATES * best["+adam"])
+    fused_floor_sps = 512 / (512 * best["env"] + UPDATES * best["+fused_adam"])
     line = {"bench": "learner_floor_ppo_halfcheetah",
             "metrics": {f"{k}_ms": round(v * 1e3, 3) for k, v in best.items()},
             "derived": {"rlcore_sps_at_this_update": round(512 / (512 * best["env"] + UPDATES
                                                                  * best["rlcore"])),
-                        "floor_sps": round(floor_sps)},
+                        "floor_sps": round(floor_sps),
+                        "fused_floor_sps": round(fused_floor_sps)},
             "rounds": {k: [round(x, 1) if k == "sb3_train_sps" else round(x * 1e3, 3)
                            for x in v] for k, v in rows.items()},
             "load_avg": list(os.getloadavg()), "torch": torch.__version__,
@@ -153,6 +163,7 @@ def main() -> None:
         line["derived"].update({
             "sb3_train_sps": round(sb3_train_sps),  # its own learn(): collection + updates
             "ceiling_ratio_to_sb3": round(floor_sps / sb3_train_sps, 2),
+            "fused_ceiling_ratio_to_sb3": round(fused_floor_sps / sb3_train_sps, 2),
             "rlcore_ratio_to_sb3_at_this_update": round(
                 512 / (512 * best["env"] + UPDATES * best["rlcore"]) / sb3_train_sps, 2),
             "rlcore_update_ratio_to_sb3": round(best["sb3"] / best["rlcore"], 2)})
