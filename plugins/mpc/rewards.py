@@ -87,7 +87,7 @@ def inverted_pendulum_tie_break(next_obs: torch.Tensor) -> torch.Tensor:
     termination bound and the cart's position relative to the rail's end (qpos[0] in
     [-1, 1]), ((obs[1] / 0.2)^2 + obs[0]^2) / 2, capped at 1. A cart that drifts to the end of
     its rail ends the episode there later; a planner that sees 0.6 s ahead needs the hint. Not
-    a reward: the planners subtract it with a weight that keeps its sum over a whole horizon
+    a reward: the sampling planner subtracts it with a weight that keeps its sum over a horizon
     below one step of survival (``Task.tie_break``)."""
     return (0.5 * ((next_obs[..., 1] / 0.2).square() + next_obs[..., 0].square())).clamp(max=1.0)
 
