@@ -140,7 +140,8 @@ def main() -> None:
         rows["+fused_adam"].append(per_update(with_fused_adam))
         if args.sb3:
             out = subprocess.run([args.sb3, "-c", SB3_CODE, "2"], capture_output=True,
-                                 text=True, check=True)
+                                 text=True, check=True, cwd=tempfile.gettempdir())  # MuJoCo
+            # writes its warnings to MUJOCO_LOG.TXT in the working directory
             sb3 = json.loads(out.stdout.strip().splitlines()[-1])
             rows["sb3"].append(sb3["update_s"])
             rows["sb3_train_sps"].append(2048 / sb3["learn_2048_s"])
