@@ -27,6 +27,7 @@ import numpy as np
 import torch
 
 from rlcore.ops.control import cem
+from rlcore.policies.sampling import RandomStartPolicy
 from rlcore.types import ActionOut
 
 
@@ -54,7 +55,6 @@ def imagined_returns(model, task, obs: np.ndarray, sequences: np.ndarray, partic
         if task.tie_break is not None:  # survival first, then the closest to the middle
             r = r - task.tie_break(nxt) / (2 * H)
         if task.plan_terminated is not None:  # known lost: no reward from here on
-            r = r * (~task.plan_terminated(nxt)).float()
             alive = alive * (~task.plan_terminated(nxt)).float()
         total += alive * r
         if task.terminated is not None:
@@ -64,23 +64,20 @@ def imagined_returns(model, task, obs: np.ndarray, sequences: np.ndarray, partic
     return torch.nan_to_num(returns, nan=-1e9, neginf=-1e9, posinf=-1e9).double().numpy()
 
 
-class RecedingHorizonPlanner:
+class RecedingHorizonPlanner(RandomStartPolicy):
     """What cem_mpc's and ilqr_mpc's policies share (the actors' and the evaluation's):
     uniformly random actions until the model is fitted (and, exploring, for the first
-    ``random_steps`` env steps); then, per sub-env, a plan over the horizon warm-started from
-    that sub-env's previous plan shifted by one step with a zero appended, of which the env gets
-    the first action. Keeps one plan [H, m] per sub-env; a new policy object starts from zero
-    plans. A subclass gives ``planning_step`` and may ``perturb`` the first actions."""
+    ``random_steps`` env steps: ``RandomStartPolicy``, as DDPG's and SAC's); then, per sub-env,
+    a plan over the horizon warm-started from that sub-env's previous plan shifted by one step
+    with a zero appended, of which the env gets the first action. Keeps one plan [H, m] per
+    sub-env; a new policy object starts from zero plans. A subclass gives ``planning_step``
+    and may ``perturb`` the first actions."""
 
     def __init__(self, model, task, cfg, spaces, explore: bool):
-        self.model, self.task, self.cfg, self.spaces = model, task, cfg, spaces
-        self.explore = explore
-        self.action_shape = tuple(spaces.action_shape)
-        self.random = explore and cfg.random_steps > 0
+        # no forward function: the plan is made per step in ``act``
+        super().__init__(None, spaces.action_shape, cfg, spaces, explore)
+        self.model, self.task = model, task
         self.plans: np.ndarray | None = None  # [N, H, m]
-
-    def set_schedule(self, env_steps: int, actor_id: int, num_actors: int) -> None:
-        self.random = self.explore and env_steps < self.cfg.random_steps
 
     def planning_step(self, rng: np.random.Generator):
         """Made once per env step: (obs [obs_dim], warm [H, m]) -> (plan [H, m], first action [m])."""
@@ -93,8 +90,7 @@ class RecedingHorizonPlanner:
         obs = np.asarray(obs, np.float32)
         n = len(obs)
         if self.random or not self.model.fitted:
-            a = rng.uniform(-1.0, 1.0, (n, *self.action_shape)).astype(np.float32)
-            return ActionOut(a, env_action=self.spaces.to_env_action(a))
+            return self.out(rng.uniform(-1.0, 1.0, (n, *self.action_shape)).astype(np.float32))
         m = int(np.prod(self.action_shape))
         if self.plans is None or self.plans.shape[0] != n:
             self.plans = np.zeros((n, self.cfg.horizon, m))
@@ -103,8 +99,7 @@ class RecedingHorizonPlanner:
         for i in range(n):  # sub-envs plan independently
             warm = np.concatenate([self.plans[i, 1:], np.zeros((1, m))])
             self.plans[i], first[i] = step(obs[i], warm)
-        a = self.perturb(first, rng).astype(np.float32).reshape(n, *self.action_shape)
-        return ActionOut(a, env_action=self.spaces.to_env_action(a))
+        return self.out(self.perturb(first, rng).astype(np.float32).reshape(n, *self.action_shape))
 
 
 class CEMPlanner(RecedingHorizonPlanner):
