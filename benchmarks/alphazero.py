@@ -38,6 +38,7 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
+import bench_common  # noqa: E402
 from cpu_monitor import OtherCpu  # noqa: E402
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -169,16 +170,8 @@ def bench_mcts_peer(peer_python: str, reps: int, games: int, rounds: int) -> lis
             "ratio_opening": round(ours["opening_sims_per_s"] / theirs["opening_sims_per_s"], 2),
             "ratio_selfplay": round(ours["selfplay_sims_per_s"] / theirs["selfplay_sims_per_s"], 2)},
             {"game": "connect_four", "simulations": 1000, "opening_reps": reps,
-             "selfplay_games": games, "round": rnd, "cpu": bench_cpu()}, ours_cpu))
+             "selfplay_games": games, "round": rnd, "cpu": bench_common.host_info()["cpu_model"]}, ours_cpu))
     return lines
-
-
-def bench_cpu() -> str:
-    try:
-        return next(line.split(":", 1)[1].strip() for line in open("/proc/cpuinfo")
-                    if line.startswith("model name"))
-    except (OSError, StopIteration):
-        return "unknown"
 
 
 def bench_tictactoe(seeds: list[int]) -> list[dict]:

@@ -30,6 +30,8 @@ import tempfile
 import time
 from pathlib import Path
 
+import bench_common as bc  # first: the process clock, Ray kept on loopback
+
 ROOT = Path(__file__).resolve().parent.parent
 # benchmarks/mujoco.py would shadow the mujoco package Gymnasium imports
 sys.path = [p for p in sys.path if Path(p or ".").resolve() != ROOT / "benchmarks"]
@@ -158,8 +160,7 @@ def main() -> None:
             "rounds": {k: [round(x, 1) if k == "sb3_train_sps" else round(x * 1e3, 3)
                            for x in v] for k, v in rows.items()},
             "load_avg": list(os.getloadavg()), "torch": torch.__version__,
-            "cpu": next((ln.split(":", 1)[1].strip() for ln in open("/proc/cpuinfo")
-                         if ln.startswith("model name")), "unknown")}
+            "cpu": bc.host_info()["cpu_model"]}
     if "sb3" in best:
         line["derived"].update({
             "sb3_train_sps": round(sb3_train_sps),  # its own learn(): collection + updates
