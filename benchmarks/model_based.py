@@ -94,17 +94,13 @@ def run_seed(env: str, algo: str, seed: int, steps: int, overrides=(),
     spec, threshold = ENVS[env]["algos"][algo], ENVS[env]["threshold"]
     experiment = ROOT / "experiments" / spec["experiment"]
     with tempfile.TemporaryDirectory() as tmp:
-        # kept: one run folder per algorithm and seed (event files for ``rlcore plot``)
+        # kept: one run folder per algorithm and seed (its events and config.yaml, which
+        # train_experiment writes as `rlcore run` does, for ``rlcore plot``)
         run_dir = (keep_runs / f"{env}_{algo}" / f"seed{seed}" if keep_runs is not None
                    else Path(tmp) / "r")
         summary, run, learn_s = bench_common.train_full_budget(
             experiment, run_dir, seed, steps, spec["eval_every"], spec["episodes"],
             ["learner.torch_threads=1", *overrides])
-        if keep_runs is not None:  # what `rlcore run` writes first: rlcore plot reads it
-            import yaml
-
-            (run_dir / "config.yaml").write_text(yaml.safe_dump(run.exp.resolved(),
-                                                                sort_keys=False))
         torch.set_num_threads(1)
         aps = (actions_per_s(run.eval_modules, run.exp, run.spaces, seed)
                if algo.endswith("_mpc") else None)

@@ -144,10 +144,10 @@ def child(args) -> int:
         run_dir = (Path(args.keep_runs) / f"{Path(args.experiment).stem}_s{args.seed}"
                    if args.keep_runs else Path(tmp) / "r")
         if args.keep_runs:
-            import yaml
+            from rlcore.run.logging import record_config
 
-            run_dir.mkdir(parents=True, exist_ok=False)
-            (run_dir / "config.yaml").write_text(yaml.safe_dump(exp.resolved(), sort_keys=False))
+            run_dir.mkdir(parents=True, exist_ok=False)  # never into an earlier run's folder
+            record_config(run_dir, exp)
         run = Run(exp, run_dir)
         logger = DiagLogger(run_dir, 0, 0)
         probe = Probe(run)

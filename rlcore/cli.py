@@ -145,9 +145,7 @@ def _check_creatable(path: Path, knob: str) -> None:
 
 def _open_run(trainer, exp, run_dir: Path, resume: bool):
     """Create the run folder, record the config, announce the run; returns its logger."""
-    import yaml
-
-    from rlcore.run.logging import RunLogger
+    from rlcore.run.logging import RunLogger, record_config
 
     try:
         run_dir.mkdir(parents=True, exist_ok=True)
@@ -155,7 +153,7 @@ def _open_run(trainer, exp, run_dir: Path, resume: bool):
         raise ConfigError([f"{run_dir}: cannot create the run folder ({exc.strerror or exc}); "
                            "choose another with --run-dir or logging.root"]) from None
     if not resume:
-        (run_dir / "config.yaml").write_text(yaml.safe_dump(exp.resolved(), sort_keys=False))
+        record_config(run_dir, exp)
     n = exp.config.rollout.num_actors
     print(f"rlcore: {exp.plugin.name} on {exp.config.env.id}, rollouts "
           f"{f'{n} Ray actors' if n else 'inline'}, learner on {trainer.learner_location()} "

@@ -254,3 +254,18 @@ def test_plot_and_report_read_real_runs(tmp_path, capsys):
     finals = [json.loads((tmp_path / f"s{s}" / "summary.json").read_text())["eval_return_mean"]
               for s in (0, 1)]
     assert row.mean == pytest.approx(np.mean(finals))
+
+
+def test_a_run_trained_from_python_is_a_run_folder_as_the_cli_writes_it(tmp_path):
+    """train_experiment records the resolved config.yaml, as `rlcore run` does, so a run made
+    from Python (a notebook, a benchmark) is found by plot and read back by eval and resume."""
+    from rlcore.config import load_experiment
+    from rlcore.run.lifecycle import train_experiment
+
+    overrides = ["stop.num_env_steps=200", "eval.every_env_steps=100", "eval.episodes=5"]
+    train_experiment("experiments/bandit.yaml", tmp_path / "run", overrides)
+    recorded = yaml.safe_load((tmp_path / "run" / "config.yaml").read_text())
+    expected = load_experiment("experiments/bandit.yaml",
+                               ["logging.progress_every_s=0", *overrides]).resolved()
+    assert recorded == expected
+    assert [r.path for r in find_runs([tmp_path])] == [tmp_path / "run"]

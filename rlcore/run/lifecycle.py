@@ -388,10 +388,11 @@ def train_experiment(path, run_dir, overrides=()) -> tuple[dict, Run]:
     """Run an experiment file from Python (notebooks, tests) without console progress unless an
     override asks for it; returns (summary, run)."""
     from rlcore.config import load_experiment
-    from rlcore.run.logging import RunLogger
+    from rlcore.run.logging import RunLogger, record_config
 
     exp = load_experiment(path, ["logging.progress_every_s=0", *overrides])
     run = make_run(exp, run_dir)
+    record_config(run_dir, exp)  # as `rlcore run` does: resume, eval and plot read it
     logger = RunLogger(run_dir, 0, exp.config.logging.progress_every_s)
     try:
         return run.run(logger), run

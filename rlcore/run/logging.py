@@ -12,6 +12,7 @@ import signal
 import sys
 import threading
 import time
+from pathlib import Path
 
 import numpy as np
 
@@ -198,3 +199,12 @@ class RunLogger:
                 self.writer.close()
             except OSError:
                 pass
+
+
+def record_config(run_dir, exp) -> None:
+    """The run folder's ``config.yaml``: the experiment as resolved, which ``rlcore resume``,
+    ``rlcore eval`` and ``rlcore plot`` read back. Written once, when a run starts fresh."""
+    import yaml
+
+    Path(run_dir).mkdir(parents=True, exist_ok=True)
+    (Path(run_dir) / "config.yaml").write_text(yaml.safe_dump(exp.resolved(), sort_keys=False))
