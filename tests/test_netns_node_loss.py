@@ -12,6 +12,10 @@ process in its namespace (raylet, workers, actors) SIGKILLed by PID, nothing shu
 - The learner's node lost: the run stops (exit code 3) with the cause and the last checkpoint
   in ``summary.json``; with a new learner node in the cluster, ``rlcore resume`` finishes the
   budget there.
+- A partition: a rollout node's link cut (its processes live on) is a loss once Ray's health
+  checks say so; healed and restarted, the node takes its slot back. The driver's own link
+  cut: it stops within ``ray.connect_timeout_s`` naming the head's address (exit code 3,
+  ``summary.json``), and ``rlcore resume`` finishes once the link is back.
 
 The recovery times measured are printed (``pytest -s``). The env is CartPole with a 10 ms sleep
 per step (``rlcore.testing.fake_env``), so that the runs last long enough to lose and add nodes in them while
@@ -218,3 +222,93 @@ def test_the_learner_node_lost_stops_the_run_and_resume_finishes_on_a_new_learne
     assert resumed["env_steps"] == budget and resumed["updates"] == budget // 64
     assert resumed["resumed_from"]["checkpoint"] == str(last)
     assert resumed["learner_node"] == node_id(cluster, learner)
+
+
+def test_ppo_goes_on_through_a_partition_and_readmits_the_cut_off_node_when_it_comes_back(
+        cluster, tmp_path):
+    """Rollout node 2's link cut mid-run (packets dropped, no process killed): Ray's health
+    checks declare the node dead, its slot runs as a guest on node 1; the link healed, the
+    node's raylet learns it was declared dead and ends, its supervisor (here the test, as an
+    orchestrator would) starts Ray there again, and the slot gets an actor of its own back on
+    the same machine (same address, a new node id)."""
+    run, budget = tmp_path / "ppo", 12800
+    cut = cluster.nodes[2]
+    driver = Driver(cluster, rlcore_run(cluster, "experiments/ppo_cartpole.yaml", run,
+                                        [*PPO, *SLOW_ENV, f"stop.num_env_steps={budget}"]))
+    try:
+        driver.wait_for("the checkpoint of 640 env steps", checkpoint_at(run, 640), 300)
+        before = node_id(cluster, cut)
+        times = {"cut": cluster.cut_link(cut)}
+        driver.wait_for("the cut-off slot running as a guest", lambda: "until one has" in
+                        driver.text(), 300)
+        times["restored"] = cluster.restore_link(cut)
+        # the node's own Ray gives up once it hears it was declared dead
+        deadline = time.monotonic() + 120
+        while cut.proc.poll() is None and time.monotonic() < deadline:
+            time.sleep(0.5)
+        ended_by_itself = cut.proc.poll() is not None
+        cluster.kill_node(cut)  # whatever is left of the old node
+        cluster.start_node(cut)
+        cluster.wait_started(cut, 120)
+        times["back"] = time.time()
+        code = driver.finish(600)
+    finally:
+        driver.stop()
+    assert code == 0, driver.text()[-3000:]
+    summary = json.loads((run / "summary.json").read_text())
+    assert summary["stop_reason"] == "num_env_steps"
+    assert summary["env_steps"] == budget and summary["updates"] == budget // 64
+    after = [i for i, ip in cluster.node_ids().items() if ip == cut.ip]
+    assert len(after) == 1 and after[0] != before
+    [entry] = summary["actor_restarts"]
+    slot = entry["slot"]
+    assert entry["node"] == before and entry["runs_in"] == 1 - slot
+    assert entry["cause"].startswith(("died", "hung")), entry["cause"]
+    detect = entry["time"] - times["cut"]
+    [back] = summary["actor_readmissions"]
+    assert back["slot"] == slot and back["recovered_on"] == after[0]
+    assert summary["actor_nodes"][slot] == after[0]
+    by_node = summary["env_steps_by_node"]
+    assert by_node[after[0]] > 0 and sum(by_node.values()) == budget
+    print(f"\nppo: link cut -> loss seen by the driver {detect:.1f} s ({entry['cause']}); "
+          f"the node's Ray ended by itself after the link healed: {ended_by_itself}; node "
+          f"back -> first fragment of the slot there {back['recovered_time'] - times['back']:.1f}"
+          f" s; env steps by node: {by_node}")
+
+
+def test_a_driver_cut_off_from_the_head_stops_within_the_timeout_and_resumes_after(
+        cluster, tmp_path):
+    """The driver's own link cut mid-run: within ray.connect_timeout_s (plus a probe period)
+    it stops, exit code 3, with a message naming the head's address and summary.json holding
+    the cause and the last checkpoint; nothing is left waiting on a Ray call that cannot be
+    answered. The link healed, ``rlcore resume`` finishes the budget."""
+    run, budget, timeout_s = tmp_path / "ppo", 3200, 20
+    driver = Driver(cluster, rlcore_run(cluster, "experiments/ppo_cartpole.yaml", run, [
+        *PPO, *SLOW_ENV, f"stop.num_env_steps={budget}", f"ray.connect_timeout_s={timeout_s}"]))
+    try:
+        driver.wait_for("the checkpoint of 1280 env steps", checkpoint_at(run, 1280), 300)
+        cut = cluster.cut_link(cluster.driver)
+        code = driver.finish(timeout_s + 60)
+        stopped_s = time.time() - cut
+    finally:
+        driver.stop()
+        cluster.restore_link(cluster.driver)
+    out = driver.text()
+    assert code == 3, out[-3000:]
+    assert timeout_s <= stopped_s < timeout_s + 10, stopped_s
+    assert (f"lost contact with the Ray head at ray.address={cluster.address}: no connection "
+            f"accepted for {timeout_s} s (ray.connect_timeout_s)") in out
+    assert f"continue with: rlcore resume {run}" in out
+    summary = json.loads((run / "summary.json").read_text())
+    assert summary["stop_reason"] == "failed" and summary["checkpoint"] is None
+    assert summary["error"].startswith("ClusterError: lost contact with the Ray head")
+    last = checkpoint.complete_checkpoints(run)[-1]
+    assert summary["last_checkpoint"] == str(last) and summary["env_steps"] >= 1280
+    print(f"\ndriver cut off -> it exited (code 3) after {stopped_s:.1f} s "
+          f"(ray.connect_timeout_s={timeout_s}); last checkpoint {last.name}")
+
+    code, out = cluster.run_driver([RLCORE, "resume", str(run)], 600, cwd=ROOT)
+    assert code == 0, out[-3000:]
+    resumed = json.loads((run / "summary.json").read_text())
+    assert resumed["stop_reason"] == "num_env_steps" and resumed["env_steps"] == budget
+    assert resumed["resumed_from"]["checkpoint"] == str(last)

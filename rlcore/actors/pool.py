@@ -100,12 +100,14 @@ class _Abandoned:
         pass
 
 
-def make_pool(spec: WorkerSpec, cfg, watchdog=None):
-    """Ray actors when ``rollout.num_actors > 0``, else one worker inline."""
+def make_pool(spec: WorkerSpec, cfg, watchdog=None, on_head_lost=None):
+    """Ray actors when ``rollout.num_actors > 0``, else one worker inline. On a cluster
+    (``ray.address``), ``on_head_lost(message)`` is the run's last word if the driver loses
+    the head (``head_watch``)."""
     if cfg.rollout.num_actors > 0:
         from rlcore.actors.ray_pool import RayPool
 
-        return RayPool(spec, cfg)
+        return RayPool(spec, cfg, on_head_lost=on_head_lost)
     return InlinePool(spec, cfg.rollout, watchdog)
 
 

@@ -83,12 +83,16 @@ class RayPool(Counters):
     settle_s = 1.0
     admit_every_s = 2.0  # how often guest slots look for room of their own
 
-    def __init__(self, spec: WorkerSpec, cfg, num_actors: int | None = None):
+    def __init__(self, spec: WorkerSpec, cfg, num_actors: int | None = None,
+                 on_head_lost=None):
+        from rlcore.actors.head_watch import HeadWatch
         from rlcore.actors.ray_setup import init_ray
 
         r = cfg.rollout
         self.num_actors = num_actors or r.num_actors
         init_ray(cfg.ray, self.num_actors * r.num_cpus_per_actor)  # sets Ray's variables first
+        self.head_watch = None if cfg.ray.address is None else HeadWatch(
+            cfg.ray.address, cfg.ray.connect_timeout_s, on_head_lost).start()
         import ray
 
         strategy = _strategy()
@@ -249,5 +253,7 @@ class RayPool(Counters):
         self._submit(slot, resubmit(slot))
 
     def close(self) -> None:
+        if self.head_watch is not None:
+            self.head_watch.close()
         self.slots.close()
         self.in_flight = {}

@@ -36,6 +36,9 @@ def init_ray(ray_cfg, num_cpus_needed: float, extra: dict | None = None, what: s
     if ray_cfg.address is None:  # localhost stays 127.0.0.1 (on a cluster: the node's address)
         os.environ.setdefault("RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER", "0")
     os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
+    if ray_cfg.address is not None:  # rlcore's head watch speaks before Ray's fatal exit
+        os.environ.setdefault("RAY_gcs_rpc_server_reconnect_timeout_s",
+                              str(max(60, int(ray_cfg.connect_timeout_s) + 30)))
     if ray_cfg.address is not None and (os.environ.get("RAY_AUTH_TOKEN")
                                         or os.environ.get("RAY_AUTH_TOKEN_PATH")):
         # A driver that joins a cluster with a token must say so: measured with Ray 2.60, a

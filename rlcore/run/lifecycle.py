@@ -16,7 +16,6 @@ import collections
 import errno
 import json
 import sys
-import threading
 import time
 from pathlib import Path
 
@@ -28,6 +27,7 @@ from rlcore.actors.watchdog import Watchdog
 from rlcore.errors import RUN_FAILED, CheckpointError, RLCoreError, TrainingError
 from rlcore.learner.core import load_numpy_weights, pick_device
 from rlcore.learner.remote import build_learner, is_remote
+from rlcore.run.background import Background
 from rlcore.regimes import regime_of
 from rlcore.run import checkpoint, chosen, warm_start
 from rlcore.run.checks import check_spaces, learner_threads, plugin_info, versions
@@ -36,27 +36,6 @@ from rlcore.run.logging import RETURN_WINDOW, actor_scalars, rollout_scalars
 
 # OSErrors of the run folder's storage: the run stops cleanly with a checkpoint (BAD_INPUTS 24).
 STORAGE_ERRNOS = {errno.ENOSPC, errno.EDQUOT, errno.EROFS, errno.EACCES, errno.EIO}
-
-
-class Background:
-    """Runs ``fn(*args)`` in a thread; ``result()`` waits and re-raises its exception."""
-
-    def __init__(self, fn, *args):
-        self._value, self._error = None, None
-        self._thread = threading.Thread(target=self._run, args=(fn, args), daemon=True)
-        self._thread.start()
-
-    def _run(self, fn, args) -> None:
-        try:
-            self._value = fn(*args)
-        except BaseException as exc:  # re-raised in the caller's thread
-            self._error = exc
-
-    def result(self):
-        self._thread.join()
-        if self._error is not None:
-            raise self._error
-        return self._value
 
 
 class Run:
@@ -91,7 +70,8 @@ class Run:
         exp, one_step = self.exp, self.regime.one_step
 
         def start_pool():
-            return make_pool(self.regime.worker_spec(), self.cfg, self.watchdog)
+            return make_pool(self.regime.worker_spec(), self.cfg, self.watchdog,
+                             on_head_lost=lambda m: self._stuck(m, "ClusterError", save=False))
 
         if resume:
             # the newest checkpoint that fits (every check before any state is touched); the
@@ -308,11 +288,13 @@ class Run:
         exc.exit_code = RUN_FAILED  # distinct from bad input: this run had started
         raise exc
 
-    def _save_failed(self, cause: str) -> str:
-        """Checkpoint and ``summary.json`` (stop reason ``failed``, the cause); returns where the
-        checkpoint went, or why it could not be written."""
+    def _save_failed(self, cause: str, save: bool = True) -> str:
+        """Checkpoint (when ``save``) and ``summary.json`` (stop reason ``failed``, the cause);
+        returns where the checkpoint went, or why it could not be written."""
         path, last = None, checkpoint.complete_checkpoints(self.run_dir)
         try:
+            if not save:
+                raise TrainingError("no checkpoint without the cluster")
             path = self.save_checkpoint()
             where = f"checkpoint {path} written"
         except RLCoreError as ckpt_exc:  # a full disk, or the learner's actor is gone with it
@@ -325,10 +307,11 @@ class Run:
             pass  # the message carries the cause
         return where
 
-    def _stuck(self, message: str) -> None:
-        """The watchdog's last resort, from its thread, when a hung env call cannot be
-        interrupted: the learner is idle meanwhile, so its state is the last update's."""
-        where = self._save_failed(f"EnvHangError: {message}")
+    def _stuck(self, message: str, error: str = "EnvHangError", save: bool = True) -> None:
+        """A watchdog thread's last resort when the main thread cannot be stopped: a hung env
+        call (the learner is idle meanwhile: its state is the last update's) or, not ``save``,
+        the cluster's head out of reach (the checkpoint on disk stays the last one)."""
+        where = self._save_failed(f"{error}: {message}", save)
         print(f"the run stopped at {self.env_steps:,} env steps ({where}); after fixing the "
               f"cause, continue with: rlcore resume {self.run_dir}", file=sys.stderr, flush=True)
 

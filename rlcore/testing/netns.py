@@ -23,6 +23,7 @@ namespace (``ip netns pids``), then deletes the namespaces, also when the body r
         # the driver: ip netns exec <prefix>d ... docker/ray-node.sh driver HEAD:6379 rlcore ...
         killed_at = cluster.crash_node(cluster.nodes[2])   # a machine lost: SIGKILL, by PID
         cluster.add_node({"num_cpus": 1})                    # a machine that joins later
+        cluster.cut_link(cluster.nodes[1]); cluster.restore_link(cluster.nodes[1])  # partition
 """
 
 from __future__ import annotations
@@ -98,6 +99,7 @@ class Node:
     num_cpus: float = 0
     resources: dict = field(default_factory=dict)
     proc: subprocess.Popen | None = None
+    port: str = ""  # its veth end on the bridge
 
     @property
     def log(self) -> Path:
@@ -157,6 +159,7 @@ class NamespaceCluster:
     def _attach(self, node: Node) -> None:
         """``node``'s namespace, on the bridge with its address."""
         i = len(self.made) - 1  # the bridge's port for it: v0, v1, ...
+        node.port = f"v{i}"
         self._ip("netns", "add", node.ns)
         self.made.append(node.ns)
         # both ends are made in the bridge namespace and one moves to the node's: the host's
@@ -175,6 +178,20 @@ class NamespaceCluster:
         home = node.tmp / "home"
         home.mkdir(parents=True)
         (home / "ray_bootstrap_config.yaml").write_text("{}\n")
+
+    def cut_link(self, node: Node) -> float:
+        """A network partition: ``node``'s port leaves the bridge, so whatever it sends and
+        whatever is sent to it is dropped without an answer (its own interface stays up, with
+        its address: to its processes the others just stop answering, as when a cable or a
+        switch fails). Returns ``time.time()`` of the cut."""
+        when = time.time()
+        self._ip("-n", self.bridge, "link", "set", node.port, "nomaster")
+        return when
+
+    def restore_link(self, node: Node) -> float:
+        """The partition healed: ``node``'s port back on the bridge."""
+        self._ip("-n", self.bridge, "link", "set", node.port, "master", "br0")
+        return time.time()
 
     # -- processes ---------------------------------------------------------------------------
     def popen(self, node: Node, argv: list[str], **kw) -> subprocess.Popen:
