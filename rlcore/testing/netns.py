@@ -205,6 +205,14 @@ class NamespaceCluster:
         return subprocess.Popen(["ip", "netns", "exec", node.ns, *argv], env=env,
                                 start_new_session=True, **kw)
 
+    def shell(self, node: Node, line: str, **kw) -> subprocess.Popen:
+        """A command line as a user types it on ``node``'s machine (``sh -c line``), in the
+        node's namespaces, with only what that machine's shell would hold: the cluster's token
+        and ``RAY_NODE_IP`` (the machine's address) set, nothing else of the node's spec."""
+        env = {**self.env(node), "RAY_NODE_IP": node.ip}
+        return subprocess.Popen(["ip", "netns", "exec", node.ns, *_PID_NS, "sh", "-c", line],
+                                env=env, start_new_session=True, **kw)
+
     def run(self, node: Node, argv: list[str], timeout: float, **kw) -> tuple[int, str]:
         proc = self.popen(node, argv, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
                           text=True, **kw)
@@ -373,10 +381,12 @@ def in_subnet_or_loopback(endpoint: str, subnet: str) -> bool:
 
 
 @contextlib.contextmanager
-def namespace_cluster(specs: list[dict], bin_dir: str | None = None, start_timeout: float = 120):
+def namespace_cluster(specs: list[dict], bin_dir: str | None = None, start_timeout: float = 120,
+                      start: bool = True):
     """Yields a started ``NamespaceCluster``: ``specs[0]`` is the head, each spec
     ``{"num_cpus": N, "resources": {...}}``; a driver namespace (a Ray node with no CPUs) is
-    added. Raise ``RuntimeError`` if it cannot be built; check ``unavailable()`` first."""
+    added. With ``start=False`` only the network is built (the caller starts Ray, e.g. with
+    ``shell``). Raise ``RuntimeError`` if it cannot be built; check ``unavailable()`` first."""
     remove_stale()
     pid = os.getpid()
     octet = pid % 250 + 1
@@ -387,6 +397,9 @@ def namespace_cluster(specs: list[dict], bin_dir: str | None = None, start_timeo
                                f"rlcn{pid}", octet)
     try:
         cluster.build_network()
+        if not start:
+            yield cluster
+            return
         cluster.start_node(cluster.head)
         cluster.wait_started(cluster.head, start_timeout)
         # one after the other: nodes started on one machine share the head's Ray temp dir, and
