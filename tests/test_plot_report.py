@@ -111,6 +111,22 @@ def test_runs_differing_in_lr_are_two_lines_named_by_lr(tmp_path, capsys):
     assert code == 0 and "CartPole-v1 ppo algo.lr=0.001: 2 seeds, eval/return_mean 12" in out
 
 
+def test_a_key_only_newer_runs_have_does_not_split_the_seeds(tmp_path):
+    """Seeds run before and after rlcore gained a setting: the one setting, one line; a key
+    every run has and that differs still splits."""
+    old = make_run(tmp_path / "s0", 0, curve([0, 10, 20]))
+    new = make_run(tmp_path / "s1", 1, curve([2, 14, 26]))
+    config = yaml.safe_load((new / "config.yaml").read_text())
+    config["rollout"] = {"inline_start": True}
+    (new / "config.yaml").write_text(yaml.safe_dump(config))
+    [line], _ = plot_runs([old, new], str(tmp_path / "fig.png"))
+    assert line.group.label == "ppo" and len(line.group.runs) == 2
+    np.testing.assert_allclose(line.mean, [1, 12, 23])
+    other = make_run(tmp_path / "s2", 2, curve([4, 18, 20]), lr=3e-4)
+    lines, _ = plot_runs([old, new, other], str(tmp_path / "fig2.png"))
+    assert [line.group.label for line in lines] == ["ppo algo.lr=0.0003", "ppo algo.lr=0.001"]
+
+
 def test_seeds_on_different_steps_and_a_seed_that_stopped_on_its_target(tmp_path):
     early = make_run(tmp_path / "a", 0, curve([0, 100, 500]),
                      summary={"stop_reason": "eval_return", "eval_return_mean": 500})

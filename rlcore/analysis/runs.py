@@ -178,22 +178,26 @@ def final_score(run: Run) -> float | None:
 
 def group_runs(runs: list[Run]) -> list[Group]:
     """Runs on one task with one algorithm whose configs agree on every key but the seed (and
-    IGNORED_PREFIXES) form a group. A group's label names the keys that differ between the
-    groups of its task and algorithm."""
-    settings: dict[tuple, list[Run]] = {}
+    IGNORED_PREFIXES) form a group. Only the keys every run of that task and algorithm has are
+    compared: a key that a newer rlcore added (absent from older runs' config.yaml) does not
+    split runs that differ in nothing else. A group's label names the keys that differ
+    between the groups of its task and algorithm."""
+    families: dict[tuple, list[Run]] = {}
     for run in runs:
-        setting = frozenset((k, json.dumps(v, sort_keys=True, default=str))
-                            for k, v in run.config.items() if not k.startswith(IGNORED_PREFIXES))
-        settings.setdefault((run.task, run.algorithm, setting), []).append(run)
+        families.setdefault((run.task, run.algorithm), []).append(run)
     groups = []
-    for task, algorithm in dict.fromkeys((t, a) for t, a, _ in settings):
-        family = [(s, members) for (t, a, s), members in settings.items()
-                  if (t, a) == (task, algorithm)]
-        configs = [members[0].config for _, members in family]
-        keys = sorted({k for s, _ in family for k, _ in s})
-        differ = [k for k in keys if len({json.dumps(c.get(k), default=str) for c in configs}) > 1]
-        groups += [Group(task, algorithm, {k: c.get(k) for k in differ}, members)
-                   for c, (_, members) in zip(configs, family)]
+    for (task, algorithm), family in families.items():
+        common = set.intersection(*(set(run.config) for run in family))
+        keys = sorted(k for k in common if not k.startswith(IGNORED_PREFIXES))
+        settings: dict[tuple, list[Run]] = {}
+        for run in family:
+            setting = tuple(json.dumps(run.config[k], sort_keys=True, default=str) for k in keys)
+            settings.setdefault(setting, []).append(run)
+        configs = [members[0].config for members in settings.values()]
+        differ = [k for k in keys if len({json.dumps(c[k], sort_keys=True, default=str)
+                                         for c in configs}) > 1]
+        groups += [Group(task, algorithm, {k: c[k] for k in differ}, members)
+                   for c, members in zip(configs, settings.values())]
     return sorted(groups, key=lambda g: (g.task, g.algorithm, [_order(v) for v in g.differs.values()]))
 
 
