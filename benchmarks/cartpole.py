@@ -6,8 +6,12 @@ concurrent job distorts timings far more than the differences measured here.
 
 1. Time to 475, one line per seed and mode. Mode ``ray`` (bench ``rlcore_ppo_cartpole``) trains
    experiments/ppo_cartpole.yaml as written: local Ray, 8 envs split over 2 rollout actors,
-   RL-Zoo PPO hyperparameters. Mode ``inline`` (``rlcore_ppo_cartpole_inline``) adds
-   ``rollout.num_actors=0``: the same 8 envs stepped in the driver, no Ray. Each run is a child process of its own, so that wall seconds from process
+   RL-Zoo PPO hyperparameters; its slots step inline while Ray and the actors start, then the
+   actors take over (``rollout.inline_start``, on by default). Mode ``ray_wait``
+   (``rlcore_ppo_cartpole_ray_wait``) sets ``rollout.inline_start=false``: the run waits for Ray
+   and the actors, as it did before that setting existed. Mode ``inline``
+   (``rlcore_ppo_cartpole_inline``) adds ``rollout.num_actors=0``: the same 8 envs stepped in
+   the driver, no Ray. Each run is a child process of its own, so that wall seconds from process
    start count interpreter start-up, imports, Ray and actor start-up, as the peers' scripts do.
    Protocol: the experiment's (10 deterministic episodes every 5000 env steps); the clock is
    read when the first evaluation with mean >= 475 has finished. Metric names follow
@@ -50,7 +54,8 @@ from rlcore.config import load_experiment
 from rlcore.run.logging import RunLogger
 from rlcore.run.lifecycle import Run
 
-PPO_BENCH = {"ray": "rlcore_ppo_cartpole", "inline": "rlcore_ppo_cartpole_inline"}
+PPO_BENCH = {"ray": "rlcore_ppo_cartpole", "ray_wait": "rlcore_ppo_cartpole_ray_wait",
+             "inline": "rlcore_ppo_cartpole_inline"}
 
 # ---------------------------------------------------------------------------- PPO (child)
 
@@ -147,7 +152,10 @@ def child_ppo(args) -> int:
                "evals": [[e["steps"], round(e["wall_s"], 2), round(e["mean"], 1)]
                          for e in r["evals"]],
                "evals_format": "[steps, wall_s_from_process_start, eval_mean]",
-               "load_avg_end": bc.load_avg()}
+               "load_avg_end": bc.load_avg(),
+               # mode ray: the env steps the inline workers delivered before the actors took
+               # over, and when (seconds from the run's start); null: they never did
+               "inline_start": r["summary"].get("inline_start")}
     bc.emit(bc.make_line(PPO_BENCH[args.child_ppo], args.seed, ppo_metrics(r, args.threshold),
                          config, details), None)
     return 0
@@ -159,7 +167,8 @@ def child_ppo(args) -> int:
 def mode_overrides(exp, mode: str) -> list[str]:
     """``inline``: the experiment's envs stepped in the driver, no Ray (env.num_envs is the
     total, so the batch is the same)."""
-    return [] if mode == "ray" else ["rollout.num_actors=0"]
+    return {"ray": [], "ray_wait": ["rollout.inline_start=false"],
+            "inline": ["rollout.num_actors=0"]}[mode]
 
 
 def reap_session(sid: int) -> list[int]:
@@ -259,7 +268,8 @@ def parse_args(argv: list[str] | None):
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--seeds", type=int, nargs="+", default=[0], help="PPO seeds (one child each)")
     p.add_argument("--modes", nargs="+", choices=list(PPO_BENCH), default=list(PPO_BENCH),
-                   help="ray: the experiment as written; inline: its envs in the driver, no Ray")
+                   help="ray: the experiment as written; ray_wait: with rollout.inline_start=false; "
+                        "inline: its envs in the driver, no Ray")
     p.add_argument("--envs", type=int, nargs="+", default=[4, 8, 16],
                    help="envs per worker for the raw and inline throughput")
     p.add_argument("--out", help="append the JSON lines to this file (run_all.sh: --out \"$1\")")

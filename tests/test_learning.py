@@ -45,8 +45,10 @@ def test_ppo_cartpole_learns_through_a_sigkilled_actor(tmp_path):
     from rlcore.run.logging import RunLogger
 
     try:
+        # the kill needs the actors from the first round: no inline start
         exp = load_experiment("experiments/ppo_cartpole.yaml",
-                              ["stop.eval_return=475", "logging.progress_every_s=0"])
+                              ["stop.eval_return=475", "logging.progress_every_s=0",
+                               "rollout.inline_start=false"])
         run = make_run(exp, tmp_path)
         real_round, rounds = run.pool.round, []
 

@@ -3,6 +3,7 @@ driver leaves no Ray process behind 10 s later (without ``rlcore.actors.reaper``
 ``ray::DashboardAgent`` and ``ray::RuntimeEnvAgent`` were still there 20 s later), and a run
 that ends normally, or a ``ray.shutdown()`` in a driver that goes on, leaves no reaper."""
 
+import json
 import os
 import signal
 import subprocess
@@ -49,11 +50,15 @@ def kill_left(procs: dict[int, int]) -> None:
             pass
 
 
-def start_driver(tmp_path, num_actors: int, steps: int) -> subprocess.Popen:
+def start_driver(tmp_path, num_actors: int, steps: int,
+                 inline_start: bool = False) -> subprocess.Popen:
+    """``rlcore run`` of PPO CartPole with ``num_actors`` Ray actors (by default without the
+    inline start: the actors work from the first round)."""
     exp = tmp_path / "exp.yaml"
     exp.write_text(yaml.safe_dump({
         "algorithm": "ppo", "seed": 0, "env": {"id": "CartPole-v1", "num_envs": 2 * num_actors},
-        "rollout": {"num_actors": num_actors, "fragment_length": 16},
+        "rollout": {"num_actors": num_actors, "fragment_length": 16,
+                    "inline_start": inline_start},
         "learner": {"num_epochs": 1, "minibatch_size": 0},
         "stop": {"num_env_steps": steps}, "eval": {"episodes": 1},
         "logging": {"progress_every_s": 0}, "ray": {"num_cpus": 2}}))
@@ -105,8 +110,11 @@ def test_a_sigkilled_driver_takes_its_local_ray_with_it(tmp_path):
         kill_left(seen)
 
 
-def test_a_run_that_ends_normally_leaves_no_ray_process_and_no_reaper(tmp_path):
-    driver = start_driver(tmp_path, num_actors=1, steps=64)
+@pytest.mark.parametrize("inline_start", [False, True])
+def test_a_run_that_ends_normally_leaves_no_ray_process_and_no_reaper(tmp_path, inline_start):
+    """Also with the inline start, where a 64-step run ends before Ray is up: it waits for
+    the start, closes the actors, and leaves nothing."""
+    driver = start_driver(tmp_path, num_actors=1, steps=64, inline_start=inline_start)
     seen: dict[int, int] = {}
     try:
         names: set[str] = set()  # a Ray worker takes its actor's name once it holds one
@@ -117,7 +125,13 @@ def test_a_run_that_ends_normally_leaves_no_ray_process_and_no_reaper(tmp_path):
             time.sleep(0.1)
         assert driver.returncode == 0, (tmp_path / "driver.log").read_text()[-3000:]
         assert any("reaper.py" in n for n in names)
-        assert any(n.startswith("ray::WorkerHost") for n in names)
+        if not inline_start:
+            assert any(n.startswith("ray::WorkerHost") for n in names)
+        else:  # the run ended inline, then closed the actors Ray had started meanwhile
+            log = (tmp_path / "driver.log").read_text()
+            assert "take over" not in log
+            summary = json.loads((tmp_path / "run" / "summary.json").read_text())
+            assert summary["inline_start"] is None and summary["env_steps"] == 64
         _, left = wait_until_gone(seen, 10.0)
         assert not left, f"left behind by a run that ended normally: {left}"
     finally:

@@ -251,9 +251,9 @@ def test_alphazero_selfplay_actor_sigkilled_mid_run_is_replaced(tmp_path, capsys
     from rlcore.run.logging import RunLogger
     from test_alphazero import write_experiment
 
-    exp = load_experiment(write_experiment(
-        tmp_path, rollout__num_actors=2, ray__num_cpus=2, stop__num_env_steps=200,
-        algo__games_per_round=4))
+    exp = load_experiment(write_experiment(  # the kill needs the actors: no inline start
+        tmp_path, rollout__num_actors=2, rollout__inline_start=False, ray__num_cpus=2,
+        stop__num_env_steps=200, algo__games_per_round=4))
     run = make_run(exp, tmp_path / "run")
     real_round, rounds = run.pool.round, []
 

@@ -15,7 +15,8 @@ def test_two_actors_feed_one_replay_while_the_learner_trains(tmp_path):
             "rollout.num_actors=2", "env.num_envs=2", "ray.num_cpus=2",
             "rollout.num_cpus_per_actor=0.5", "stop.num_env_steps=3000", "stop.eval_return=null", "eval.every_env_steps=0",
             "eval.episodes=2", "algo.learning_starts=500", "algo.hidden_sizes=[32]",
-            "learner.torch_threads=1", "algo.publish_every=4"])
+            "learner.torch_threads=1", "algo.publish_every=4",
+            "rollout.inline_start=false"])  # the actors' lag is the point: actors throughout
     finally:
         ray.shutdown()
     by_actor = summary["env_steps_by_actor"]

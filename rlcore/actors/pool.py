@@ -38,11 +38,11 @@ class InlinePool(Counters):
 
     num_actors = 0
 
-    def __init__(self, spec: WorkerSpec, rcfg, watchdog=None):
+    def __init__(self, spec: WorkerSpec, rcfg, watchdog=None, num_slots: int = 1):
         self.spec, self.watchdog = spec, watchdog
-        self._init_counters(1)
+        self._init_counters(num_slots)
         self._weights, self._version = None, None
-        self.slots = Slots(1, self._start, self._stop, what=f"{spec.what} worker",
+        self.slots = Slots(num_slots, self._start, self._stop, what=f"{spec.what} worker",
                            **slot_bounds(rcfg))
 
     def _start(self, slot: int, incarnation: int) -> WorkerHost:
@@ -64,10 +64,10 @@ class InlinePool(Counters):
         self._weights, self._version = weights, version
 
     def round(self, requests: list) -> list:
-        return [self._call(0, requests[0])]
+        return [self._call(slot, request) for slot, request in enumerate(requests)]
 
     def stream(self, request_of: Callable[[int], Any], wait: bool = True) -> list:
-        return [self._call(0, request_of(0))]
+        return [self._call(slot, request_of(slot)) for slot in range(len(self.slots))]
 
     def _call(self, slot: int, request) -> Any:
         while True:
@@ -100,13 +100,20 @@ class _Abandoned:
         pass
 
 
-def make_pool(spec: WorkerSpec, cfg, watchdog=None, on_head_lost=None):
+def make_pool(spec: WorkerSpec, cfg, watchdog=None, on_head_lost=None,
+              inline_start: bool = False):
     """Ray actors when ``rollout.num_actors > 0``, else one worker inline. On a cluster
     (``ray.address``), ``on_head_lost(message)`` is the run's last word if the driver loses
-    the head (``head_watch``)."""
+    the head (``head_watch``). ``inline_start`` (the run's ``rollout.inline_start`` where its
+    learner is in the driver): with a local Ray not yet started, the slots step inline while
+    Ray and the actors start, which then take over (``rlcore.actors.handover``)."""
     if cfg.rollout.num_actors > 0:
+        from rlcore.actors.handover import HandOverPool, can_hand_over
         from rlcore.actors.ray_pool import RayPool
 
+        if inline_start and can_hand_over(cfg):
+            inline = InlinePool(spec, cfg.rollout, watchdog, num_slots=cfg.rollout.num_actors)
+            return HandOverPool(spec, cfg, inline)
         return RayPool(spec, cfg, on_head_lost=on_head_lost)
     return InlinePool(spec, cfg.rollout, watchdog)
 

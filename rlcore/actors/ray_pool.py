@@ -84,7 +84,7 @@ class RayPool(Counters):
     admit_every_s = 2.0  # how often guest slots look for room of their own
 
     def __init__(self, spec: WorkerSpec, cfg, num_actors: int | None = None,
-                 on_head_lost=None):
+                 on_head_lost=None, first_incarnation: int = 0):
         from rlcore.actors.head_watch import HeadWatch
         from rlcore.actors.ray_setup import init_ray
 
@@ -105,8 +105,10 @@ class RayPool(Counters):
         self._ref, self._version = None, None
         self.in_flight: dict = {}  # ObjectRef -> (slot, deadline)
         self.next_admit = 0.0
+        self._pings = None  # ready(): one call per first actor
+        self.slots_first = first_incarnation
         self.slots = Slots(self.num_actors, self._start, _stop, what=f"{spec.what} actor",
-                           **slot_bounds(r))
+                           first_incarnation=first_incarnation, **slot_bounds(r))
 
     @property
     def actors(self) -> list:
@@ -121,13 +123,23 @@ class RayPool(Counters):
     def summary(self) -> dict:
         return {**super().summary(), "actor_readmissions": list(self.slots.readmissions)}
 
+    def ready(self) -> bool:
+        """Whether every slot's first actor has started (answered a call, or failed: the first
+        round replaces it); never waits."""
+        import ray
+
+        if self._pings is None:
+            self._pings = [w.version.remote() for w in self.slots.workers]
+        done, _ = ray.wait(self._pings, num_returns=len(self._pings), timeout=0)
+        return len(done) == len(self._pings)
+
     # ------------------------------------------------------------------ placement
 
     def _start(self, slot: int, incarnation: int):
         """An actor of its own for the slot where the cluster has room (always at the start and
         inside a placement group); else a guest in the surviving actor with fewest guests."""
         kwargs = self.spec.kwargs(slot, incarnation, True)
-        if incarnation == 0 or self.grouped or self._room(self.settle_s):
+        if incarnation == self.slots_first or self.grouped or self._room(self.settle_s):
             return self.remote_cls.remote(self.spec.factory, kwargs, True)
         slots = self.slots
         hosts = [s for s, w in enumerate(slots.workers) if s != slot and

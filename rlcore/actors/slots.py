@@ -55,11 +55,15 @@ class Slots:
 
     def __init__(self, num: int, start: Callable[[int, int], Any], stop: Callable[[Any], None],
                  *, max_restarts: int, budget: int, window_s: float, what: str = "rollout actor",
-                 timeout_key: str = "rollout.sample_timeout_s", clock=time.monotonic):
+                 timeout_key: str = "rollout.sample_timeout_s", clock=time.monotonic,
+                 first_incarnation: int = 0):
         self._start, self._stop, self.clock = start, stop, clock
         self.max_restarts, self.budget, self.window_s = max_restarts, budget, window_s
         self.what, self.timeout_key = what, timeout_key
-        self.incarnation = [0] * num
+        # the first workers' incarnation: 1 for actors that take over from inline workers
+        # (rlcore.actors.handover), so they do not replay the episodes those delivered
+        self.first = first_incarnation
+        self.incarnation = [first_incarnation] * num
         self.failures_in_a_row = [0] * num
         self.answered = [False] * num  # has the slot's current worker answered once?
         # per replacement {"slot", "cause", "time", ...}; once the slot answers again also
@@ -68,7 +72,7 @@ class Slots:
         self.readmissions: list[dict] = []  # {"slot", "time", "why"} per move(): no failure
         self._open: dict[int, dict] = {}  # slot -> its entry of either list, not answered yet
         self._recent: collections.deque = collections.deque()  # clock() of recent replacements
-        self.workers = [start(i, 0) for i in range(num)]
+        self.workers = [start(i, first_incarnation) for i in range(num)]
 
     def __len__(self) -> int:
         return len(self.workers)

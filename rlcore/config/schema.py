@@ -64,6 +64,8 @@ class RolloutConfig(Section):
         10, ge=1, le=100_000, description="nonfinite: drop stops after N dropped fragments in a row")
     inference: Literal["numpy", "torch"] = Field(
         "numpy", description="actors run the plugin's numpy policy where it has one (no torch in the actor), or its torch modules")
+    inline_start: bool = Field(
+        True, description="local Ray, learner in the driver: step inline from the start while Ray and the actors start, then hand over to them (where early rounds run depends on timing: false for runs that repeat bit for bit)")
 
 
 class GroupConfig(Section):

@@ -70,8 +70,10 @@ class Run:
         exp, one_step = self.exp, self.regime.one_step
 
         def start_pool():
+            inline_start = self.cfg.rollout.inline_start and not is_remote(self.cfg)
             return make_pool(self.regime.worker_spec(), self.cfg, self.watchdog,
-                             on_head_lost=lambda m: self._stuck(m, "ClusterError", save=False))
+                             on_head_lost=lambda m: self._stuck(m, "ClusterError", save=False),
+                             inline_start=inline_start)
 
         if resume:
             # the newest checkpoint that fits (every check before any state is touched); the
