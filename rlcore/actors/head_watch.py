@@ -18,10 +18,11 @@ from __future__ import annotations
 
 import os
 import socket
-import sys
 import threading
 import time
 from typing import Callable
+
+from rlcore.actors.watchdog import last_resort
 
 
 def tcp_probe(host: str, port: int, timeout_s: float) -> bool:
@@ -86,10 +87,4 @@ class HeadWatch:
         if self._closed.is_set():
             return
         message = self.message()
-        print(f"error: {message}; stopping the run", file=sys.stderr, flush=True)
-        if self.on_lost is not None:
-            try:
-                self.on_lost(message)
-            except BaseException as exc:  # noqa: BLE001 - report and still exit
-                print(f"rlcore: could not save the run: {exc}", file=sys.stderr, flush=True)
-        self._exit(3)
+        last_resort(f"{message}; stopping the run", self.on_lost, message, self._exit)

@@ -111,14 +111,22 @@ class Watchdog:
             time.sleep(0.05)
             if self._armed is not armed:
                 return  # the main thread unwound: the run stops through its failure path
-        print(f"error: {message}; the hung call cannot be interrupted, stopping the process",
-              file=sys.stderr, flush=True)
-        if self.on_stuck is not None:
-            try:
-                self.on_stuck(message)
-            except BaseException as exc:  # noqa: BLE001 - report and still exit
-                print(f"rlcore: could not save the run: {exc}", file=sys.stderr, flush=True)
-        os._exit(3)
+        last_resort(f"{message}; the hung call cannot be interrupted, stopping the process",
+                    self.on_stuck, message)
+
+
+def last_resort(error: str, save: Callable[[str], None] | None, message: str,
+                exit: Callable[[int], None] = os._exit) -> None:
+    """The end of a run that a watchdog thread makes when the main thread cannot be stopped
+    (a hung env call, a lost cluster head): print ``error``, let ``save(message)`` write what
+    it can (reported, never raised), end the process with exit code 3."""
+    print(f"error: {error}", file=sys.stderr, flush=True)
+    if save is not None:
+        try:
+            save(message)
+        except BaseException as exc:  # noqa: BLE001 - report and still exit
+            print(f"rlcore: could not save the run: {exc}", file=sys.stderr, flush=True)
+    exit(3)
 
 
 def vector_env_position() -> int | None:
