@@ -84,6 +84,23 @@ def test_the_watch_fires_only_after_timeout_s_without_an_answer(capsys):
     assert f"error: {message}; stopping the run" in capsys.readouterr().err
 
 
+def test_ray_address_auto_probes_the_head_the_driver_joined():
+    """``ray.address: auto`` names no host: the watch probes the GCS address Ray joined and
+    its message names both."""
+    seen = []
+    w = HeadWatch("auto", 30.0, probe=lambda host, port, t: seen.append((host, port)) or True,
+                  target="10.1.2.3:6380")
+    assert w.check() and seen == [("10.1.2.3", 6380)]
+    assert w.message().startswith("lost contact with the Ray head at ray.address=auto "
+                                  "(10.1.2.3:6380): no connection accepted for 30 s")
+
+
+def test_gcs_address_without_ray_connected_is_the_configured_one():
+    from rlcore.actors.head_watch import gcs_address
+
+    assert gcs_address("10.9.9.9:6379") == "10.9.9.9:6379"
+
+
 def test_a_closed_watch_never_fires():
     w, clock, lost, exits = watch(lambda host, port: False, timeout_s=1.0)
     w.close()

@@ -34,6 +34,19 @@ def tcp_probe(host: str, port: int, timeout_s: float) -> bool:
         return False
 
 
+def gcs_address(configured: str) -> str:
+    """The GCS address this process joined (``ray.address: auto`` names no host); the
+    configured one where Ray does not say."""
+    try:
+        import ray
+
+        if not ray.is_initialized():
+            return configured
+        return str(ray.get_runtime_context().gcs_address) or configured
+    except Exception:  # noqa: BLE001 - an internal of Ray that moved: probe what was given
+        return configured
+
+
 def split_address(address: str) -> tuple[str, int]:
     """'host:port' (a ``ray://`` prefix and Ray's default port 6379 allowed)."""
     address = address.split("://", 1)[-1]
@@ -42,12 +55,17 @@ def split_address(address: str) -> tuple[str, int]:
 
 
 class HeadWatch:
+    """``address``: ``ray.address`` as configured; ``target``: the GCS address the driver
+    joined (``gcs_address()``; they differ for ``ray.address: auto``), which is probed."""
+
     def __init__(self, address: str, timeout_s: float,
                  on_lost: Callable[[str], None] | None = None, period_s: float = 1.0,
                  probe: Callable[[str, int, float], bool] = tcp_probe,
-                 exit: Callable[[int], None] = os._exit, clock=time.monotonic):
+                 exit: Callable[[int], None] = os._exit, clock=time.monotonic,
+                 target: str | None = None):
         self.address, self.timeout_s, self.period_s = address, timeout_s, period_s
-        self.host, self.port = split_address(address)
+        self.target = target or address
+        self.host, self.port = split_address(self.target)
         self.on_lost, self.probe, self._exit, self.clock = on_lost, probe, exit, clock
         self.last_contact = clock()
         self._closed = threading.Event()
@@ -63,7 +81,10 @@ class HeadWatch:
         self._closed.set()
 
     def message(self) -> str:
-        return (f"lost contact with the Ray head at ray.address={self.address}: no connection "
+        where = f"ray.address={self.address}"
+        if self.target != self.address:
+            where += f" ({self.target})"
+        return (f"lost contact with the Ray head at {where}: no connection "
                 f"accepted for {self.timeout_s:g} s (ray.connect_timeout_s); the head node or the "
                 "network between this driver and it is down")
 

@@ -85,14 +85,15 @@ class RayPool(Counters):
 
     def __init__(self, spec: WorkerSpec, cfg, num_actors: int | None = None,
                  on_head_lost=None, first_incarnation: int = 0):
-        from rlcore.actors.head_watch import HeadWatch
+        from rlcore.actors.head_watch import HeadWatch, gcs_address
         from rlcore.actors.ray_setup import init_ray
 
         r = cfg.rollout
         self.num_actors = num_actors or r.num_actors
         init_ray(cfg.ray, self.num_actors * r.num_cpus_per_actor)  # sets Ray's variables first
         self.head_watch = None if cfg.ray.address is None else HeadWatch(
-            cfg.ray.address, cfg.ray.connect_timeout_s, on_head_lost).start()
+            cfg.ray.address, cfg.ray.connect_timeout_s, on_head_lost,
+            target=gcs_address(cfg.ray.address)).start()
         import ray
 
         strategy = _strategy()
