@@ -62,7 +62,6 @@ class Slots:
         self.what, self.timeout_key = what, timeout_key
         # the first workers' incarnation: 1 for actors that take over from inline workers
         # (rlcore.actors.handover), so they do not replay the episodes those delivered
-        self.first = first_incarnation
         self.incarnation = [first_incarnation] * num
         self.failures_in_a_row = [0] * num
         self.answered = [False] * num  # has the slot's current worker answered once?
