@@ -235,3 +235,26 @@ def test_namespaces_left_by_a_killed_owner_are_removed_with_their_processes():
         sleeper.kill()
         for name in (stale, live):
             subprocess.run(["ip", "netns", "del", name], capture_output=True)
+
+
+def test_a_sweep_joins_the_cluster_and_runs_its_trials_on_the_rollout_nodes(cluster, tmp_path):
+    """``rlcore sweep`` from the driver's namespace with ``ray.address``: two seeds of an inline
+    PPO trial (one CPU each) run on the cluster's two one-CPU rollout nodes (the only nodes
+    with CPUs), each trial its own run folder, and the sweep's table lists both seeds."""
+    sweep_dir = tmp_path / "sweep"
+    argv = [RLCORE, "sweep", "experiments/ppo_cartpole.yaml", "--seeds", "0-1",
+            "--sweep-dir", str(sweep_dir)]
+    for s in [f"ray.address={cluster.address}", "rollout.num_actors=0", "env.num_envs=2",
+              "rollout.fragment_length=64", "learner.num_epochs=1", "learner.minibatch_size=0",
+              "learner.torch_threads=1", "stop.num_env_steps=512", "stop.eval_return=null",
+              "eval.every_env_steps=0", "eval.episodes=1", "logging.progress_every_s=0",
+              "ray.connect_timeout_s=60"]:
+        argv += ["--set", s]
+    code, out = cluster.run_driver(argv, 420, cwd=ROOT)
+    assert code == 0, out[-3000:]
+    runs = sorted(p for p in sweep_dir.iterdir() if (p / "summary.json").is_file())
+    assert [p.name for p in runs] == ["seed=0", "seed=1"], [p.name for p in runs]
+    for run in runs:
+        summary = json.loads((run / "summary.json").read_text())
+        assert summary["stop_reason"] == "num_env_steps" and summary["env_steps"] == 512
+    assert "2/2" in (sweep_dir / "summary.md").read_text()
