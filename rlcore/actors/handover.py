@@ -76,6 +76,12 @@ class HandOverPool:
             pool = self._box.get("pool")
             if pool is not None and pool.ready():
                 self._take_over(pool)
+        return self.active
+
+    @property
+    def active(self):
+        """The pool the rounds go to now: the actors once they took over, else the inline
+        workers."""
         return self.remote if self.remote is not None else self.inline
 
     def _take_over(self, pool) -> None:
@@ -93,7 +99,7 @@ class HandOverPool:
 
     def publish(self, weights: dict, version: int) -> None:
         self._published = (weights, version)
-        (self.remote if self.remote is not None else self.inline).publish(weights, version)
+        self.active.publish(weights, version)
 
     def round(self, requests: list) -> list:
         return self._current().round(requests)
@@ -107,15 +113,13 @@ class HandOverPool:
         return self.round([None] * self.num_actors)
 
     def health(self) -> dict:
-        pool = self.remote if self.remote is not None else self.inline
-        return {"guest_slots": 0, **pool.health()}
+        return {"guest_slots": 0, **self.active.health()}
 
     def summary(self) -> dict:
         """The Ray pool's part of summary.json (the inline workers' before it takes over),
         with ``inline_start``: the env steps the inline workers delivered and when the actors
         took over (null while they had not)."""
-        pool = self.remote if self.remote is not None else self.inline
-        out = pool.summary()
+        out = self.active.summary()
         if self.remote is not None:  # every env step, inline ones under the driver's name
             by_node = dict(out["env_steps_by_node"])
             if self.handover["env_steps"]:
@@ -125,7 +129,7 @@ class HandOverPool:
 
     @property
     def nodes(self) -> list:
-        return (self.remote if self.remote is not None else self.inline).nodes
+        return self.active.nodes
 
     def close(self) -> None:
         """The inline workers, and the actors: a run that ended before they took over waits
