@@ -10,6 +10,13 @@ only slower). While slots run as guests the pool looks for room every ``admit_ev
 a node joins (or CPUs free up) a guest slot gets an actor of its own again, between two of its
 requests (re-admission: a new incarnation, not a failure). The number of slots stays
 ``rollout.num_actors``: a node that joins while no slot is a guest gets no work.
+
+An elastic start (``rollout.min_actors`` < ``num_actors``): the run starts once the cluster has
+room for ``min_actors`` actors; the slots beyond the room there is at the start begin as guests
+of the first actors and get actors of their own the same way, as nodes join. Slots, not
+actors, own the sub-envs, seeds and exploration schedules: a guest delivers what an actor of
+its own would (the same fragments, bit for bit); a move starts the slot's envs anew, with fresh
+seeds, as every re-admission does.
 """
 
 from __future__ import annotations
@@ -90,7 +97,8 @@ class RayPool(Counters):
 
         r = cfg.rollout
         self.num_actors = num_actors or r.num_actors
-        init_ray(cfg.ray, self.num_actors * r.num_cpus_per_actor)  # sets Ray's variables first
+        min_actors = min(r.min_actors or self.num_actors, self.num_actors)
+        init_ray(cfg.ray, min_actors * r.num_cpus_per_actor)  # sets Ray's variables first
         self.head_watch = None if cfg.ray.address is None else HeadWatch(
             cfg.ray.address, cfg.ray.connect_timeout_s, on_head_lost,
             target=gcs_address(cfg.ray.address)).start()
@@ -107,7 +115,20 @@ class RayPool(Counters):
         self.in_flight: dict = {}  # ObjectRef -> (slot, deadline)
         self.next_admit = 0.0
         self._pings = None  # ready(): one call per first actor
+        self._closed, self._guests_at_close = False, 0
         self.slots_first = first_incarnation
+        # how many slots start in actors of their own (the rest as guests of those)
+        self.own_at_start = self.num_actors
+        if min_actors < self.num_actors and not self.grouped:
+            room = int(ray.available_resources().get("CPU", 0.0) // self.cpus + 1e-9)
+            self.own_at_start = min(self.num_actors, max(min_actors, room))
+            if self.own_at_start < self.num_actors:
+                first, last = self.own_at_start, self.num_actors - 1
+                which = f"slot {first} runs" if first == last else f"slots {first}-{last} run"
+                print(f"rlcore: the cluster has room for {first} of {self.num_actors} "
+                      f"{spec.what} actors (rollout.min_actors={min_actors}): {which} inside "
+                      "them until nodes join", file=sys.stderr, flush=True)
+        self._first_actors: list = []  # the actors started for slots below own_at_start
         self.slots = Slots(self.num_actors, self._start, _stop, what=f"{spec.what} actor",
                            first_incarnation=first_incarnation, **slot_bounds(r))
 
@@ -119,18 +140,20 @@ class RayPool(Counters):
         return [s for s, w in enumerate(self.slots.workers) if isinstance(w, Guest)]
 
     def health(self) -> dict:
-        return {**super().health(), "guest_slots": len(self.guests())}
+        guests = self._guests_at_close if self._closed else len(self.guests())
+        return {**super().health(), "guest_slots": guests}
 
     def summary(self) -> dict:
         return {**super().summary(), "actor_readmissions": list(self.slots.readmissions)}
 
     def ready(self) -> bool:
-        """Whether every slot's first actor has started (answered a call, or failed: the first
-        round replaces it); never waits."""
+        """Whether every first actor (one per slot; none for a slot that starts as a guest) has
+        started (answered a call, or failed: the first round replaces it); never waits."""
         import ray
 
         if self._pings is None:
-            self._pings = [w.version.remote() for w in self.slots.workers]
+            self._pings = [w.version.remote() for w in self.slots.workers
+                           if not isinstance(w, Guest)]
         done, _ = ray.wait(self._pings, num_returns=len(self._pings), timeout=0)
         return len(done) == len(self._pings)
 
@@ -140,8 +163,14 @@ class RayPool(Counters):
         """An actor of its own for the slot where the cluster has room (always at the start and
         inside a placement group); else a guest in the surviving actor with fewest guests."""
         kwargs = self.spec.kwargs(slot, incarnation, True)
+        if incarnation == self.slots_first and slot >= self.own_at_start:  # elastic start
+            host = slot % self.own_at_start
+            return Guest(self._first_actors[host], host, slot, kwargs)
         if incarnation == self.slots_first or self.grouped or self._room(self.settle_s):
-            return self.remote_cls.remote(self.spec.factory, kwargs, True)
+            actor = self.remote_cls.remote(self.spec.factory, kwargs, True)
+            if incarnation == self.slots_first:
+                self._first_actors.append(actor)
+            return actor
         slots = self.slots
         hosts = [s for s, w in enumerate(slots.workers) if s != slot and
                  not isinstance(w, Guest) and slots.answered[s] and
@@ -170,6 +199,12 @@ class RayPool(Counters):
         """A guest slot gets an actor of its own again when the cluster has room."""
         now = time.monotonic()
         if not isinstance(self.slots.workers[slot], Guest) or now < self.next_admit:
+            return
+        slots = self.slots
+        if not all(slots.answered[s] for s, w in enumerate(slots.workers)
+                   if not isinstance(w, Guest)):
+            # an actor that has not answered may not hold its CPUs yet in Ray's resource view
+            # (at an elastic start, none has): the room seen could be its own
             return
         self.next_admit = now + self.admit_every_s
         if self._room():
@@ -268,5 +303,7 @@ class RayPool(Counters):
     def close(self) -> None:
         if self.head_watch is not None:
             self.head_watch.close()
+        if not self._closed:  # what summary.json reports, written after the close
+            self._closed, self._guests_at_close = True, len(self.guests())
         self.slots.close()
         self.in_flight = {}

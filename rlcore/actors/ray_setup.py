@@ -82,8 +82,10 @@ def init_ray(ray_cfg, num_cpus_needed: float, extra: dict | None = None, what: s
         available = ray.cluster_resources().get("CPU", 0)
     if num_cpus_needed > available:
         raise ClusterError(f"the rollout actors need {num_cpus_needed:g} CPUs "
-                           f"(rollout.num_actors x rollout.num_cpus_per_actor) but the Ray cluster "
-                           f"has {available:g}{waited}; lower rollout.num_actors or add nodes")
+                           f"(rollout.num_actors, or rollout.min_actors where set, x "
+                           f"rollout.num_cpus_per_actor) but the Ray cluster has "
+                           f"{available:g}{waited}; lower rollout.num_actors, set "
+                           "rollout.min_actors to start with fewer actors, or add nodes")
     if extra:
         while not _node_with(extra) and time.monotonic() < deadline:
             time.sleep(1.0)

@@ -66,6 +66,16 @@ class RolloutConfig(Section):
         "numpy", description="actors run the plugin's numpy policy where it has one (no torch in the actor), or its torch modules")
     inline_start: bool = Field(
         True, description="local Ray, learner in the driver: step inline from the start while Ray and the actors start, then hand over to them (where early rounds run depends on timing: false for runs that repeat bit for bit)")
+    min_actors: int | None = Field(
+        None, ge=1, le=4096, description="start once the cluster has room for this many actors (null = all num_actors); the other slots run inside them and get actors of their own as nodes join")
+
+    @model_validator(mode="after")
+    def _min_actors_fit(self):
+        if self.min_actors is not None and self.min_actors > self.num_actors:
+            raise ValueError(f"rollout.min_actors ({self.min_actors}) must be at most "
+                             f"rollout.num_actors ({self.num_actors}): it is how many of them "
+                             "the run starts with; lower it, or raise num_actors")
+        return self
 
 
 class GroupConfig(Section):
