@@ -3,12 +3,15 @@ while Ray and the actors start, and the actors take over once every one has answ
 the "Ray side" is a stand-in pool (no Ray: the default suite); ``tests/test_ray.py`` runs the
 real one."""
 
+import os
+import subprocess
+import sys
 import threading
 from types import SimpleNamespace
 
 import pytest
 
-from rlcore.actors.handover import HandOverPool, can_hand_over
+from rlcore.actors.handover import START_NICE, HandOverPool, can_hand_over
 from rlcore.actors.pool import InlinePool, WorkerSpec
 
 pytestmark = pytest.mark.timeout(60)
@@ -154,3 +157,24 @@ def test_a_run_that_ends_while_ray_starts_waits_for_the_start_and_closes_the_act
     threading.Timer(0.3, started.set).start()
     pool.close()
     assert remote.closed and sorted(StepWorker.closed) == [(0, 0), (1, 0)]
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="per-thread nice is Linux's")
+def test_ray_starts_at_a_lower_priority_than_the_run_and_its_processes_inherit_it():
+    """The start thread (and a process it starts, as ray.init's are) runs at nice +10 over
+    the run's; the run's own thread keeps its priority."""
+    seen = {}
+
+    def start_remote():
+        seen["thread"] = os.getpriority(os.PRIO_PROCESS, threading.get_native_id())
+        seen["child"] = int(subprocess.run(["sh", "-c", "cut -d' ' -f19 /proc/self/stat"],
+                                           capture_output=True, text=True).stdout)
+        return FakeRemote(ready_after=100)
+
+    before = os.getpriority(os.PRIO_PROCESS, threading.get_native_id())
+    pool = HandOverPool(SPEC, CFG, InlinePool(SPEC, RCFG, num_slots=2), start_remote=start_remote)
+    pool._started.wait(10)
+    pool.close()
+    expected = min(19, before + START_NICE)
+    assert seen == {"thread": expected, "child": expected}
+    assert os.getpriority(os.PRIO_PROCESS, threading.get_native_id()) == before

@@ -8,7 +8,12 @@ round, as its actor would have them), while a thread of its own starts Ray and t
 From the first round after every actor has answered a call, the actors take over and the
 inline workers are closed; the actors start as incarnation 1 (fresh env seeds), so they do not
 replay the episodes the inline workers delivered. The thread that started Ray stays (Ray's
-processes end with the thread that started them) until the process ends.
+processes end with the thread that started them) until the process ends. That thread runs at a
+lower priority (nice +10, ``START_NICE``), and so do the processes it starts (Ray's and the
+actors): on a small machine Ray's start-up takes the CPU the inline steps and the learner leave,
+instead of slowing them. Once the actors take over, the learner waits for their fragments (the
+trajectory regime) as before, or shares the cores with them (the streaming regimes), the
+actors at the lower priority.
 
 Which rounds ran inline depends on timing, so two runs with the same seed may differ: set
 ``rollout.inline_start: false`` for a Ray run that must repeat bit for bit. Only a local Ray
@@ -18,6 +23,7 @@ first): ``can_hand_over``.
 
 from __future__ import annotations
 
+import os
 import sys
 import threading
 import time
@@ -30,6 +36,22 @@ def can_hand_over(cfg) -> bool:
     """A local Ray that this process has not started yet."""
     ray = sys.modules.get("ray")
     return cfg.ray.address is None and not (ray is not None and ray.is_initialized())
+
+
+# How much lower the priority of Ray's start is than the run's (a nice increment): Ray's
+# processes and the actors they spawn inherit it from the thread that starts them, so on a
+# small machine they take the cores the inline workers and the learner leave idle.
+START_NICE = 10
+
+
+def lower_this_threads_priority(increment: int) -> None:
+    """Raise the calling thread's nice value by ``increment`` (on Linux a thread's own; the
+    processes it starts inherit it); nothing where the platform has no per-thread priority."""
+    try:
+        tid = threading.get_native_id()
+        os.setpriority(os.PRIO_PROCESS, tid, os.getpriority(os.PRIO_PROCESS, tid) + increment)
+    except (AttributeError, OSError):  # not Linux, or not permitted: the default priority
+        pass
 
 
 class HandOverPool:
@@ -58,6 +80,7 @@ class HandOverPool:
         self._thread.start()
 
     def _start(self, start_remote) -> None:
+        lower_this_threads_priority(START_NICE)
         try:
             self._box["pool"] = start_remote()
         except BaseException as exc:  # noqa: BLE001 - raised in the run's thread at its next round
