@@ -34,13 +34,13 @@ def fresh_ray():
     ray.shutdown()
 
 
-def write(tmp_path, num_cpus: int, **rollout) -> str:
+def write(tmp_path, num_cpus: int, progress_every_s: float = 0, **rollout) -> str:
     data = {"algorithm": "ppo", "seed": 3, "env": {"id": "CartPole-v1", "num_envs": 6},
             "rollout": {"num_actors": 3, "fragment_length": 16, "sample_timeout_s": 60,
                         "inline_start": False, **rollout},
             "learner": {"num_epochs": 1, "minibatch_size": 0},
             "stop": {"num_env_steps": 480}, "eval": {"episodes": 1},
-            "checkpoint": {"every_env_steps": 0}, "logging": {"progress_every_s": 0},
+            "checkpoint": {"every_env_steps": 0}, "logging": {"progress_every_s": progress_every_s},
             "ray": {"num_cpus": num_cpus}}
     path = tmp_path / f"exp-{num_cpus}.yaml"
     path.write_text(yaml.safe_dump(data))
@@ -135,8 +135,9 @@ def test_a_guest_of_an_elastic_start_moves_out_once_there_is_room_and_the_actors
 
 def test_an_elastic_run_ends_at_its_budget_and_reports_the_guest(tmp_path, capsys):
     run = tmp_path / "run"
-    assert main(["run", write(tmp_path, 2, min_actors=1), "--run-dir", str(run)]) == 0
-    err = capsys.readouterr().err
+    assert main(["run", write(tmp_path, 2, 1e-3, min_actors=1), "--run-dir", str(run)]) == 0
+    out, err = capsys.readouterr()
+    assert "actors 3/3 restarts 0 guests 1" in out  # the progress line
     assert ("the cluster has room for 2 of 3 rollout actors (rollout.min_actors=1): slot 2 "
             "runs inside them until nodes join") in err
     summary = json.loads((run / "summary.json").read_text())

@@ -269,7 +269,8 @@ class Run:
             parts.append(f"B_simple {self.learner.gns.value:,.0f}")
         h = self.pool.health()
         if self.pool.num_actors:
-            parts.append(f"actors {h['healthy']}/{self.pool.num_actors} restarts {h['restarts']}")
+            parts.append(f"actors {h['healthy']}/{self.pool.num_actors} restarts {h['restarts']}"
+                         + (f" guests {h['guest_slots']}" if h.get("guest_slots") else ""))
         elif h["restarts"]:
             parts.append(f"worker restarts {h['restarts']}")
         if h.get("dropped_fragments"):
