@@ -27,13 +27,19 @@ NODES = [{"num_cpus": 0}, {"num_cpus": 1}, {"num_cpus": 1},
          {"num_cpus": 0, "resources": {"learner_node": 1}}]
 
 
-@pytest.fixture(scope="module")
-def cluster():
+def namespace_cluster_or_skip(nodes):
+    """``netns.namespace_cluster(nodes)``, or the test skipped with the reason where this
+    machine cannot build one."""
     why = netns.unavailable()
     if why:
         pytest.skip(f"no network-namespace cluster here: {why}")
+    return netns.namespace_cluster(nodes)
+
+
+@pytest.fixture(scope="module")
+def cluster():
     before = host_network()
-    with netns.namespace_cluster(NODES) as c:
+    with namespace_cluster_or_skip(NODES) as c:
         yield c
     prefix = c.prefix
     assert host_network() == before  # the host's interfaces, addresses and routes untouched

@@ -12,10 +12,8 @@ import time
 
 import pytest
 
-from rlcore.testing import netns
-
 from test_faults import tb_last
-from test_netns_cluster import rlcore_run
+from test_netns_cluster import namespace_cluster_or_skip, rlcore_run
 from test_netns_node_loss import PPO, SLOW_ENV, Driver, checkpoint_at, node_id
 
 pytestmark = [pytest.mark.netns, pytest.mark.timeout(900)]
@@ -26,10 +24,7 @@ ELASTIC = ["rollout.min_actors=1"]
 
 @pytest.fixture
 def cluster():
-    why = netns.unavailable()
-    if why:
-        pytest.skip(f"no network-namespace cluster here: {why}")
-    with netns.namespace_cluster(NODES) as c:
+    with namespace_cluster_or_skip(NODES) as c:
         yield c
 
 

@@ -32,7 +32,7 @@ from rlcore.run import checkpoint
 from rlcore.testing import netns
 
 from test_faults import tb_last
-from test_netns_cluster import NODES, RLCORE, ROOT, rlcore_run
+from test_netns_cluster import NODES, RLCORE, ROOT, namespace_cluster_or_skip, rlcore_run
 
 pytestmark = [pytest.mark.netns, pytest.mark.timeout(900)]
 SLOW_ENV = ["env.id=rlcore.testing.fake_env:rlcore-test/SlowCartPole-v1",
@@ -44,10 +44,7 @@ PPO = ["env.num_envs=4", "rollout.fragment_length=16", "learner.num_epochs=1",
 
 @pytest.fixture
 def cluster():
-    why = netns.unavailable()
-    if why:
-        pytest.skip(f"no network-namespace cluster here: {why}")
-    with netns.namespace_cluster(NODES) as c:
+    with namespace_cluster_or_skip(NODES) as c:
         yield c
 
 
