@@ -50,7 +50,7 @@ ENVS = {
     }),
     # Gymnasium's reward_threshold for InvertedPendulum-v5 is 950 (the maximum is 1,000)
     "inverted_pendulum": dict(threshold=950.0, algos={
-        # every 1,000 steps: a balanced evaluation episode is 1,000 planned steps (~0.11 s
+        # every 1,000 steps: a balanced evaluation episode is 1,000 planned steps (0.1-0.26 s
         # each with the file's search), so three of them cost more than the training itself
         "cem_mpc": dict(experiment="cem_mpc_inverted_pendulum.yaml", steps=3_000,
                         eval_every=1_000, episodes=3),
