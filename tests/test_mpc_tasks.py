@@ -148,16 +148,19 @@ def test_ilqr_is_refused_a_reward_without_gradients(tmp_path, capsys):
 
 @pytest.mark.slow
 @pytest.mark.timeout(3600)
-def test_cem_mpc_balances_inverted_pendulum_for_most_of_an_episode_within_1000_steps(tmp_path):
-    """Seed 0 of experiments/cem_mpc_inverted_pendulum.yaml: the first evaluation at or above
-    700 (of 1,000) by 1,000 env steps (250 random); measured 916 on an AMD EPYC. Without the
-    planning aids (tie-break, rail end) the same seed scored 348 there and never passed 476 in
-    3,000 steps; with the aids but the narrower search of before (200 candidates, 3
-    iterations) it passed on an Intel Xeon and scored 64 on the AMD machine."""
+def test_cem_mpc_balances_inverted_pendulum_for_most_of_an_episode_within_2000_steps(tmp_path):
+    """Seed 0 of experiments/cem_mpc_inverted_pendulum.yaml: an evaluation at or above 700 (of
+    1,000) by 2,000 env steps (250 random). Seeds 0-4 of the benchmark with this file were at
+    696-1,000 at 1,000 env steps and 813-1,000 at 2,000 (benchmarks/RESULTS.md, "The wider
+    search"), so 2,000 holds across seeds, not only on one CPU's rounding; here seed 0 stops at
+    its evaluation of 1,000 steps (916). Without the planning aids (tie-break, rail end) the
+    same seed scored 348 at 1,000 and never passed 476 in 3,000 steps; with the aids but the
+    narrower search of before (200 candidates, 3 iterations) it passed 700 by 1,000 on an Intel
+    Xeon and scored 64 there on an AMD EPYC."""
     from rlcore.run.lifecycle import train_experiment
 
     s = train_experiment("experiments/cem_mpc_inverted_pendulum.yaml", tmp_path,
                          ["learner.torch_threads=1", "stop.eval_return=700",
-                          "stop.num_env_steps=1000"])[0]
+                          "stop.num_env_steps=2000"])[0]
     assert s["stop_reason"] == "eval_return", s["evals"]
-    assert s["eval_return_mean"] >= 700 and s["env_steps"] <= 1000
+    assert s["eval_return_mean"] >= 700 and s["env_steps"] <= 2000
