@@ -115,12 +115,12 @@ class RayPool(Counters):
         self.in_flight: dict = {}  # ObjectRef -> (slot, deadline)
         self.next_admit = 0.0
         self._pings = None  # ready(): one call per first actor
-        self._closed, self._guests_at_close = False, 0
+        self._guests_at_close: int | None = None  # set by close(): summary.json comes after
         self.slots_first = first_incarnation
         # how many slots start in actors of their own (the rest as guests of those)
         self.own_at_start = self.num_actors
         if min_actors < self.num_actors and not self.grouped:
-            room = int(ray.available_resources().get("CPU", 0.0) // self.cpus + 1e-9)
+            room = int(ray.available_resources().get("CPU", 0.0) / self.cpus + 1e-9)
             self.own_at_start = min(self.num_actors, max(min_actors, room))
             if self.own_at_start < self.num_actors:
                 first, last = self.own_at_start, self.num_actors - 1
@@ -128,9 +128,11 @@ class RayPool(Counters):
                 print(f"rlcore: the cluster has room for {first} of {self.num_actors} "
                       f"{spec.what} actors (rollout.min_actors={min_actors}): {which} inside "
                       "them until nodes join", file=sys.stderr, flush=True)
-        self._first_actors: list = []  # the actors started for slots below own_at_start
+        # the actors started for slots below own_at_start, while Slots starts the first workers
+        self._first_actors: list = []
         self.slots = Slots(self.num_actors, self._start, _stop, what=f"{spec.what} actor",
                            first_incarnation=first_incarnation, **slot_bounds(r))
+        self._first_actors = []  # the hosts are slots.workers from here on
 
     @property
     def actors(self) -> list:
@@ -140,8 +142,9 @@ class RayPool(Counters):
         return [s for s, w in enumerate(self.slots.workers) if isinstance(w, Guest)]
 
     def health(self) -> dict:
-        guests = self._guests_at_close if self._closed else len(self.guests())
-        return {**super().health(), "guest_slots": guests}
+        guests = self._guests_at_close
+        return {**super().health(),
+                "guest_slots": len(self.guests()) if guests is None else guests}
 
     def summary(self) -> dict:
         return {**super().summary(), "actor_readmissions": list(self.slots.readmissions)}
@@ -303,7 +306,7 @@ class RayPool(Counters):
     def close(self) -> None:
         if self.head_watch is not None:
             self.head_watch.close()
-        if not self._closed:  # what summary.json reports, written after the close
-            self._closed, self._guests_at_close = True, len(self.guests())
+        if self._guests_at_close is None:
+            self._guests_at_close = len(self.guests())
         self.slots.close()
         self.in_flight = {}
