@@ -32,11 +32,15 @@ class RolloutWorker:
     def __init__(self, plugin, algo_cfg, spaces: SpaceSpec, env_id: str, num_envs: int,
                  env_kwargs: dict, fragment_length: int, seed: int, actor_id: int,
                  clip_rewards: bool = False, norm: NormSettings = NormSettings(),
-                 nonfinite: str = "stop", max_nonfinite_drops: int = 10, numpy_policy=None):
+                 nonfinite: str = "stop", max_nonfinite_drops: int = 10, numpy_policy=None,
+                 overlap: bool = False):
         """``plugin``: the ``AlgorithmPlugin``, its target or a ``PluginRef`` (an actor then
         imports the plugin only to run torch). ``numpy_policy``: the plugin's
         ``NumpyPolicySpec``; the worker then acts with that policy and builds no torch modules
-        (torch is imported only if it must act before any weights arrive: see ``sample``)."""
+        (torch is imported only if it must act before any weights arrive: see ``sample``).
+        ``overlap`` (``rollout.overlap``): the sub-envs in two halves, each its own native vector
+        env that steps outside this thread; the policy acts for one half while the other steps
+        (see ``_steps_overlapped``)."""
         from threadpoolctl import threadpool_limits
 
         # Policy inference multiplies small matrices ([num_envs, 256] @ [256, 256]): a second
@@ -64,9 +68,14 @@ class RolloutWorker:
             self.policy, self.loaded = plugin.make_policy(self.modules, algo_cfg, spaces, explore=True), True
         self.policy_version = -1
         self.rng = np.random.default_rng(seeding.derive(seed, seeding.POLICY_STREAM, actor_id))
-        self.envs = make_vec_env(env_id, num_envs, env_kwargs)
         self.num_envs = num_envs
-        self.obs, _ = self.envs.reset(seed=seeding.derive(seed, seeding.ENV_STREAM, actor_id))
+        if overlap:
+            self.halves = [(make_vec_env(env_id, hi - lo, env_kwargs), slice(lo, hi))
+                           for lo, hi in ((0, num_envs // 2), (num_envs // 2, num_envs))]
+            self.envs = None
+        else:
+            self.halves, self.envs = None, make_vec_env(env_id, num_envs, env_kwargs)
+        self.obs = self._reset(seeding.derive(seed, seeding.ENV_STREAM, actor_id))
         self.ep_return = np.zeros(num_envs)
         self.ep_length = np.zeros(num_envs, np.int64)
         self.total_steps = 0
@@ -165,26 +174,12 @@ class RolloutWorker:
         actions, final_obs, final_idx = [], [], []
         infos: dict[str, np.ndarray] = {}
         self.fragments, self._dones = self.fragments + 1, (terminated, truncated)
-        for t in range(T):
-            obs = self.obs if norm is None else norm.observe(self.obs)
-            out = self.policy.act(obs, self.rng)
-            obs_buf[t] = obs
-            self.step_in_fragment, self.last_action = t, out.for_env()
-            next_obs, r, term, trunc, info = self.envs.step(self.last_action)
-            actions.append(out.action)
-            if out.log_prob is not None:
-                log_prob[t] = out.log_prob
-            raw_reward[t], terminated[t], truncated[t] = r, term, trunc
-            if norm is not None:
-                reward[t] = norm.reward(raw_reward[t], term | trunc)
-            if self.info_keys:  # skipped entirely when the plugin declares none
-                self._record_info(infos, info, term | trunc, t)
-            if trunc.any():  # keep the true last observation: the env has already reset
-                for i in np.flatnonzero(trunc & ~term):
-                    last = info["final_obs"][i]
-                    final_obs.append(last if norm is None else norm.normalize(last[None])[0])
-                    final_idx.append((t, i))
-            self.obs = next_obs
+        bufs = (obs_buf, reward, raw_reward, terminated, truncated, log_prob, actions, final_obs,
+                final_idx, infos)
+        if self.halves is None:
+            self._steps(*bufs)
+        else:
+            self._steps_overlapped(*bufs)
         ep_returns, ep_lengths = self._finished_episodes(raw_reward, terminated | truncated)
         self.total_steps += T * N
         frag = Fragment(
@@ -208,6 +203,79 @@ class RolloutWorker:
         if self.clip_rewards:
             np.sign(frag.reward, out=frag.reward)
         return frag
+
+    def _steps(self, obs_buf, reward, raw_reward, terminated, truncated, log_prob, actions,
+               final_obs, final_idx, infos) -> None:
+        """The fragment's steps, all sub-envs at once: act, then step."""
+        norm = self.norm
+        for t in range(self.fragment_length):
+            obs = self.obs if norm is None else norm.observe(self.obs)
+            out = self.policy.act(obs, self.rng)
+            obs_buf[t] = obs
+            self.step_in_fragment, self.last_action = t, out.for_env()
+            next_obs, r, term, trunc, info = self.envs.step(self.last_action)
+            actions.append(out.action)
+            if out.log_prob is not None:
+                log_prob[t] = out.log_prob
+            raw_reward[t], terminated[t], truncated[t] = r, term, trunc
+            if norm is not None:
+                reward[t] = norm.reward(raw_reward[t], term | trunc)
+            if self.info_keys:  # skipped entirely when the plugin declares none
+                self._record_info(infos, info, term | trunc, t)
+            if trunc.any():  # keep the true last observation: the env has already reset
+                for i in np.flatnonzero(trunc & ~term):
+                    last = info["final_obs"][i]
+                    final_obs.append(last if norm is None else norm.normalize(last[None])[0])
+                    final_idx.append((t, i))
+            self.obs = next_obs
+
+    def _steps_overlapped(self, obs_buf, reward, raw_reward, terminated, truncated, log_prob,
+                          actions, final_obs, final_idx, infos) -> None:
+        """The fragment's steps with the sub-envs in two halves (``rollout.overlap``): half 0's
+        step t runs (in the vector env's own threads) while the policy acts for half 1, and
+        half 1's while it acts for half 0's step t + 1. Each sub-env sees the same seed and, for a
+        greedy policy, the same actions as without the overlap (tested); sampled actions draw
+        from the policy's generator half by half, so they differ from the unsplit run's. No
+        normalization or step infos here (refused by the config check)."""
+        T = self.fragment_length
+        outs: list[list] = [[], []]
+        last = [None, None]
+
+        def act(h: int, t: int) -> None:
+            envs, rows = self.halves[h]
+            out = self.policy.act(self.obs[rows], self.rng)
+            obs_buf[t, rows] = self.obs[rows]
+            outs[h].append(out)
+            last[h] = out.for_env()
+            self.step_in_fragment = t
+            envs.send(last[h])
+
+        def finish(h: int, t: int) -> None:
+            envs, rows = self.halves[h]
+            next_obs, r, term, trunc, info = envs.recv()
+            raw_reward[t, rows], terminated[t, rows], truncated[t, rows] = r, term, trunc
+            for i in np.flatnonzero(trunc & ~term):
+                final_obs.append(np.array(info["final_obs"][i]))
+                final_idx.append((t, rows.start + i))
+            self.obs[rows] = next_obs  # the env's own buffer: copied, it is reused next step
+
+        act(0, 0)
+        act(1, 0)
+        for t in range(T):
+            for h in (0, 1):
+                finish(h, t)
+                if t + 1 < T:
+                    act(h, t + 1)
+        self.last_action = np.concatenate(last)
+        if final_idx:  # by (step, sub-env), as the unsplit loop lists them
+            keys = sorted(range(len(final_idx)), key=final_idx.__getitem__)
+            final_obs[:] = [final_obs[k] for k in keys]
+            final_idx[:] = [final_idx[k] for k in keys]
+        for t in range(T):
+            a, b = outs[0][t], outs[1][t]
+            actions.append(np.concatenate([a.action, b.action]))
+            if a.log_prob is not None:
+                log_prob[t] = np.concatenate([a.log_prob, b.log_prob])
 
     def _record_info(self, out: dict, info: dict, done: np.ndarray, t: int) -> None:
         """Copy the declared info keys of step ``t`` into ``out[key][t]``. With same-step
@@ -277,15 +345,23 @@ class RolloutWorker:
                 f"action {last} (the learner bootstraps from it); fix the environment or wrap it "
                 "to sanitize its outputs")
 
+    def _reset(self, seed: int) -> np.ndarray:
+        """Reset every sub-env, sub-env i with seed ``seed + i`` (split in halves or not)."""
+        if self.halves is None:
+            return self.envs.reset(seed=seed)[0]
+        return np.concatenate([envs.reset(seed=seed + rows.start)[0]
+                               for envs, rows in self.halves])
+
     def reset_envs(self) -> None:
         """Start new episodes in every sub-env (after a dropped fragment); seeds from the policy
         stream, so a run stays reproducible."""
-        self.obs, _ = self.envs.reset(seed=int(self.rng.integers(2**31 - 1)))
+        self.obs = self._reset(int(self.rng.integers(2**31 - 1)))
         self.ep_return[:] = 0.0
         self.ep_length[:] = 0
 
     def close(self) -> None:
-        self.envs.close()
+        for envs in ([self.envs] if self.halves is None else [e for e, _ in self.halves]):
+            envs.close()
 
 
 def rollout_worker_spec(exp, spaces) -> "WorkerSpec":  # noqa: F821 (imported inside)
@@ -311,6 +387,6 @@ def rollout_worker_spec(exp, spaces) -> "WorkerSpec":  # noqa: F821 (imported in
                     seed=seed, actor_id=slot, clip_rewards=cfg.env.clip_rewards, norm=norm,
                     nonfinite=cfg.rollout.nonfinite,
                     max_nonfinite_drops=cfg.rollout.max_nonfinite_drops,
-                    numpy_policy=numpy_policy)
+                    numpy_policy=numpy_policy, overlap=cfg.rollout.overlap)
 
     return WorkerSpec("rlcore.actors.worker:RolloutWorker", kwargs)

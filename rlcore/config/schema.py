@@ -66,6 +66,8 @@ class RolloutConfig(Section):
         "numpy", description="actors run the plugin's numpy policy where it has one (no torch in the actor), or its torch modules")
     inline_start: bool = Field(
         True, description="local Ray, learner in the driver: step inline from the start while Ray and the actors start, then hand over to them (where early rounds run depends on timing: false for runs that repeat bit for bit)")
+    overlap: bool = Field(
+        False, description="each worker's sub-envs in two halves: one half steps (in a native vector env's own threads, e.g. rlcore/<Game>Native-v5) while the policy acts for the other; sampled actions then differ from an unsplit run's")
     min_actors: int | None = Field(
         None, ge=1, le=4096, description="start once the cluster has room for this many actors (null = all num_actors); the other slots run inside them and get actors of their own as nodes join")
 

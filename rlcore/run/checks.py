@@ -37,8 +37,43 @@ def check_spaces(exp) -> SpaceSpec:
             f"observations ({exp.where('env', 'normalize_obs')}); set env.normalize_obs: false")
     if cfg.eval.video_every_env_steps:
         check_renders(exp)
+    if cfg.rollout.overlap:
+        check_overlap(exp)
     regime_of(exp).check(exp, spaces)
     return spaces
+
+
+def check_overlap(exp) -> None:
+    """``rollout.overlap`` splits each worker's sub-envs in two halves that step while the policy
+    acts: only a vector env that sends actions and receives the results later (``send`` /
+    ``recv``: ale-py's, stepping in its own threads) overlaps; a Gymnasium vector env steps in
+    the worker's thread, so nothing would. And each half needs a sub-env."""
+    from rlcore.actors.envs import make_vec_env
+
+    cfg = exp.config
+    where = exp.where("rollout", "overlap")
+    envs = make_vec_env(cfg.env.id, 1, cfg.env.kwargs)
+    try:
+        splits = callable(getattr(envs, "send", None)) and callable(getattr(envs, "recv", None))
+    finally:
+        envs.close()
+    if not splits:
+        raise IncompatibleEnvError(
+            f"{where}: rollout.overlap needs an env that steps in its own threads (a native "
+            f"vector env such as rlcore/PongNative-v5), and '{cfg.env.id}' steps in the "
+            "worker's thread; set rollout.overlap: false, or use the game's Native id")
+    fewest = cfg.env.num_envs // max(1, cfg.rollout.num_actors)
+    if fewest < 2:
+        raise ConfigError([
+            f"{where}: rollout.overlap splits each worker's sub-envs in two halves, and a worker "
+            f"has {fewest} (env.num_envs {cfg.env.num_envs} over "
+            f"{max(1, cfg.rollout.num_actors)} worker(s)); raise env.num_envs to at least "
+            f"{2 * max(1, cfg.rollout.num_actors)} or set rollout.overlap: false"])
+    if cfg.env.normalize_obs or cfg.env.normalize_reward or exp.plugin.data_spec.info_keys:
+        what = ("env.normalize_obs/normalize_reward" if not exp.plugin.data_spec.info_keys
+                else f"the {exp.plugin.name} plugin's step infos")
+        raise ConfigError([f"{where}: rollout.overlap does not go with {what}; set "
+                           "rollout.overlap: false"])
 
 
 def check_renders(exp) -> None:
