@@ -9,9 +9,10 @@ From the first round after every actor has answered a call, the actors take over
 inline workers are closed; the actors start as incarnation 1 (fresh env seeds), so they do not
 replay the episodes the inline workers delivered. The thread that started Ray stays (Ray's
 processes end with the thread that started them) until the process ends. That thread runs at a
-lower priority (nice +10, ``START_NICE``), and so do the processes it starts (Ray's and the
-actors): on a small machine Ray's start-up takes the CPU the inline steps and the learner leave,
-instead of slowing them. Once the actors take over, the learner waits for their fragments (the
+lower priority (nice +10, ``START_NICE``), and so do the processes it starts (Ray's gcs_server,
+raylet and agents at +10; the actors' workers, which Ray itself starts at +15 above the raylet,
+at 19, measured with Ray 2.60): on a small machine Ray's start-up takes the CPU the inline steps
+and the learner leave, instead of slowing them. Once the actors take over, the learner waits for their fragments (the
 trajectory regime) as before, or shares the cores with them (the streaming regimes), the
 actors at the lower priority.
 
