@@ -27,9 +27,7 @@ def worker(overlap: bool, epsilon: float, num_envs: int = 4, seed: int = 3):
         "env.kwargs={max_episode_steps: 24}", f"rollout.overlap={str(overlap).lower()}",
         f"seed={seed}"])
     spaces = check_spaces(exp)
-    spec = rollout_worker_spec(exp, spaces)
-
-    return RolloutWorker(**spec.kwargs(0, 0, False))
+    return RolloutWorker(**rollout_worker_spec(exp, spaces).kwargs(0, 0, False))
 
 
 def fragments(w, n=4):
