@@ -32,29 +32,12 @@ from pathlib import Path
 
 import numpy as np
 
+from dqn import RawLoop  # the native env alone with random actions
+
 ROOT = Path(__file__).resolve().parent.parent
 PEERS = ROOT.parent / "shared" / "bench" / "peers"
 ENV = "rlcore/PongNative-v5"
 bench_common.TASK = "atari_pong_collect"
-
-
-class Raw:
-    def __init__(self, num_envs: int, sticky: float):
-        from rlcore.actors.envs import make_vec_env
-
-        self.envs = make_vec_env(ENV, num_envs, {"repeat_action_probability": sticky})
-        self.envs.reset(seed=0)
-        self.rng, self.n = np.random.default_rng(0), num_envs
-
-    def run(self, seconds: float) -> float:
-        steps, t0 = 0, time.perf_counter()
-        while time.perf_counter() - t0 < seconds:
-            self.envs.step(self.rng.integers(0, 6, self.n))
-            steps += self.n
-        return steps / (time.perf_counter() - t0)
-
-    def close(self) -> None:
-        self.envs.close()
 
 
 class Worker:
@@ -113,7 +96,7 @@ def main(argv=None) -> int:
     from threadpoolctl import threadpool_limits
 
     threadpool_limits(1, user_api="blas")
-    loops = {"raw_native": Raw(args.envs, args.sticky),
+    loops = {"raw_native": RawLoop(ENV, args.envs, {"repeat_action_probability": args.sticky}),
              "rlcore": Worker(args.envs, args.sticky, False, args.fragment_length),
              "rlcore_overlap": Worker(args.envs, args.sticky, True, args.fragment_length)}
     rates: dict[str, list[float]] = {k: [] for k in loops}

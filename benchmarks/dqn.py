@@ -118,12 +118,12 @@ def run_memory(args) -> None:
 class RawLoop:
     """The preprocessed env stepped with uniformly random actions: no policy, no replay."""
 
-    def __init__(self, env_id: str, num_envs: int):
+    def __init__(self, env_id: str, num_envs: int, kwargs: dict | None = None):
         import numpy as np
 
         from rlcore.actors.worker import make_vec_env
 
-        self.envs = make_vec_env(env_id, num_envs, {})
+        self.envs = make_vec_env(env_id, num_envs, kwargs or {})
         self.rng, self.num_envs = np.random.default_rng(0), num_envs
         self.envs.reset(seed=0)
         self.n_act = self.envs.single_action_space.n

@@ -12,9 +12,9 @@ processes end with the thread that started them) until the process ends. That th
 lower priority (nice +10, ``START_NICE``), and so do the processes it starts (Ray's gcs_server,
 raylet and agents at +10; the actors' workers, which Ray itself starts at +15 above the raylet,
 at 19, measured with Ray 2.60): on a small machine Ray's start-up takes the CPU the inline steps
-and the learner leave, instead of slowing them. Once the actors take over, the learner waits for their fragments (the
-trajectory regime) as before, or shares the cores with them (the streaming regimes), the
-actors at the lower priority.
+and the learner leave, instead of slowing them. Once the actors take over, the learner waits
+for their fragments (the trajectory regime) as before, or shares the cores with them (the
+streaming regimes), the actors at the lower priority.
 
 Which rounds ran inline depends on timing, so two runs with the same seed may differ: set
 ``rollout.inline_start: false`` for a Ray run that must repeat bit for bit. Only a local Ray

@@ -243,8 +243,8 @@ class RolloutWorker:
 
         def act(h: int, t: int) -> None:
             envs, rows = self.halves[h]
-            out = self.policy.act(self.obs[rows], self.rng)
             obs_buf[t, rows] = self.obs[rows]
+            out = self.policy.act(obs_buf[t, rows], self.rng)
             outs[h].append(out)
             last[h] = out.for_env()
             self.step_in_fragment = t
@@ -266,11 +266,9 @@ class RolloutWorker:
                 finish(h, t)
                 if t + 1 < T:
                     act(h, t + 1)
+        # finish() ran step by step, half 0 before half 1: final_idx is in (step, sub-env)
+        # order, as the unsplit loop lists it
         self.last_action = np.concatenate(last)
-        if final_idx:  # by (step, sub-env), as the unsplit loop lists them
-            keys = sorted(range(len(final_idx)), key=final_idx.__getitem__)
-            final_obs[:] = [final_obs[k] for k in keys]
-            final_idx[:] = [final_idx[k] for k in keys]
         for t in range(T):
             a, b = outs[0][t], outs[1][t]
             actions.append(np.concatenate([a.action, b.action]))

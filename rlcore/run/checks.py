@@ -49,6 +49,7 @@ def check_overlap(exp) -> None:
     ``recv``: ale-py's, stepping in its own threads) overlaps; a Gymnasium vector env steps in
     the worker's thread, so nothing would. And each half needs a sub-env."""
     from rlcore.actors.envs import make_vec_env
+    from rlcore.actors.slots import split
 
     cfg = exp.config
     where = exp.where("rollout", "overlap")
@@ -62,7 +63,7 @@ def check_overlap(exp) -> None:
             f"{where}: rollout.overlap needs an env that steps in its own threads (a native "
             f"vector env such as rlcore/PongNative-v5), and '{cfg.env.id}' steps in the "
             "worker's thread; set rollout.overlap: false, or use the game's Native id")
-    fewest = cfg.env.num_envs // max(1, cfg.rollout.num_actors)
+    fewest = min(split(cfg.env.num_envs, max(1, cfg.rollout.num_actors)))
     if fewest < 2:
         raise ConfigError([
             f"{where}: rollout.overlap splits each worker's sub-envs in two halves, and a worker "
