@@ -285,3 +285,37 @@ def test_a_run_trained_from_python_is_a_run_folder_as_the_cli_writes_it(tmp_path
                                ["logging.progress_every_s=0", *overrides]).resolved()
     assert recorded == expected
     assert [r.path for r in find_runs([tmp_path])] == [tmp_path / "run"]
+
+
+# ---------------------------------------------------------------- sustained results
+
+def test_holds_from_and_first_by_hand():
+    from rlcore.analysis.report import first_at, holds_from
+
+    steps = [5, 10, 15, 20, 25]
+    assert holds_from(steps, [100, 480, 300, 476, 500], 475) == 20  # falls at 15, holds from 20
+    assert first_at(steps, [100, 480, 300, 476, 500], 475) == 10
+    assert holds_from(steps, [475, 480, 500, 476, 500], 475) == 5  # every one: from the first
+    assert holds_from(steps, [500, 500, 500, 500, 474.9], 475) is None  # the last is below
+    assert first_at(steps, [1, 2, 3, 4, 5], 475) is None
+    assert holds_from(steps, [500, float("nan"), 500, 500, 500], 475) == 15  # NaN counts as below
+    assert holds_from([], [], 475) is None
+
+
+def test_report_threshold_lists_each_seed_and_the_median(tmp_path, capsys):
+    curves = {0: [100, 480, 500], 1: [480, 300, 490], 2: [500, 500, 400]}
+    for seed, values in curves.items():  # seed 2 from summary.json only: no event files
+        if seed == 2:
+            make_run(tmp_path / f"s{seed}", seed, summary={
+                "eval_return_mean": 400.0,
+                "evals": [{"env_steps": s, "wall_s": s / 100, "mean": v}
+                          for s, v in zip((0, 1000, 2000), values)]})
+        else:
+            make_run(tmp_path / f"s{seed}", seed, curve(values))
+    code, out, _ = rlcore(capsys, "report", tmp_path, "--reps", 100, "--threshold", 475)
+    assert code == 0
+    assert "| CartPole-v1 | ppo | 0 | 3 | 1,000 | 1,000 | 500 |" in out
+    assert "| CartPole-v1 | ppo | 1 | 3 | 2,000 | 0 | 490 |" in out
+    assert "| CartPole-v1 | ppo | 2 | 3 | never | 0 | 400 |" in out
+    # held from 1,000 and 2,000, one never: the median of (1,000, 2,000, never) is 2,000
+    assert "| CartPole-v1 | ppo | all | | 2 of 3 hold; median 2,000 | | |" in out

@@ -6,7 +6,8 @@ from __future__ import annotations
 EXAMPLES = {
     "plot": ["rlcore plot runs/ppo_s0 runs/ppo_s1 runs/ppo_s2 -o ppo.png",
              "rlcore plot runs/lr_sweep --metric rollout/episode_return --x wall"],
-    "report": ["rlcore report runs/lr_sweep", "rlcore report runs/ -o report.png "
+    "report": ["rlcore report runs/lr_sweep", "rlcore report runs/ppo_sweep --threshold 475",
+               "rlcore report runs/ -o report.png "
                "--normalize CartPole-v1:random=22,max=500 --normalize Acrobot-v1:random=-500,max=0"],
 }
 
@@ -22,7 +23,8 @@ def cmd_plot(args) -> int:
 def cmd_report(args) -> int:
     from rlcore.analysis.report import report
 
-    text = report(args.run_dirs, args.output, args.normalize, args.reps).markdown
+    text = report(args.run_dirs, args.output, args.normalize, args.reps,
+                  threshold=args.threshold).markdown
     print(text + (f"\n\nwrote {args.output}" if args.output else ""))
     return 0
 
@@ -44,4 +46,7 @@ def add_analysis_commands(command) -> None:
     s.add_argument("--normalize", action="append", default=[], metavar="[TASK:]random=R,max=M",
                    help="score as (score - R) / (M - R); needed to aggregate several tasks")
     s.add_argument("--reps", type=int, default=5000, help="bootstrap resamples (seed 0)")
+    s.add_argument("--threshold", type=float, metavar="T",
+                   help="also each run's sustained result: the step from which every later "
+                        "evaluation stays >= T, the first >= T, the final")
     s.set_defaults(fn=cmd_report)

@@ -1,7 +1,9 @@
 """``rlcore report``: final evaluation scores aggregated across seeds and tasks with the statistics
 of Agarwal et al. (2021), "Deep RL at the edge of the statistical precipice", as computed by their
 library rliable: the interquartile mean (IQM), stratified-bootstrap 95% confidence intervals and
-performance profiles. Prints a Markdown table; with ``-o``, draws the IQMs and the profile."""
+performance profiles. Prints a Markdown table; with ``-o``, draws the IQMs and the profile. With
+``--threshold T``, also each run's sustained result: the evaluation from which every later one
+stays at or above T ("holds from"), the first one at or above T, and the final one."""
 
 from __future__ import annotations
 
@@ -10,7 +12,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from rlcore.analysis.runs import find_runs, final_score, group_runs, need_extra
+from rlcore.analysis.runs import (EVAL_TAG, find_runs, final_score, group_runs, has_events,
+                                  need_extra, read_scalar)
 from rlcore.errors import ConfigError
 
 PROFILE_REPS = 2000  # rliable's default for profiles: 101 thresholds per resample
@@ -98,8 +101,63 @@ def parse_normalize(items, tasks: list[str]) -> dict[str, tuple[float, float]]:
     return norms
 
 
+def holds_from(steps, values, threshold: float) -> float | None:
+    """The step of the first evaluation from which it and every later one are >= ``threshold``;
+    None ("never") when there is none, i.e. the last evaluation is below it."""
+    values = np.asarray(values, dtype=float)
+    below = np.flatnonzero(~(values >= threshold))  # a NaN evaluation counts as below
+    if len(values) == 0 or (len(below) and below[-1] == len(values) - 1):
+        return None
+    return float(steps[below[-1] + 1]) if len(below) else float(steps[0])
+
+
+def first_at(steps, values, threshold: float) -> float | None:
+    """The step of the first evaluation >= ``threshold``; None when none is."""
+    hits = np.flatnonzero(np.asarray(values, dtype=float) >= threshold)
+    return float(steps[hits[0]]) if len(hits) else None
+
+
+def sustained_lines(groups, threshold: float) -> list[str]:
+    """Per run: its number of evaluations, holds from, first >= threshold and final score; per
+    group: how many runs hold, and the median of the steps they hold from (a run that never
+    holds counts as later than any step)."""
+    def show(step):
+        return "never" if step is None or np.isinf(step) else f"{step:,.0f}"
+
+    lines = ["", f"Sustained: \"holds from\" is the first evaluation from which every later one "
+             f"stays ≥ {threshold:g} (never: the last one is below); \"first\" is the first "
+             f"evaluation ≥ {threshold:g}; final as above.", "",
+             "| task | group | seed | evaluations | holds from | first | final |",
+             "|---|---|--:|--:|--:|--:|--:|"]
+    for g in groups:
+        held = []
+        for run in g.runs:
+            steps, values = eval_curve(run)
+            final = final_score(run)
+            held.append(holds_from(steps, values, threshold))
+            lines.append(f"| {g.task} | {g.label} | {run.config.get('seed')} | {len(steps)} | "
+                         f"{show(held[-1]) if len(steps) else '–'} | "
+                         f"{show(first_at(steps, values, threshold)) if len(steps) else '–'} | "
+                         f"{_n(float('nan') if final is None else final)} |")
+        median = float(np.median([np.inf if h is None else h for h in held]))
+        lines.append(f"| {g.task} | {g.label} | all | | {sum(h is not None for h in held)} of "
+                     f"{len(held)} hold; median {show(median)} | | |")
+    return lines
+
+
+def eval_curve(run) -> tuple[np.ndarray, np.ndarray]:
+    """The run's evaluations (steps, returns); empty while it has none."""
+    if not (has_events(run) or (run.summary or {}).get("evals")):
+        return np.zeros(0), np.zeros(0)
+    try:
+        series = read_scalar(run, EVAL_TAG)
+    except ConfigError:  # event files without an evaluation yet
+        return np.zeros(0), np.zeros(0)
+    return series.step, series.value
+
+
 def report(paths, out: str | None = None, normalize=(), reps: int = 5000,
-           seed: int = 0) -> Report:
+           seed: int = 0, threshold: float | None = None) -> Report:
     need_extra("rliable", "report")
     if reps < 1:
         raise ConfigError([f"--reps {reps}: must be at least 1 (Agarwal et al. use 50000)"])
@@ -133,7 +191,10 @@ def report(paths, out: str | None = None, normalize=(), reps: int = 5000,
     if out:
         unit = "normalized score" if norms else f"evaluation return on {tasks[0]}"
         draw_to(out, overall or rows, unit, reps, seed)
-    return Report(rows, overall, markdown(rows, overall, tasks, norms, left_out, reps, seed))
+    text = markdown(rows, overall, tasks, norms, left_out, reps, seed)
+    if threshold is not None:
+        text += "\n".join(["", *sustained_lines([g for g, _ in groups], threshold)])
+    return Report(rows, overall, text)
 
 
 def across_tasks(rows: list[Row], tasks: list[str], reps: int, seed: int) -> list[Row]:
