@@ -26,7 +26,8 @@ CASES = {
     "ppo_cartpole_inline": ("experiments/ppo_cartpole.yaml", [
         "rollout.num_actors=0", "env.num_envs=8", "stop.num_env_steps=2048",
         "stop.eval_return=null", "eval.every_env_steps=1024", "eval.episodes=3",
-        "checkpoint.every_env_steps=0", "learner.torch_threads=1"]),
+        "checkpoint.every_env_steps=0", "learner.torch_threads=1",
+        "algo.vf_coef=0.5"]),  # the file's value weight when the numbers were recorded
     "dqn_cartpole": ("experiments/dqn_cartpole.yaml", [
         "stop.num_env_steps=2000", "stop.eval_return=null", "eval.every_env_steps=1000",
         "eval.episodes=3", "checkpoint.every_env_steps=0", "algo.learning_starts=500",
