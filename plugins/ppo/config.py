@@ -22,7 +22,9 @@ class PPOConfig(BaseModel):
     kl_target: float = Field(0.01, gt=0, description="target KL per update (variant: kl)")
     kl_coef: float = Field(1.0, ge=0, description="initial KL penalty beta (variant: kl)")
     normalize_advantage: bool = Field(True, description="standardize advantages per batch")
-    vf_coef: float = Field(0.5, ge=0, description="value loss weight")
+    vf_coef: float = Field(0.5, ge=0, description=(
+        "weight of the value loss 0.5 (V - R)^2 (CleanRL's; SB3's and RLlib's vf_coef weighs "
+        "(V - R)^2: twice theirs is the same weighting)"))
     vf_clip_coef: float | None = Field(
         None, gt=0, description="clip value updates around the old values; null = off")
     ent_coef: float = Field(0.0, ge=0, description="entropy bonus weight")
