@@ -45,7 +45,29 @@ RECORDED_AVX2 = {'alphazero_tictactoe': {'env_steps': 73,
                    'evals': [[2048, -1407.410722], [4096, -1012.669585]],
                    'updates': 2,
                    'weights': '39c09bd12746f4fc'}}
-RECORDED_BY_CPU = {"AVX512": RECORDED, "AVX2": RECORDED_AVX2}
+
+# The same on an AMD EPYC with AVX-512 (2 vCPU, cpu family 25 model 17, avx512f ... avx512_bf16):
+# torch takes its AVX-512 kernels there too, yet the last bits of its sums differ from those of
+# the AVX-512 machines the first numbers came from (DQN's equal the AVX2 ones). Recorded
+# 2026-12-04 at f20626e; 6e4e252 gives the same numbers on that CPU, so they are the code's
+# since the AVX2 numbers were recorded, not a change. A run must give one of its CPU kind's sets.
+RECORDED_AVX512_ZEN4 = {'alphazero_tictactoe': {'env_steps': 73,
+                         'evals': [[73, 1.0]],
+                         'updates': 6,
+                         'weights': 'ae4428b75fca82f9'},
+ 'dqn_cartpole': {'env_steps': 2000,
+                  'evals': [[1008, 95.0], [2000, 173.666667]],
+                  'updates': 750,
+                  'weights': 'e2f8cf20d2c004ce'},
+ 'ppo_cartpole_inline': {'env_steps': 2048,
+                         'evals': [[1024, 108.666667], [2048, 242.0]],
+                         'updates': 8,
+                         'weights': '3ff5c65c7252143f'},
+ 'trpo_pendulum': {'env_steps': 4096,
+                   'evals': [[2048, -1410.216885], [4096, -979.286493]],
+                   'updates': 2,
+                   'weights': '3a0bf808a0e06103'}}
+RECORDED_BY_CPU = {"AVX512": (RECORDED, RECORDED_AVX512_ZEN4), "AVX2": (RECORDED_AVX2,)}
 
 
 @pytest.mark.parametrize("name", sorted(CASES))
@@ -56,4 +78,7 @@ def test_same_seed_gives_the_numbers_recorded_before_the_refactor(name):
     assert kind in RECORDED_BY_CPU, (
         f"no numbers recorded for a {kind} CPU: record them with benchmarks/equivalence.py at a "
         "commit known to give the recorded numbers on another CPU kind")
-    assert run_case(name) == RECORDED_BY_CPU[kind][name]
+    got = run_case(name)
+    assert any(got == recorded[name] for recorded in RECORDED_BY_CPU[kind]), (
+        f"{name} on a {kind} CPU gave {got}, none of the numbers recorded for that kind: "
+        f"{[recorded[name] for recorded in RECORDED_BY_CPU[kind]]}")
