@@ -2,7 +2,7 @@
 evaluation returns, update counts and final-weight checksums below were recorded by
 `benchmarks/equivalence.py` at commit 929c44b, before it (2 vCPU AMD EPYC, torch 2.13.0 CPU; the
 same numbers on the AVX-512 machines since); below them, the same cases on a CPU without
-AVX-512."""
+AVX-512 and on an AMD EPYC with AVX-512 whose sums differ in the last bits."""
 
 import pytest
 
