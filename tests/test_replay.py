@@ -196,6 +196,23 @@ def test_sum_tree_updates_propagate():
     np.testing.assert_array_equal(tree.find(np.array([0.5, 1.5, 2.0, 7.9, 8.0, 9.9])), [0, 1, 2, 2, 3, 4])
 
 
+def test_sum_tree_nodes_equal_their_childrens_sums_after_single_and_batch_updates():
+    """Every inner node is exactly the sum of its two children after any mix of one-leaf
+    updates (the replay's adds), batches with repeated leaves (priority updates) and empty
+    ones; with repeats the last value wins."""
+    rng = np.random.default_rng(3)
+    tree = SumTree(1000)  # 1024 leaves: ten levels of parents
+    for _ in range(300):
+        n = int(rng.choice([0, 1, 1, 5, 64]))
+        tree.set(rng.integers(0, 1000, n), rng.random(n) * 10)
+    tree.set([7, 7, 900], [1.0, 2.5, 0.0])
+    inner = np.arange(1, tree.leaf0)
+    np.testing.assert_array_equal(tree.tree[inner], tree.tree[2 * inner] + tree.tree[2 * inner + 1])
+    assert tree.get([7, 900]).tolist() == [2.5, 0.0]
+    with pytest.raises(ValueError, match="finite and non-negative"):
+        tree.set([3], [-1.0])
+
+
 def test_prioritized_weights_and_priority_updates():
     buf = ReplayBuffer(10, (1,), np.float32, (), np.int64, 1, prioritized=True, alpha=1.0,
                        priority_eps=1e-9)
