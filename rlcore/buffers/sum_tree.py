@@ -34,21 +34,20 @@ class SumTree:
             return
         if len(nodes) == 1:
             # One leaf (a replay's add, every env step): its parents one by one in Python
-            # scalars, the same float64 sums as the numpy passes below at a third of their
-            # cost (2^17 leaves: 69 against 245 us per call, measured on 2 busy AMD EPYC
-            # cores, benchmarks/RESULTS.md "Sum tree").
+            # scalars: the same float64 sums as the numpy passes below, 19 against 150 us per
+            # call at 2^17 leaves (2 AMD EPYC cores, quiet; benchmarks/RESULTS.md, "The sum
+            # tree's one-leaf update").
             node = int(nodes[0]) >> 1
             while node:
                 tree[node] = tree[2 * node] + tree[2 * node + 1]
                 node >>= 1
             return
-        nodes = np.unique(nodes >> 1)  # sorted; halving keeps them sorted
+        nodes = np.unique(nodes // 2)
         while True:  # all leaves are at one depth: one level of parents per pass
             tree[nodes] = tree[2 * nodes] + tree[2 * nodes + 1]
             if nodes[0] == 1:
                 break
-            nodes >>= 1
-            nodes = nodes[np.concatenate(([True], nodes[1:] != nodes[:-1]))]
+            nodes = np.unique(nodes // 2)
 
     def find(self, u: np.ndarray) -> np.ndarray:
         """Leaf indices for prefix sums ``u`` (each in [0, total))."""
