@@ -4,6 +4,7 @@ measured four ways, interleaved in rounds so that load changes hit all of them a
 
   rlcore      the learner's own update (``Learner._sgd`` on a real 512-step rollout: 20 epochs
               of 8 minibatches), per minibatch
+  rlcore_fused  the same learner built with ``learner.fused_adam: true``, on the same rollout
   sb3         Stable-Baselines3's ``PPO.train()`` on a real 512-step rollout with the same
               settings, per minibatch (in the SB3 venv, ``--sb3 PYTHON``; its own process)
   fwd+bwd     the floor: forward and backward of the two MLPs on 64 samples and a scalar loss,
@@ -124,7 +125,12 @@ def main() -> None:
     run = make_run(exp, Path(tempfile.mkdtemp()) / "r")
     run.publish()
     learner = run.learner
-    rows = {"rlcore": [], "sb3": [], "fwd+bwd": [], "+adam": [], "+fused_adam": [], "env": [],
+    from rlcore.learner.core import Learner
+
+    fused_exp = load_experiment(ROOT / "experiments/ppo_halfcheetah.yaml", [
+        "learner.torch_threads=1", "learner.fused_adam=true"])
+    fused_learner = Learner(fused_exp, run.spaces, learner.device)
+    rows = {"rlcore": [], "rlcore_fused": [], "sb3": [], "fwd+bwd": [], "+adam": [], "+fused_adam": [], "env": [],
             "sb3_train_sps": []}
     fwd_bwd, with_adam, with_fused_adam = floor_step()
     per_update(with_adam, 32)  # warm-up
@@ -137,6 +143,9 @@ def main() -> None:
         t = time.perf_counter()
         learner._sgd(batch)
         rows["rlcore"].append((time.perf_counter() - t) / UPDATES)
+        t = time.perf_counter()
+        fused_learner._sgd(batch)
+        rows["rlcore_fused"].append((time.perf_counter() - t) / UPDATES)
         rows["fwd+bwd"].append(per_update(fwd_bwd))
         rows["+adam"].append(per_update(with_adam))
         rows["+fused_adam"].append(per_update(with_fused_adam))
@@ -168,7 +177,9 @@ def main() -> None:
             "fused_ceiling_ratio_to_sb3": round(fused_floor_sps / sb3_train_sps, 2),
             "rlcore_ratio_to_sb3_at_this_update": round(
                 512 / (512 * best["env"] + UPDATES * best["rlcore"]) / sb3_train_sps, 2),
-            "rlcore_update_ratio_to_sb3": round(best["sb3"] / best["rlcore"], 2)})
+            "rlcore_update_ratio_to_sb3": round(best["sb3"] / best["rlcore"], 2),
+            "rlcore_fused_ratio_to_sb3_at_this_update": round(
+                512 / (512 * best["env"] + UPDATES * best["rlcore_fused"]) / sb3_train_sps, 2)})
     print(json.dumps(line))
     if args.out:
         with open(args.out, "a") as f:

@@ -85,6 +85,36 @@ def test_linear_lr_schedule_reaches_zero():
     assert learner.opt.param_groups[0]["lr"] == pytest.approx(2.5e-3)
 
 
+@pytest.mark.parametrize("fused", [False, True])
+def test_adam_first_step_by_hand_with_either_kernel(fused):
+    """Adam's first step is -lr * g / (|g| + eps) per weight (bias-corrected m = g, v = g^2);
+    learner.fused_adam swaps the multi-tensor kernels for torch's fused one, which gives the
+    same step and, 50 steps on, weights within 1e-6 of the default's."""
+    x = torch.arange(1.0, 33.0).view(4, 8) / 10
+    g = x.mean(0)  # the gradient of mean_i w . x_i
+    learners = {f: make_learner(linear_plugin(), minibatch_size=4, num_epochs=1, lr=1e-2,
+                                adam_eps=1e-5, max_grad_norm=None,
+                                gns_every=10**6, fused_adam=f) for f in (False, True)}
+    learner = learners[fused]
+    assert learner.opt.defaults["fused"] is (True if fused else None)
+    assert learner.opt.defaults["foreach"] is (None if fused else True)
+    w0 = learner.modules["lin"].weight.detach().clone()
+    learner.update(Batch(x=x), progress=0.0)
+    step = learner.modules["lin"].weight.detach() - w0
+    # the step read back as a difference of float32 weights of size < 0.36: two ulps (6e-8)
+    torch.testing.assert_close(step[0], -1e-2 * g / (g.abs() + 1e-5), rtol=0, atol=6e-8)
+    other = learners[not fused]
+    other.modules["lin"].weight.data.copy_(w0)
+    other.update(Batch(x=x), progress=0.0)
+    gen = torch.Generator().manual_seed(0)
+    for _ in range(49):
+        batch = Batch(x=torch.randn(4, 8, generator=gen))
+        learner.update(batch, progress=0.0)
+        other.update(batch, progress=0.0)
+    torch.testing.assert_close(learner.modules["lin"].weight, other.modules["lin"].weight,
+                               rtol=0, atol=1e-6)
+
+
 def test_device_choice():
     assert pick_device("cpu") == torch.device("cpu")
     expected = "cuda" if torch.cuda.is_available() else "cpu"

@@ -99,6 +99,8 @@ class LearnerConfig(Section):
     lr_schedule: Literal["constant", "linear"] = Field(
         "constant", description="linear anneals lr to 0 at stop.num_env_steps")
     adam_eps: float = Field(1e-5, gt=0, le=1, description="Adam epsilon")
+    fused_adam: bool = Field(
+        False, description="torch's fused Adam (one kernel per step, faster on CPU and GPU); rounds differently from the default multi-tensor kernels, so a seed gives other numbers")
     num_epochs: int = Field(4, ge=1, le=1000, description="passes over each batch")
     minibatch_size: int = Field(256, ge=0, description="samples per optimizer step; 0 = whole batch")
     max_grad_norm: float | None = Field(0.5, gt=0, description="global grad-norm clip; null = off")
