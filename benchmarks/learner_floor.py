@@ -130,8 +130,8 @@ def main() -> None:
     fused_exp = load_experiment(ROOT / "experiments/ppo_halfcheetah.yaml", [
         "learner.torch_threads=1", "learner.fused_adam=true"])
     fused_learner = Learner(fused_exp, run.spaces, learner.device)
-    rows = {"rlcore": [], "rlcore_fused": [], "sb3": [], "fwd+bwd": [], "+adam": [], "+fused_adam": [], "env": [],
-            "sb3_train_sps": []}
+    rows = {"rlcore": [], "rlcore_fused": [], "sb3": [], "fwd+bwd": [], "+adam": [],
+            "+fused_adam": [], "env": [], "sb3_train_sps": []}
     fwd_bwd, with_adam, with_fused_adam = floor_step()
     per_update(with_adam, 32)  # warm-up
     for rnd in range(args.rounds):

@@ -115,6 +115,20 @@ def test_adam_first_step_by_hand_with_either_kernel(fused):
                                rtol=0, atol=1e-6)
 
 
+def test_a_resumed_optimizer_keeps_this_runs_adam_kernel():
+    """torch's load_state_dict copies every group setting from the checkpoint; the kernel is
+    the resuming run's learner.fused_adam."""
+    saved = make_learner(linear_plugin(), minibatch_size=4, num_epochs=1, gns_every=10**6)
+    saved.update(Batch(x=torch.ones(4, 8)), progress=0.0)
+    resumed = make_learner(linear_plugin(), minibatch_size=4, num_epochs=1, gns_every=10**6,
+                           fused_adam=True)
+    resumed.groups.load_state_dict(saved.groups.state_dict())
+    group = resumed.opt.param_groups[0]
+    assert (group["fused"], group["foreach"]) == (True, None)
+    resumed.update(Batch(x=torch.ones(4, 8)), progress=0.0)  # the fused kernel takes the state
+    assert int(resumed.opt.state[resumed.modules["lin"].weight]["step"]) == 2
+
+
 def test_device_choice():
     assert pick_device("cpu") == torch.device("cpu")
     expected = "cuda" if torch.cuda.is_available() else "cpu"

@@ -114,15 +114,20 @@ class Groups:
         try:
             if self.single:
                 self.opts[DEFAULT].load_state_dict(state)
-                return
-            for name, opt in self.opts.items():
-                opt.load_state_dict(state[name])
+            else:
+                for name, opt in self.opts.items():
+                    opt.load_state_dict(state[name])
         except (KeyError, ValueError) as exc:
             raise CheckpointError(
                 f"the checkpoint's optimizer state does not fit the optimizer groups "
                 f"({', '.join(self.opts)}): {type(exc).__name__}: {exc}; it was written by a "
                 "version of the plugin with other groups. Start a new run, or resume with that "
                 "version") from None
+        # torch takes every group setting from the saved state, the kernel flags too: the run's
+        # learner.fused_adam decides, not the one of the run that wrote the checkpoint
+        for opt in self.opts.values():
+            for group in opt.param_groups:
+                group["fused"], group["foreach"] = opt.defaults["fused"], opt.defaults["foreach"]
 
 
 def _settings(lcfg, name: str) -> dict:
