@@ -3,6 +3,7 @@ the first evaluation reaching the threshold."""
 
 import pytest
 
+from rlcore.analysis.report import holds_from
 from rlcore.run.lifecycle import train_experiment
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(1200)]
@@ -19,9 +20,8 @@ def full_budget_held_from(tmp_path, file, threshold=475):
     s = train(tmp_path, file, "stop.eval_return=null", "checkpoint.every_env_steps=0")
     means = [(e["env_steps"], e["mean"]) for e in s["evals"]]
     assert s["env_steps"] == 100_000 and means[-1][0] >= 100_000, means
-    held_from = next((step for i, (step, _) in enumerate(means)
-                      if all(m >= threshold for _, m in means[i:])), None)
-    return held_from, means
+    steps, values = zip(*means)
+    return holds_from(steps, values, threshold), means
 
 
 @pytest.mark.parametrize("file,overrides", [
