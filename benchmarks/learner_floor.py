@@ -158,12 +158,15 @@ def main() -> None:
             rows["sb3_train_sps"].append(2048 / sb3["learn_2048_s"])
     best = {k: (max(v) if k == "sb3_train_sps" else min(v)) for k, v in rows.items() if v}
     sb3_train_sps = best.pop("sb3_train_sps", None)
-    floor_sps = 512 / (512 * best["env"] + UPDATES * best["+adam"])
-    fused_floor_sps = 512 / (512 * best["env"] + UPDATES * best["+fused_adam"])
+
+    def sps(update_s: float) -> float:
+        """Training env steps/s with rlcore's env side and this time per minibatch update."""
+        return 512 / (512 * best["env"] + UPDATES * update_s)
+
+    floor_sps, fused_floor_sps = sps(best["+adam"]), sps(best["+fused_adam"])
     line = {"bench": "learner_floor_ppo_halfcheetah",
             "metrics": {f"{k}_ms": round(v * 1e3, 3) for k, v in best.items()},
-            "derived": {"rlcore_sps_at_this_update": round(512 / (512 * best["env"] + UPDATES
-                                                                 * best["rlcore"])),
+            "derived": {"rlcore_sps_at_this_update": round(sps(best["rlcore"])),
                         "floor_sps": round(floor_sps),
                         "fused_floor_sps": round(fused_floor_sps)},
             "rounds": {k: [round(x, 1) if k == "sb3_train_sps" else round(x * 1e3, 3)
@@ -175,11 +178,10 @@ def main() -> None:
             "sb3_train_sps": round(sb3_train_sps),  # its own learn(): collection + updates
             "ceiling_ratio_to_sb3": round(floor_sps / sb3_train_sps, 2),
             "fused_ceiling_ratio_to_sb3": round(fused_floor_sps / sb3_train_sps, 2),
-            "rlcore_ratio_to_sb3_at_this_update": round(
-                512 / (512 * best["env"] + UPDATES * best["rlcore"]) / sb3_train_sps, 2),
+            "rlcore_ratio_to_sb3_at_this_update": round(sps(best["rlcore"]) / sb3_train_sps, 2),
             "rlcore_update_ratio_to_sb3": round(best["sb3"] / best["rlcore"], 2),
             "rlcore_fused_ratio_to_sb3_at_this_update": round(
-                512 / (512 * best["env"] + UPDATES * best["rlcore_fused"]) / sb3_train_sps, 2)})
+                sps(best["rlcore_fused"]) / sb3_train_sps, 2)})
     print(json.dumps(line))
     if args.out:
         with open(args.out, "a") as f:
