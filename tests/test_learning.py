@@ -74,7 +74,7 @@ def test_ppo_adaptive_kl_variant_learns_cartpole(tmp_path):
     # then stalls near 130 as the KL and its coefficient shrink); an entropy bonus of 0.01 keeps
     # it exploring: seeds 0-3 reached 500 at 15-30k steps.
     s = train(tmp_path, "experiments/ppo_cartpole.yaml", "rollout.num_actors=0", "env.num_envs=8",
-              "algo.variant=kl", "algo.ent_coef=0.01", "stop.eval_return=475",
+              "learner.lr=1e-3", "algo.variant=kl", "algo.ent_coef=0.01", "stop.eval_return=475",
               "stop.num_env_steps=150000")
     assert s["eval_return_mean"] >= 475 and s["env_steps"] <= 150_000, s["evals"]
 
