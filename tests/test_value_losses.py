@@ -177,7 +177,7 @@ def test_distributional_advantage_learning_shifts_the_reward_by_the_expected_val
     # QR-DQN, one quantile (tau 1/2): target Q(s, .) = (1, 3), so the term is 0.5 * (1 - 3) = -1;
     # next state's best quantile 8: target 1 - 1 + 0.5 * 8 = 4; prediction 3: u = 1, loss 0.5 * 0.5
     cfg = types.SimpleNamespace(double_q=False, kappa=1.0, munchausen_alpha=0.5,
-                                munchausen_clip=-5.0)
+                                munchausen_clip=-5.0, value_range=None)
     online = FixedOut([[[3.0], [0.0]], [[0.0], [0.0]]])
     target = FixedOut([[[1.0], [3.0]], [[2.0], [8.0]]])
     losses, metrics = qr_loss({"q": online, "target_q": target}, batch, cfg, {})
@@ -213,3 +213,33 @@ def test_dqn_targets_are_clipped_into_the_value_range_by_hand(value_range, expec
                                 soft_bounds="none", munchausen_alpha=0.0, value_range=value_range)
     losses, _ = dqn_loss({"q": online, "target_q": target}, batch, cfg, {})
     assert losses["td"].item() == pytest.approx(0.5 * (3.0 - expected_target) ** 2)
+
+
+@pytest.mark.parametrize("value_range,loss", [
+    # quantiles (tau 1/4, 3/4) predicted (0, 2); next state's best action (mean 5) has quantiles
+    # (2, 8): targets 1 + 0.5 * (2, 8) = (2, 5), kappa 1
+    # no clip: u = [[2, 5], [0, 3]], Huber [[1.5, 4.5], [0, 2.5]], weights |tau - 1{u < 0}| =
+    # 1/4 (row 0) and 3/4 (row 1): (1/4 * 6 + 3/4 * 2.5) / 2 = 1.6875
+    (None, (0.25 * (1.5 + 4.5) + 0.75 * (0.0 + 2.5)) / 2),
+    # clipped into [0, 3]: targets (2, 3), u = [[2, 3], [0, 1]], Huber [[1.5, 2.5], [0, 0.5]]
+    ((0.0, 3.0), (0.25 * (1.5 + 2.5) + 0.75 * (0.0 + 0.5)) / 2),
+    # into [2.5, 4]: targets (2.5, 4), u = [[2.5, 4], [0.5, 2]], Huber [[2, 3.5], [0.125, 1.5]]
+    ((2.5, 4.0), (0.25 * (2.0 + 3.5) + 0.75 * (0.125 + 1.5)) / 2),
+])
+def test_qrdqn_target_samples_are_clipped_into_the_value_range_by_hand(value_range, loss):
+    from rlcore.plugins.distributional.loss import qr_loss
+
+    class FixedOut(torch.nn.Module):
+        def __init__(self, table):
+            super().__init__()
+            self.table = torch.nn.Parameter(torch.tensor(table))
+
+        def forward(self, obs):
+            return self.table[obs[:, 0].long()]
+
+    online = FixedOut([[[0.0, 2.0], [0.0, 0.0]], [[0.0, 0.0], [0.0, 0.0]]])
+    target = FixedOut([[[0.0, 0.0], [0.0, 0.0]], [[0.0, 1.0], [2.0, 8.0]]])
+    cfg = types.SimpleNamespace(double_q=False, kappa=1.0, munchausen_alpha=0.0,
+                                munchausen_clip=-1.0, value_range=value_range)
+    losses, _ = qr_loss({"q": online, "target_q": target}, one_step(action=0), cfg, {})
+    assert losses["quantile"].item() == pytest.approx(loss)

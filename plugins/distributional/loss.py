@@ -7,7 +7,8 @@ loss is the cross-entropy to it.
 
 QR-DQN: Z(s, a) is N quantiles theta_i at midpoints tau_i = (2i + 1) / 2N; the loss is the
 quantile Huber loss sum_i mean_j |tau_i - 1{u_ij < 0}| L_kappa(u_ij) / kappa with
-u_ij = (r + d theta'_j) - theta_i.
+u_ij = (r + d theta'_j) - theta_i; with value_range [lo, hi] each target sample
+r + d theta'_j is clipped into it (as dqn's targets; c51's support does this by its ends).
 
 a* = argmax of the expected values of the target network (of the online one with double_q).
 munchausen_alpha: a > 0 adds a * clip(E Z_target(s, a) - max_b E Z_target(s, b), l0, 0) to r
@@ -98,6 +99,8 @@ def qr_loss(modules, batch, cfg, state, rng=None):
         extra = {}
         reward = shifted_reward(modules, batch, cfg, lambda out: out.mean(-1), extra)
         target = reward[:, None] + batch.discount[:, None] * next_theta
+        if cfg.value_range is not None:
+            target = target.clamp(*cfg.value_range)
     per_sample = quantile_huber_loss(theta, target, cfg.kappa)
     td = (target.mean(-1) - theta.mean(-1)).abs()
     return ({"quantile": (batch.weight * per_sample).mean()},
