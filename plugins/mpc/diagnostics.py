@@ -13,7 +13,8 @@ An error is the mean over chains and state dimensions of (s^_j - s_j)^2, in the 
 - ``planned_mse_{k}step`` and ``random_mse_{k}step``: from real states (the held-out chains'
   first states), the k-step error along the action sequence the planner chooses there versus
   along uniformly random sequences, both against the env's true dynamics (the task's
-  ``dynamics`` code; skipped without it); ``planned_return_gap`` and ``random_return_gap``:
+  ``dynamics``: Pendulum's equations, MuJoCo's own step for the MuJoCo tasks; skipped
+  without it); ``planned_return_gap`` and ``random_return_gap``:
   the model's predicted minus the true return of the same k steps. The planner searches for
   sequences the model scores high, so where it exploits model errors its sequences are
   predicted worse (larger error) and too well (a positive gap) compared with random ones.

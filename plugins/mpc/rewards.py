@@ -28,6 +28,7 @@ from typing import Callable
 import torch
 
 from rlcore.errors import IncompatibleEnvError
+from rlcore.plugins.mpc.mujoco_step import MujocoStep
 
 
 def pendulum_reward(obs: torch.Tensor, action: torch.Tensor,
@@ -131,8 +132,9 @@ class Task:
     reward: Callable[..., torch.Tensor]
     # obs [..., obs_dim] -> bool [...], whether the episode ended there; None: never ends
     terminated: Callable[[torch.Tensor], torch.Tensor] | None = None
-    # the env's true step (obs, a) -> next obs, where it is known as code: the diagnostics'
-    # planned-versus-random comparison needs it; None: that comparison is skipped
+    # the env's true step (obs, a) -> next obs: the diagnostics' planned-versus-random
+    # comparison needs it (Pendulum's equations; MuJoCo itself for the MuJoCo envs,
+    # mujoco_step.py); None: that comparison is skipped
     dynamics: Callable[[torch.Tensor, torch.Tensor], torch.Tensor] | None = None
     # the reward reads next_obs (the state the step reaches)
     uses_next: bool = False
@@ -157,13 +159,15 @@ TASKS: dict[str, Task] = {
                         dynamics=pendulum_dynamics),
     "InvertedPendulum-v5": Task("InvertedPendulum-v5", (4,), (-3.0,), (3.0,),
                                 inverted_pendulum_reward, inverted_pendulum_terminated,
+                                dynamics=MujocoStep("InvertedPendulum-v5"),
                                 uses_next=True, smooth=False,
                                 tie_break=inverted_pendulum_tie_break,
                                 plan_terminated=inverted_pendulum_rail_end),
     "Reacher-v5": Task("Reacher-v5", (10,), (-1.0,) * 2, (1.0,) * 2, reacher_reward,
-                       uses_next=True),
+                       dynamics=MujocoStep("Reacher-v5"), uses_next=True),
     "HalfCheetah-v5": Task("HalfCheetah-v5", (17,), (-1.0,) * 6, (1.0,) * 6,
-                           half_cheetah_reward, uses_next=True),
+                           half_cheetah_reward, dynamics=MujocoStep("HalfCheetah-v5"),
+                           uses_next=True),
 }
 
 
