@@ -27,7 +27,8 @@ CASES = {
         "rollout.num_actors=0", "env.num_envs=8", "stop.num_env_steps=2048",
         "stop.eval_return=null", "eval.every_env_steps=1024", "eval.episodes=3",
         "checkpoint.every_env_steps=0", "learner.torch_threads=1",
-        "algo.vf_coef=0.5"]),  # the file's value weight when the numbers were recorded
+        # the file's value weight and lr when the numbers were recorded
+        "algo.vf_coef=0.5", "learner.lr=1e-3"]),
     "dqn_cartpole": ("experiments/dqn_cartpole.yaml", [
         "stop.num_env_steps=2000", "stop.eval_return=null", "eval.every_env_steps=1000",
         "eval.episodes=3", "checkpoint.every_env_steps=0", "algo.learning_starts=500",
