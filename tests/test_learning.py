@@ -18,6 +18,40 @@ def test_ppo_cartpole_reaches_475_within_100k_steps_inline(tmp_path):
     assert s["eval_return_mean"] >= 475 and s["env_steps"] <= 100_000
 
 
+def ppo_cartpole_held_from(tmp_path, *overrides):
+    """The PPO file trained to its full 100k steps (no early stop): the env step of the
+    evaluation from which every later one, the final included, is >= 475 (None if none)."""
+    from rlcore.analysis.report import holds_from
+
+    s = train(tmp_path, "experiments/ppo_cartpole.yaml", "stop.eval_return=null",
+              "checkpoint.every_env_steps=0", *overrides)
+    means = [(e["env_steps"], e["mean"]) for e in s["evals"]]
+    assert s["env_steps"] >= 100_000 and means[-1][0] >= 100_000, means
+    steps, values = zip(*means)
+    return holds_from(steps, values, 475), means
+
+
+def test_ppo_cartpole_holds_475_from_30k_to_the_end_inline(tmp_path):
+    """Seeds 0-4 held from 5k / 25k / 15k / 20k / 20k inline on an AMD EPYC with AVX-512
+    (benchmarks/RESULTS.md, "PPO CartPole at lr 2e-3"); the bound is the issue's goal, 30k, as
+    another CPU kind rounds differently (seed 0 is another sample of the same spread there)."""
+    held_from, means = ppo_cartpole_held_from(tmp_path, "rollout.num_actors=0")
+    assert held_from is not None and held_from <= 30_000, means
+
+
+@pytest.mark.ray
+def test_ppo_cartpole_holds_475_from_30k_to_the_end_with_two_ray_actors(tmp_path):
+    """The demo file as written (a local Ray, 2 actors; seeds 0-4 held from 15k / 20k / 20k /
+    10k / 20k there). Bit-for-bit runs wait for the actors (rollout.inline_start=false)."""
+    import ray
+
+    try:
+        held_from, means = ppo_cartpole_held_from(tmp_path, "rollout.inline_start=false")
+    finally:
+        ray.shutdown()
+    assert held_from is not None and held_from <= 30_000, means
+
+
 @pytest.mark.ray
 def test_ppo_cartpole_demo_config_with_two_ray_actors(tmp_path):
     import ray
