@@ -243,3 +243,16 @@ def test_qrdqn_target_samples_are_clipped_into_the_value_range_by_hand(value_ran
                                 munchausen_clip=-1.0, value_range=value_range)
     losses, _ = qr_loss({"q": online, "target_q": target}, one_step(action=0), cfg, {})
     assert losses["quantile"].item() == pytest.approx(loss)
+
+
+@pytest.mark.parametrize("algorithm", ["dqn", "qrdqn"])
+def test_a_value_range_with_low_not_below_high_is_refused(algorithm):
+    from pydantic import ValidationError
+
+    from rlcore.plugins.distributional.config import QRDQNConfig
+    from rlcore.plugins.dqn.config import DQNConfig
+
+    cls = {"dqn": DQNConfig, "qrdqn": QRDQNConfig}[algorithm]
+    assert cls(value_range=[0, 100]).value_range == (0.0, 100.0)
+    with pytest.raises(ValidationError, match=r"algo.value_range \[5.0, 5.0\]: low must be below high"):
+        cls(value_range=[5, 5])

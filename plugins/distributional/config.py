@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pydantic import Field, model_validator
 
-from rlcore.regimes.transition_config import ActionGapConfig
+from rlcore.regimes.transition_config import ActionGapConfig, ValueRangeConfig
 
 
 class C51Config(ActionGapConfig):
@@ -22,19 +22,9 @@ class C51Config(ActionGapConfig):
         return self
 
 
-class QRDQNConfig(ActionGapConfig):
+class QRDQNConfig(ActionGapConfig, ValueRangeConfig):
     num_quantiles: int = Field(200, ge=1, le=1000, description="quantiles per action")
     kappa: float = Field(1.0, gt=0, description="quantile Huber threshold")
     double_q: bool = Field(False, description="pick the next action with the online network")
     dueling: bool = Field(False, description="dueling head: V + A - mean A, per quantile")
     target_update_period: int = Field(1000, ge=1, description="optimizer steps between target updates")
-    value_range: tuple[float, float] | None = Field(
-        None, description="[low, high]: every target quantile sample is clipped into it, the "
-        "values the task's returns can have (as dqn's value_range and c51's v_min/v_max); "
-        "null = no clip")
-
-    @model_validator(mode="after")
-    def _range(self):
-        if self.value_range is not None and not self.value_range[0] < self.value_range[1]:
-            raise ValueError(f"algo.value_range {list(self.value_range)}: low must be below high")
-        return self

@@ -6,10 +6,10 @@ from typing import Literal
 
 from pydantic import Field, model_validator
 
-from rlcore.regimes.transition_config import ActionGapConfig
+from rlcore.regimes.transition_config import ActionGapConfig, ValueRangeConfig
 
 
-class DQNConfig(ActionGapConfig):
+class DQNConfig(ActionGapConfig, ValueRangeConfig):
     double_q: bool = Field(False, description="double Q-learning: online argmax, target value")
     dueling: bool = Field(False, description="dueling head: V + A - mean A")
     loss: Literal["huber", "mse"] = Field("huber", description="TD loss")
@@ -23,15 +23,9 @@ class DQNConfig(ActionGapConfig):
         "none", description="soft_beta: clip each target into the double-sided bounds on the "
         "soft optimum from the online network's soft Bellman residuals on the batch (Adamczyk "
         "et al., RLC 2024; plugins/dqn/README.md says which)")
-    value_range: tuple[float, float] | None = Field(
-        None, description="[low, high]: every target is clipped into it, the values the task's "
-        "returns can have (e.g. [0, 100] for rewards in [0, 1] at gamma 0.99), as c51's "
-        "v_min/v_max bound its support; null = no clip")
 
     @model_validator(mode="after")
     def _soft_is_not_double(self):
-        if self.value_range is not None and not self.value_range[0] < self.value_range[1]:
-            raise ValueError(f"algo.value_range {list(self.value_range)}: low must be below high")
         if self.soft_beta is not None and self.double_q:
             raise ValueError("algo.soft_beta: the soft target averages over every next action, "
                              "so double_q's argmax has nothing to pick; set double_q: false")

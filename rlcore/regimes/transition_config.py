@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from rlcore.config import Widths
 
@@ -83,3 +83,19 @@ class ActionGapConfig(EpsilonGreedyConfig):
         "advantage learning, which widens the action gap. 0 = off")
     munchausen_clip: float = Field(
         -1.0, le=0, description="lower clip l0 of tau log pi (the paper's -1)")
+
+
+class ValueRangeConfig(BaseModel):
+    """Targets clipped into the returns the task can have (dqn, qrdqn; c51's support bounds
+    its atoms the same way)."""
+
+    value_range: tuple[float, float] | None = Field(
+        None, description="[low, high]: every target (each target quantile sample for qrdqn) "
+        "is clipped into it, the values the task's returns can have (e.g. [0, 100] for rewards "
+        "in [0, 1] at gamma 0.99), as c51's v_min/v_max bound its support; null = no clip")
+
+    @model_validator(mode="after")
+    def _value_range_order(self):
+        if self.value_range is not None and not self.value_range[0] < self.value_range[1]:
+            raise ValueError(f"algo.value_range {list(self.value_range)}: low must be below high")
+        return self
