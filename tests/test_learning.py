@@ -41,8 +41,9 @@ def test_ppo_cartpole_holds_475_from_30k_to_the_end_inline(tmp_path):
 
 @pytest.mark.ray
 def test_ppo_cartpole_holds_475_from_30k_to_the_end_with_two_ray_actors(tmp_path):
-    """The demo file as written (a local Ray, 2 actors; seeds 0-4 held from 15k / 20k / 20k /
-    10k / 20k there). Bit-for-bit runs wait for the actors (rollout.inline_start=false)."""
+    """The demo file (a local Ray, 2 actors; with its default inline start seeds 0-4 held from
+    15k / 20k / 20k / 10k / 20k). Here the run waits for the actors
+    (rollout.inline_start=false), so that it repeats bit for bit."""
     import ray
 
     try:
