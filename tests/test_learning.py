@@ -2,6 +2,7 @@
 
 import pytest
 
+from full_budget import full_budget_held_from
 from rlcore.run.lifecycle import train_experiment
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(900)]
@@ -19,16 +20,9 @@ def test_ppo_cartpole_reaches_475_within_100k_steps_inline(tmp_path):
 
 
 def ppo_cartpole_held_from(tmp_path, *overrides):
-    """The PPO file trained to its full 100k steps (no early stop): the env step of the
-    evaluation from which every later one, the final included, is >= 475 (None if none)."""
-    from rlcore.analysis.report import holds_from
-
-    s = train(tmp_path, "experiments/ppo_cartpole.yaml", "stop.eval_return=null",
-              "checkpoint.every_env_steps=0", *overrides)
-    means = [(e["env_steps"], e["mean"]) for e in s["evals"]]
-    assert s["env_steps"] >= 100_000 and means[-1][0] >= 100_000, means
-    steps, values = zip(*means)
-    return holds_from(steps, values, 475), means
+    """The PPO file trained to its full budget: 100k env steps in rounds of 256 end at 100,096."""
+    return full_budget_held_from(tmp_path, "experiments/ppo_cartpole.yaml", overrides,
+                                 env_steps=100_096)
 
 
 def test_ppo_cartpole_holds_475_from_30k_to_the_end_inline(tmp_path):

@@ -3,7 +3,7 @@ the first evaluation reaching the threshold."""
 
 import pytest
 
-from rlcore.analysis.report import holds_from
+from full_budget import full_budget_held_from
 from rlcore.run.lifecycle import train_experiment
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(1200)]
@@ -11,17 +11,6 @@ pytestmark = [pytest.mark.slow, pytest.mark.timeout(1200)]
 
 def train(tmp_path, file, *overrides):
     return train_experiment(file, tmp_path, ["learner.torch_threads=1", *overrides])[0]
-
-
-def full_budget_held_from(tmp_path, file, threshold=475):
-    """Train ``file`` to its full 100k steps (no early stop); the env step of the evaluation
-    from which every later one, the final included, is >= ``threshold`` (None if the last is
-    below it), and the (env steps, mean) of every evaluation."""
-    s = train(tmp_path, file, "stop.eval_return=null", "checkpoint.every_env_steps=0")
-    means = [(e["env_steps"], e["mean"]) for e in s["evals"]]
-    assert s["env_steps"] == 100_000 and means[-1][0] >= 100_000, means
-    steps, values = zip(*means)
-    return holds_from(steps, values, threshold), means
 
 
 @pytest.mark.parametrize("file,overrides", [
@@ -44,7 +33,8 @@ def test_soft_dqn_cartpole_holds_475_to_the_end_of_its_budget(tmp_path):
     learning that holds to the end"); seed 0 itself held from 35k there and from 50k on an AMD
     EPYC (AVX2 kernels round differently: another sample of the same spread), so a bound
     tighter than the seeds' own is a bound on one machine's rounding."""
-    held_from, means = full_budget_held_from(tmp_path, "experiments/soft_dqn_cartpole.yaml")
+    held_from, means = full_budget_held_from(tmp_path, "experiments/soft_dqn_cartpole.yaml",
+                                            ["learner.torch_threads=1"])
     assert held_from is not None and held_from <= 65_000, means
 
 
@@ -54,7 +44,8 @@ def test_dqn_cartpole_holds_475_to_the_end_of_its_budget(tmp_path):
     the latest any of seeds 0-4 held from (20k / 20k / 80k / 25k / 30k on an AMD EPYC with
     AVX-512, benchmarks/RESULTS.md, "The file since 43929a2"); seed 0 itself held from 20k
     there, but another CPU kind rounds differently: another sample of the same spread."""
-    held_from, means = full_budget_held_from(tmp_path, "experiments/dqn_cartpole.yaml")
+    held_from, means = full_budget_held_from(tmp_path, "experiments/dqn_cartpole.yaml",
+                                            ["learner.torch_threads=1"])
     assert held_from is not None and held_from <= 80_000, means
 
 
@@ -63,7 +54,8 @@ def test_qrdqn_cartpole_holds_475_from_40k_to_the_end_of_its_budget(tmp_path):
     steps: from some evaluation at or before 40k every later one, the final included, is
     >= 475. 40k is the latest any of seeds 0-4 held from (35k / 35k / 35k / 40k / 30k on an AMD
     EPYC with AVX-512, benchmarks/RESULTS.md, "QR-DQN with value_range"), the issue's goal."""
-    held_from, means = full_budget_held_from(tmp_path, "experiments/qrdqn_cartpole.yaml")
+    held_from, means = full_budget_held_from(tmp_path, "experiments/qrdqn_cartpole.yaml",
+                                            ["learner.torch_threads=1"])
     assert held_from is not None and held_from <= 40_000, means
 
 
