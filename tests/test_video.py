@@ -54,6 +54,26 @@ def test_each_episode_is_one_video_with_its_frames(tmp_path, capsys):
     assert len(list((tmp_path / "videos").iterdir())) == 3
 
 
+def test_every_frame_reaches_the_file_whatever_the_length(tmp_path):
+    """moviepy (Gymnasium's RecordVideo) loses the last frame of an 11-14-frame episode at 25
+    fps and of a 24-31-frame one at 30; the writer keeps every frame, odd sides included."""
+    import numpy as np
+
+    from rlcore.run.video import _EpisodeFiles
+
+    lengths = [1, 11, 12, 13, 14, 24, 31]
+    for fps, folder in ((25, tmp_path / "a"), (30, tmp_path / "b")):
+        folder.mkdir()
+        out = _EpisodeFiles(folder, fps=fps)
+        for n in lengths:
+            for i in range(n):
+                out.frame(np.full((21, 30, 4), 9 * i % 256, np.uint8))  # RGBA, odd height
+            out.end_episode()
+        assert out.files == [str(folder / f"eval-episode-{i}.mp4") for i in range(len(lengths))]
+        assert [frames_of(f) for f in out.files] == lengths
+        assert next(imageio_ffmpeg.read_frames(out.files[0]))["fps"] == fps
+
+
 @pytest.mark.slow
 def test_a_mujoco_env_is_recorded_headless(tmp_path, capsys):
     """MuJoCo renders through EGL, without a display; Gymnasium's InvertedPendulum-v5 declares

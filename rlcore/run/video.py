@@ -1,6 +1,12 @@
-"""Evaluation episodes recorded as MP4 files with Gymnasium's ``RecordVideo`` (moviepy writes
-them): ``rlcore eval RUN_DIR --video DIR``. One env, rendered as ``rgb_array`` (MuJoCo headless
-through EGL unless ``MUJOCO_GL`` says otherwise), one file per episode."""
+"""Evaluation episodes recorded as MP4 files: ``rlcore eval RUN_DIR --video DIR``. One env,
+rendered as ``rgb_array`` (MuJoCo headless through EGL unless ``MUJOCO_GL`` says otherwise), one
+file per episode holding its reset frame and one frame after every step.
+
+The frames are streamed to ffmpeg through imageio-ffmpeg. Gymnasium's ``RecordVideo`` hands
+them to moviepy instead, and moviepy 2.1 loses an episode's last frame for many lengths (its
+frame times are float multiples of 1/fps: measured, 14 frames at 25 fps come out as 13, and
+so do 11-14 at 25 fps, 6-7, 12-15 and 24-31 at 30 fps); it also holds a whole episode's frames
+in memory (a 1,000-step MuJoCo episode at 480x480 is 0.7 GB)."""
 
 from __future__ import annotations
 
@@ -30,9 +36,9 @@ def check_video_folder(folder: Path) -> None:
     """A new or empty folder that takes files; refused before anything starts otherwise, so no
     earlier recording is overwritten."""
     try:
-        import moviepy  # noqa: F401  (RecordVideo writes with it)
+        import imageio_ffmpeg  # noqa: F401  (writes the files)
     except ImportError:
-        raise ConfigError(["--video needs moviepy: pip install 'rlcore[video]'"]) from None
+        raise ConfigError(["--video needs imageio-ffmpeg: pip install 'rlcore[video]'"]) from None
     if folder.exists() and (not folder.is_dir() or any(folder.iterdir())):
         raise ConfigError([f"--video {folder}: exists and is not an empty folder; recordings "
                            "are never written over others. Give a new folder"])
@@ -63,10 +69,10 @@ def _rendered_env(env_id: str, env_kwargs: dict):
 
 
 def _play(env, policy, episodes: int, seed: int, env_id: str, watchdog=None,
-          on_step=None) -> tuple[list, list]:
+          on_step=None, on_episode_end=None) -> tuple[list, list]:
     """``episodes`` episodes of ``policy`` (the evaluation's seeds) under the watchdog;
-    ``on_step()`` after the reset and each step. Returns their returns and lengths; closes
-    ``env``."""
+    ``on_step()`` after the reset and each step, ``on_episode_end()`` after an episode's last
+    step. Returns their returns and lengths; closes ``env``."""
     rng = np.random.default_rng(seeding.derive(seed, seeding.EVAL_STREAM))
     at = {"step": 0}
     guard = watchdog.watch(lambda: at["step"], lambda: f"rendering env '{env_id}'") \
@@ -88,27 +94,58 @@ def _play(env, policy, episodes: int, seed: int, env_id: str, watchdog=None,
                         on_step()
                 returns.append(total)
                 lengths.append(steps)
+                if on_episode_end is not None:
+                    on_episode_end()
                 if len(returns) < episodes:
                     obs, _ = env.reset()
         finally:
-            env.close()  # RecordVideo writes the last episode's file here
+            env.close()
     return returns, lengths
+
+
+class _EpisodeFiles:
+    """One MP4 per episode, frames streamed to ffmpeg as they come (see the module's note)."""
+
+    def __init__(self, folder: Path, fps: float):
+        self.folder, self.fps = folder, fps
+        self.files: list[str] = []
+        self._writer = None
+
+    def frame(self, frame: np.ndarray) -> None:
+        import imageio_ffmpeg
+
+        frame = np.ascontiguousarray(np.asarray(frame)[..., :3], dtype=np.uint8)
+        if self._writer is None:
+            path = self.folder / f"{PREFIX}-episode-{len(self.files)}.mp4"
+            height, width = frame.shape[:2]
+            # yuv420p (what players expect) needs even sides: ffmpeg scales an odd side by one
+            self._writer = imageio_ffmpeg.write_frames(
+                str(path), (width, height), fps=self.fps, macro_block_size=2,
+                ffmpeg_log_level="error")
+            self._writer.send(None)
+            self.files.append(str(path))
+        self._writer.send(frame)
+
+    def end_episode(self) -> None:
+        if self._writer is not None:
+            self._writer.close()
+            self._writer = None
 
 
 def record(policy, env_id: str, env_kwargs: dict, episodes: int, seed: int, folder: Path,
            watchdog=None) -> dict:
     """Play ``episodes`` episodes of ``policy`` in one rendered env and write each to
-    ``folder``; returns their returns, lengths and files."""
-    from gymnasium.wrappers import RecordVideo
-
+    ``folder`` (``eval-episode-<i>.mp4``, at the env's ``render_fps``); returns their returns,
+    lengths and files."""
     env = _rendered_env(env_id, env_kwargs)
-    with warnings.catch_warnings():  # the folder exists: check_video_folder made it, empty
-        warnings.filterwarnings("ignore", message=".*Overwriting existing videos")
-        env = RecordVideo(env, str(folder), episode_trigger=lambda _: True, name_prefix=PREFIX,
-                          disable_logger=True)
-    returns, lengths = _play(env, policy, episodes, seed, env_id, watchdog)
-    files = [str(folder / f"{PREFIX}-episode-{i}.mp4") for i in range(episodes)]
-    return {"returns": np.asarray(returns), "lengths": lengths, "files": files}
+    out = _EpisodeFiles(folder, fps=env.metadata.get("render_fps") or 30)
+    try:
+        returns, lengths = _play(env, policy, episodes, seed, env_id, watchdog,
+                                 on_step=lambda: out.frame(env.render()),
+                                 on_episode_end=out.end_episode)
+    finally:
+        out.end_episode()  # an episode cut short by an error keeps what it recorded
+    return {"returns": np.asarray(returns), "lengths": lengths, "files": out.files}
 
 
 MAX_FRAMES, MAX_SIDE = 200, 160  # a TensorBoard clip: a few MB of GIF at most
