@@ -84,7 +84,8 @@ def git_state() -> dict:
             return ""
 
     dirty = git("status", "--porcelain", "--", "rlcore", "plugins", "envs", "experiments")
-    return {"commit": git("rev-parse", "--short", "HEAD") or None,
+    # a copy of the tree without .git (a remote machine) names its commit in BENCH_COMMIT
+    return {"commit": git("rev-parse", "--short", "HEAD") or os.environ.get("BENCH_COMMIT"),
             "library_sources_modified": bool(dirty)}
 
 

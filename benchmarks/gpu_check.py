@@ -191,16 +191,19 @@ def pong_run(wall_s: int, device: str = "cuda") -> dict:
         return out
     run = load_run(run_dir)
     tags = scalar_tags(run)
-    for tag in ("episode/return", "train/episode_return"):
+    if "rollout/episode_return_mean100" in tags:  # the training episodes' mean of the last 100
+        s = read_scalar(run, "rollout/episode_return_mean100")
+        keep = sorted(set(range(0, len(s.step), max(1, len(s.step) // 12))) | {len(s.step) - 1})
+        out["episode_return_mean100_curve"] = [[int(s.step[i]), round(float(s.value[i]), 2)]
+                                               for i in keep]
+    for tag, key in (("buffer/size", "env_steps"), ("buffer/updates", "updates"),
+                     ("eval/return_mean", "final_eval_return")):
         if tag in tags:
-            s = read_scalar(run, tag)
-            out["episode_return_curve"] = [[int(x), round(float(y), 2)]
-                                          for x, y in zip(s.step[::10], s.value[::10])]
-            break
-    for tag in ("learner/updates_per_s", "perf/updates_per_s", "perf/env_steps_per_s"):
+            out[key] = round(float(read_scalar(run, tag).value[-1]), 2)
+    for tag, key in (("time/env_steps_per_s", "env_steps_per_s_last5"),
+                     ("time/update_s", "update_s_last5")):
         if tag in tags:
-            s = read_scalar(run, tag)
-            out[tag] = round(float(s.value[-1]), 1)
+            out[key] = round(float(read_scalar(run, tag).value[-5:].mean()), 5)
     out["tags"] = tags[:40]
     return out
 
@@ -212,7 +215,7 @@ def markdown(lines: list[dict], device: str) -> str:
     host = lines[0]["host"] if lines else {}
     rows = ["", f"## GPU path ({device}), {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}", "",
             f"`benchmarks/gpu_check.sh`, commit `{(lines[0]['git'] or {}).get('commit', '?')[:7]}`, "
-            f"CPU {host.get('cpu_model', '?')} ({host.get('cpu_count', '?')} cores), one torch "
+            f"CPU {host.get('cpu_model', '?')} ({host.get('cpus', '?')} cores), one torch "
             "thread on the CPU side.", "",
             "| learner | CPU updates/s | GPU updates/s | GPU / CPU |", "|---|--:|--:|--:|"]
     by = {(ln["task"], ln["config"].get("device")): ln["metrics"] for ln in lines}
@@ -229,8 +232,12 @@ def markdown(lines: list[dict], device: str) -> str:
                      f"{m['gpu_cnn_steps_per_s']} ({100 * m['share_of_raw']:.0f} % of raw; goal ≥ 80 %)."]
         if ln["task"] == "dqn_pong":
             m = ln["metrics"]
-            rows += ["", f"DQN Pong, learner on the GPU, {m.get('wall_s')} s: exit {m.get('exit_status')}; "
-                     f"episode returns (env step, return): {m.get('episode_return_curve', 'none recorded')}"]
+            rows += ["", f"DQN Pong (`experiments/dqn_pong.yaml`, inline collection), learner on "
+                     f"the GPU, {m.get('wall_s')} s: exit {m.get('exit_status')}, "
+                     f"{m.get('env_steps')} env steps, {m.get('updates')} updates, "
+                     f"{m.get('env_steps_per_s_last5')} env steps/s at the end; training "
+                     f"return (mean of the last 100 episodes) by env step: "
+                     f"{m.get('episode_return_mean100_curve', 'none recorded')}"]
     return "\n".join(rows) + "\n"
 
 
