@@ -130,7 +130,10 @@ def learner_rate(name: str, device: str, seconds: float) -> dict:
 
 def collection_rates(num_envs: int, seconds: float, device: str = "cuda") -> dict:
     """Raw ale-py vector env steps/s (random actions) and the same loop with greedy actions
-    from a Nature-CNN Q network on ``device``."""
+    from a Nature-CNN Q network on ``device``: one vector env, the network between its steps
+    (``gpu_cnn``), and two half-size vector envs (``gpu_cnn_overlap``, as ``rollout.overlap``
+    splits a worker's sub-envs), where the network acts for one half while the other steps in
+    ale-py's threads."""
     import numpy as np
     import torch
 
@@ -144,30 +147,95 @@ def collection_rates(num_envs: int, seconds: float, device: str = "cuda") -> dic
     spaces = SpaceSpec(tuple(obs.shape[1:]), "uint8", "discrete", (), int(envs.single_action_space.n))
     net = QNetwork(spaces, hidden=(512,)).to(device).eval()
 
+    def greedy_actions(o) -> np.ndarray:
+        with torch.inference_mode():
+            q = net(torch.from_numpy(o).to(device, non_blocking=True))[..., 0]
+            return q.argmax(-1).cpu().numpy()
+
     def raw() -> int:
         envs.step(rng.integers(0, spaces.num_actions, num_envs))
         return num_envs
 
     def greedy() -> int:
         nonlocal obs
-        with torch.inference_mode():
-            q = net(torch.from_numpy(obs).to(device, non_blocking=True))[..., 0]
-            action = q.argmax(-1).cpu().numpy()
-        obs = envs.step(action)[0]
+        obs = envs.step(greedy_actions(obs))[0]
         return num_envs
 
+    halves = [make_vec_env("rlcore/PongNative-v5", num_envs // 2, {}) for _ in range(2)]
+    half_obs = [h.reset(seed=i)[0].copy() for i, h in enumerate(halves)]
+    for h, o in zip(halves, half_obs):
+        h.send(greedy_actions(o))
+
+    def overlapped() -> int:
+        for i, h in enumerate(halves):  # half i's step is done: act for it, the other steps
+            half_obs[i] = h.recv()[0]
+            h.send(greedy_actions(half_obs[i]))
+        return 2 * (num_envs // 2)
+
     rates = {}
-    for name, step in (("raw", raw), ("gpu_cnn", greedy), ("raw_again", raw)):
+    for name, step in (("raw", raw), ("gpu_cnn", greedy), ("gpu_cnn_overlap", overlapped),
+                       ("raw_again", raw)):
         for _ in range(20):
             step()
         steps, t0 = 0, time.perf_counter()
         while time.perf_counter() - t0 < seconds:
             steps += step()
         rates[name] = steps / (time.perf_counter() - t0)
+    for h in halves:
+        h.recv()
+        h.close()
     envs.close()
     raw_rate = (rates["raw"] + rates["raw_again"]) / 2
     return {"raw_steps_per_s": round(raw_rate), "gpu_cnn_steps_per_s": round(rates["gpu_cnn"]),
-            "share_of_raw": round(rates["gpu_cnn"] / raw_rate, 3)}
+            "share_of_raw": round(rates["gpu_cnn"] / raw_rate, 3),
+            "gpu_cnn_overlap_steps_per_s": round(rates["gpu_cnn_overlap"]),
+            "overlap_share_of_raw": round(rates["gpu_cnn_overlap"] / raw_rate, 3)}
+
+
+def update_profile(name: str, device: str, updates: int = 50) -> dict:
+    """Where one learner update's time goes on ``device``: the replay sample alone (host), and
+    torch.profiler's top operators over ``updates`` updates by their own host time."""
+    import numpy as np
+    import torch
+    from torch.profiler import ProfilerActivity, profile
+
+    from rlcore.config import load_experiment
+    from rlcore.learner.core import Learner
+    from rlcore.regimes.transition import make_replay
+    from rlcore.types import SpaceSpec
+
+    file, overrides, spec = LEARNERS[name]
+    exp = load_experiment(bc.ROOT / "experiments" / file, overrides)
+    spaces = SpaceSpec(*spec)
+    learner = Learner(exp, spaces, torch.device(device), one_step=True)
+    buf = make_replay(exp, spaces)
+    bc.fill_random_frames(buf, 2000, np.random.default_rng(0))
+    for _ in range(5):
+        learner.update(buf.sample(exp.algo.batch_size), 0.0)
+    sync = torch.cuda.synchronize if device == "cuda" else (lambda: None)
+    t0 = time.perf_counter()
+    batches = [buf.sample(exp.algo.batch_size) for _ in range(updates)]
+    sample_ms = 1000 * (time.perf_counter() - t0) / updates
+    sync()
+    t0 = time.perf_counter()
+    for b in batches:
+        learner.update(b, 0.0)
+    sync()
+    update_ms = 1000 * (time.perf_counter() - t0) / updates
+    activities = [ProfilerActivity.CPU] + ([ProfilerActivity.CUDA] if device == "cuda" else [])
+    with profile(activities=activities) as prof:
+        for b in batches[:20]:
+            learner.update(b, 0.0)
+        sync()
+    rows = sorted(prof.key_averages(), key=lambda e: -e.self_cpu_time_total)[:15]
+    top = [[e.key, e.count // 20, round(e.self_cpu_time_total / 20 / 1000, 3),
+            round(getattr(e, "self_device_time_total", getattr(e, "self_cuda_time_total", 0))
+                  / 20 / 1000, 3)] for e in rows]
+    gpu_ms = sum(getattr(e, "self_device_time_total", getattr(e, "self_cuda_time_total", 0))
+                 for e in prof.key_averages()) / 20 / 1000
+    return {"sample_ms": round(sample_ms, 3), "update_ms_without_sample": round(update_ms, 3),
+            "gpu_busy_ms_per_update": round(gpu_ms, 3),
+            "top_ops_per_update [op, calls, self host ms, self device ms]": top}
 
 
 # ---------------------------------------------------------------------------- DQN Pong
@@ -229,7 +297,9 @@ def markdown(lines: list[dict], device: str) -> str:
             m = ln["metrics"]
             rows += ["", f"Atari collection, {ln['config']['num_envs']} envs: raw "
                      f"{m['raw_steps_per_s']} steps/s, with GPU CNN inference "
-                     f"{m['gpu_cnn_steps_per_s']} ({100 * m['share_of_raw']:.0f} % of raw; goal ≥ 80 %)."]
+                     f"{m['gpu_cnn_steps_per_s']} ({100 * m['share_of_raw']:.0f} % of raw), with the "
+                     f"halves overlapped {m['gpu_cnn_overlap_steps_per_s']} "
+                     f"({100 * m['overlap_share_of_raw']:.0f} %); goal ≥ 80 %."]
         if ln["task"] == "dqn_pong":
             m = ln["metrics"]
             rows += ["", f"DQN Pong (`experiments/dqn_pong.yaml`, inline collection), learner on "
@@ -246,6 +316,9 @@ def main(argv=None) -> int:
     p.add_argument("--seconds", type=float, default=10.0, help="per learner and device")
     p.add_argument("--atari-envs", type=int, nargs="+", default=[16, 64])
     p.add_argument("--pong-s", type=int, default=180, help="DQN Pong wall seconds (0: skip)")
+    p.add_argument("--learners", nargs="*", default=list(LEARNERS), choices=list(LEARNERS))
+    p.add_argument("--profile", nargs="*", default=["dqn_cnn"], choices=list(LEARNERS)[2:],
+                   help="replay learners whose update is profiled on the GPU")
     p.add_argument("--out", default=None, help="append the JSON lines to this file")
     p.add_argument("--markdown", default=None, help="append the results table to this file")
     args = p.parse_args(argv)
@@ -261,10 +334,13 @@ def main(argv=None) -> int:
 
     torch.set_num_threads(1)
     lines = []
-    for name in LEARNERS:
+    for name in args.learners:
         for dev in ("cpu", "cuda"):
             lines.append(emit(name, learner_rate(name, dev, args.seconds),
                               {"device": dev, "file": LEARNERS[name][0], "gpu": device}, args.out))
+    for name in args.profile:
+        lines.append(emit(f"{name}_profile", update_profile(name, "cuda"),
+                          {"device": "cuda", "file": LEARNERS[name][0], "gpu": device}, args.out))
     for n in args.atari_envs:
         lines.append(emit("atari_collection", collection_rates(n, args.seconds),
                           {"num_envs": n, "gpu": device}, args.out))

@@ -18,6 +18,7 @@
 #   MARKDOWN=FILE        where the table is appended (default benchmarks/RESULTS.md)
 #   SECONDS_EACH=N       seconds per learner and device, and per collection rate (default 8)
 #   PONG_S=N             the DQN Pong run's wall seconds (default 150; 0 skips it)
+# Arguments are passed on to gpu_check.py (e.g. --learners dqn_cnn --atari-envs 64 128).
 #
 # Exit status 3 (nothing installed, nothing measured) where no NVIDIA GPU is visible.
 set -euo pipefail
@@ -84,5 +85,5 @@ fi
 mkdir -p "$(dirname "$RESULTS_OUT")"
 cd "$ROOT/benchmarks"
 timeout "$BUDGET_S" "$PY" gpu_check.py --seconds "${SECONDS_EACH:-8}" --pong-s "${PONG_S:-150}" \
-    --out "$RESULTS_OUT" --markdown "$MARKDOWN"
+    --out "$RESULTS_OUT" --markdown "$MARKDOWN" "$@"
 echo "gpu_check: results in $RESULTS_OUT and $MARKDOWN"
