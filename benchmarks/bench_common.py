@@ -84,8 +84,9 @@ def git_state() -> dict:
             return ""
 
     dirty = git("status", "--porcelain", "--", "rlcore", "plugins", "envs", "experiments")
-    # a copy of the tree without .git (a remote machine) names its commit in BENCH_COMMIT
-    return {"commit": git("rev-parse", "--short", "HEAD") or os.environ.get("BENCH_COMMIT"),
+    # a copy of the tree on another machine names its commit in BENCH_COMMIT (its .git, if it
+    # has one, may not be the tree's)
+    return {"commit": os.environ.get("BENCH_COMMIT") or git("rev-parse", "--short", "HEAD") or None,
             "library_sources_modified": bool(dirty)}
 
 
