@@ -86,7 +86,7 @@ def synthetic_fragments(exp, spaces, rng):
                      actor_id=0)]
 
 
-def learner_rate(name: str, device: str, seconds: float) -> dict:
+def learner_rate(name: str, device: str, seconds: float, extra: tuple = ()) -> dict:
     import numpy as np
     import torch
 
@@ -96,7 +96,7 @@ def learner_rate(name: str, device: str, seconds: float) -> dict:
     from rlcore.types import SpaceSpec
 
     file, overrides, spec = LEARNERS[name]
-    exp = load_experiment(bc.ROOT / "experiments" / file, overrides)
+    exp = load_experiment(bc.ROOT / "experiments" / file, [*overrides, *extra])
     spaces = SpaceSpec(*spec)
     rng = np.random.default_rng(0)
     replay = name.endswith("_cnn") and not name.startswith("ppo")
@@ -286,6 +286,9 @@ def markdown(lines: list[dict], device: str) -> str:
             f"CPU {host.get('cpu_model', '?')} ({host.get('cpus', '?')} cores), one torch "
             "thread on the CPU side.", "",
             "| learner | CPU updates/s | GPU updates/s | GPU / CPU |", "|---|--:|--:|--:|"]
+    sets = next((ln["config"].get("overrides") for ln in lines if ln["config"].get("overrides")), None)
+    if sets:
+        rows.insert(-2, f"Every learner with `{' '.join(sets)}`.\n")
     by = {(ln["task"], ln["config"].get("device")): ln["metrics"] for ln in lines}
     for name in LEARNERS:
         cpu, gpu = by.get((name, "cpu")), by.get((name, "cuda"))
@@ -317,6 +320,8 @@ def main(argv=None) -> int:
     p.add_argument("--atari-envs", type=int, nargs="+", default=[16, 64])
     p.add_argument("--pong-s", type=int, default=180, help="DQN Pong wall seconds (0: skip)")
     p.add_argument("--learners", nargs="*", default=list(LEARNERS), choices=list(LEARNERS))
+    p.add_argument("--learner-set", nargs="*", default=[], metavar="KEY=VALUE",
+                   help="overrides for every learner measured (e.g. learner.fused_adam=true)")
     p.add_argument("--profile", nargs="*", default=["dqn_cnn"], choices=list(LEARNERS)[2:],
                    help="replay learners whose update is profiled on the GPU")
     p.add_argument("--out", default=None, help="append the JSON lines to this file")
@@ -336,8 +341,9 @@ def main(argv=None) -> int:
     lines = []
     for name in args.learners:
         for dev in ("cpu", "cuda"):
-            lines.append(emit(name, learner_rate(name, dev, args.seconds),
-                              {"device": dev, "file": LEARNERS[name][0], "gpu": device}, args.out))
+            lines.append(emit(name, learner_rate(name, dev, args.seconds, tuple(args.learner_set)),
+                              {"device": dev, "file": LEARNERS[name][0], "gpu": device,
+                               "overrides": args.learner_set}, args.out))
     for name in args.profile:
         lines.append(emit(f"{name}_profile", update_profile(name, "cuda"),
                           {"device": "cuda", "file": LEARNERS[name][0], "gpu": device}, args.out))
