@@ -44,7 +44,8 @@ class Worker:
     """The PPO Pong file's rollout worker on the native env, as an actor or the inline loop
     runs it; weights as the learner publishes them (numpy)."""
 
-    def __init__(self, num_envs: int, sticky: float, overlap: bool, fragment_length: int):
+    def __init__(self, num_envs: int, sticky: float, overlap: bool, fragment_length: int,
+                 inference: str = "numpy"):
         from rlcore.actors.worker import RolloutWorker, rollout_worker_spec
         from rlcore.config import load_experiment
         from rlcore.run.checks import check_spaces
@@ -53,7 +54,7 @@ class Worker:
             f"env.id={ENV}", f"env.num_envs={num_envs}", "rollout.num_actors=0",
             f"rollout.fragment_length={fragment_length}",
             f"env.kwargs={{repeat_action_probability: {sticky}}}",
-            f"rollout.overlap={str(overlap).lower()}"])
+            f"rollout.overlap={str(overlap).lower()}", f"rollout.inference={inference}"])
         spaces = check_spaces(exp)
         self.worker = RolloutWorker(**rollout_worker_spec(exp, spaces).kwargs(0, 0, False))
         self.worker.work()  # first fragment: the initial weights, the envs warm
@@ -90,15 +91,27 @@ def main(argv=None) -> int:
     p.add_argument("--sticky", type=float, default=0.25)
     p.add_argument("--seconds", type=float, default=8.0, help="rlcore: seconds per loop per round")
     p.add_argument("--rounds", type=int, default=3)
+    p.add_argument("--inference", default="numpy",
+                   help="rollout.inference kinds for rlcore's loops, comma-separated (numpy, "
+                        "torch: the Nature CNN in torch on one thread, as an actor holding "
+                        "torch runs it)")
     p.add_argument("--out", help="append the JSON line to this file")
     args = p.parse_args(argv)
 
     from threadpoolctl import threadpool_limits
 
     threadpool_limits(1, user_api="blas")
-    loops = {"raw_native": RawLoop(ENV, args.envs, {"repeat_action_probability": args.sticky}),
-             "rlcore": Worker(args.envs, args.sticky, False, args.fragment_length),
-             "rlcore_overlap": Worker(args.envs, args.sticky, True, args.fragment_length)}
+    kinds = args.inference.split(",")
+    if "torch" in kinds:
+        import torch
+
+        torch.set_num_threads(1)  # as an actor sets it (rlcore.actors.host)
+    loops = {"raw_native": RawLoop(ENV, args.envs, {"repeat_action_probability": args.sticky})}
+    for kind in kinds:
+        tag = "" if kind == "numpy" else f"_{kind}"
+        loops[f"rlcore{tag}"] = Worker(args.envs, args.sticky, False, args.fragment_length, kind)
+        loops[f"rlcore_overlap{tag}"] = Worker(args.envs, args.sticky, True,
+                                               args.fragment_length, kind)
     rates: dict[str, list[float]] = {k: [] for k in loops}
     vecs = args.sb3_vec.split(",") if args.sb3 else []
     rates.update({f"sb3_{v}": [] for v in vecs})
@@ -115,7 +128,7 @@ def main(argv=None) -> int:
         loop.close()
 
     metrics = {f"{k}_steps_per_s": float(np.median(v)) for k, v in rates.items()}
-    for k in ("rlcore", "rlcore_overlap"):
+    for k in [k for k in loops if k.startswith("rlcore")]:
         metrics[f"{k}_share_of_raw"] = float(np.median(
             np.array(rates[k]) / np.array(rates["raw_native"])))
         if vecs:
@@ -124,7 +137,7 @@ def main(argv=None) -> int:
     config = {"env": ENV, "num_envs": args.envs, "fragment_length": args.fragment_length,
               "sticky": args.sticky, "seconds_per_loop": args.seconds, "rounds": args.rounds,
               "sb3_vec": vecs, "sb3_steps": args.sb3_steps, "blas_threads": 1,
-              "sb3_torch_threads": 1}
+              "sb3_torch_threads": 1, "inference": kinds}
     details = {"rates": {k: [round(x) for x in v] for k, v in rates.items()}, "load_avg": loads}
     bench_common.emit(bench_common.make_line("atari_collect", None, metrics, config, details),
                       args.out)
