@@ -86,7 +86,10 @@ def synthetic_fragments(exp, spaces, rng):
                      actor_id=0)]
 
 
-def learner_rate(name: str, device: str, seconds: float, extra: tuple = ()) -> dict:
+def learner_and_data(name: str, device: str, extra: tuple = ()):
+    """The learner of ``LEARNERS[name]`` on ``device`` and what it learns from: ``data()`` gives
+    one update's input (a replay batch, or a rollout's synthetic fragments), ``env_steps`` the
+    env steps in it (None for replay); ``sync()`` waits for the device."""
     import numpy as np
     import torch
 
@@ -109,9 +112,14 @@ def learner_rate(name: str, device: str, seconds: float, extra: tuple = ()) -> d
     else:
         frags = synthetic_fragments(exp, spaces, rng)
         data, env_steps = (lambda: frags), sum(f.num_steps for f in frags)
+    sync = torch.cuda.synchronize if device == "cuda" else (lambda: None)
+    return learner, data, env_steps, sync
+
+
+def learner_rate(name: str, device: str, seconds: float, extra: tuple = ()) -> dict:
+    learner, data, env_steps, sync = learner_and_data(name, device, extra)
     for _ in range(2):  # warm-up (CUDA context, cuDNN autotuning, allocator)
         learner.update(data(), 0.0)
-    sync = torch.cuda.synchronize if device == "cuda" else (lambda: None)
     sync()
     n, t0 = 0, time.perf_counter()
     while time.perf_counter() - t0 < seconds:
@@ -162,14 +170,12 @@ def collection_rates(num_envs: int, seconds: float, device: str = "cuda") -> dic
         return num_envs
 
     halves = [make_vec_env("rlcore/PongNative-v5", num_envs // 2, {}) for _ in range(2)]
-    half_obs = [h.reset(seed=i)[0].copy() for i, h in enumerate(halves)]
-    for h, o in zip(halves, half_obs):
-        h.send(greedy_actions(o))
+    for i, h in enumerate(halves):
+        h.send(greedy_actions(h.reset(seed=i)[0]))
 
     def overlapped() -> int:
-        for i, h in enumerate(halves):  # half i's step is done: act for it, the other steps
-            half_obs[i] = h.recv()[0]
-            h.send(greedy_actions(half_obs[i]))
+        for h in halves:  # this half's step is done: act for it while the other steps
+            h.send(greedy_actions(h.recv()[0]))
         return 2 * (num_envs // 2)
 
     rates = {}
@@ -195,26 +201,13 @@ def collection_rates(num_envs: int, seconds: float, device: str = "cuda") -> dic
 def update_profile(name: str, device: str, updates: int = 50) -> dict:
     """Where one learner update's time goes on ``device``: the replay sample alone (host), and
     torch.profiler's top operators over ``updates`` updates by their own host time."""
-    import numpy as np
-    import torch
     from torch.profiler import ProfilerActivity, profile
 
-    from rlcore.config import load_experiment
-    from rlcore.learner.core import Learner
-    from rlcore.regimes.transition import make_replay
-    from rlcore.types import SpaceSpec
-
-    file, overrides, spec = LEARNERS[name]
-    exp = load_experiment(bc.ROOT / "experiments" / file, overrides)
-    spaces = SpaceSpec(*spec)
-    learner = Learner(exp, spaces, torch.device(device), one_step=True)
-    buf = make_replay(exp, spaces)
-    bc.fill_random_frames(buf, 2000, np.random.default_rng(0))
+    learner, data, _, sync = learner_and_data(name, device)
     for _ in range(5):
-        learner.update(buf.sample(exp.algo.batch_size), 0.0)
-    sync = torch.cuda.synchronize if device == "cuda" else (lambda: None)
+        learner.update(data(), 0.0)
     t0 = time.perf_counter()
-    batches = [buf.sample(exp.algo.batch_size) for _ in range(updates)]
+    batches = [data() for _ in range(updates)]
     sample_ms = 1000 * (time.perf_counter() - t0) / updates
     sync()
     t0 = time.perf_counter()
@@ -227,12 +220,15 @@ def update_profile(name: str, device: str, updates: int = 50) -> dict:
         for b in batches[:20]:
             learner.update(b, 0.0)
         sync()
-    rows = sorted(prof.key_averages(), key=lambda e: -e.self_cpu_time_total)[:15]
+
+    def device_us(e) -> float:  # torch renamed the field (cuda -> device)
+        return getattr(e, "self_device_time_total", getattr(e, "self_cuda_time_total", 0))
+
+    events = prof.key_averages()
+    rows = sorted(events, key=lambda e: -e.self_cpu_time_total)[:15]
     top = [[e.key, e.count // 20, round(e.self_cpu_time_total / 20 / 1000, 3),
-            round(getattr(e, "self_device_time_total", getattr(e, "self_cuda_time_total", 0))
-                  / 20 / 1000, 3)] for e in rows]
-    gpu_ms = sum(getattr(e, "self_device_time_total", getattr(e, "self_cuda_time_total", 0))
-                 for e in prof.key_averages()) / 20 / 1000
+            round(device_us(e) / 20 / 1000, 3)] for e in rows]
+    gpu_ms = sum(device_us(e) for e in events) / 20 / 1000
     return {"sample_ms": round(sample_ms, 3), "update_ms_without_sample": round(update_ms, 3),
             "gpu_busy_ms_per_update": round(gpu_ms, 3),
             "top_ops_per_update [op, calls, self host ms, self device ms]": top}
