@@ -9,6 +9,7 @@ import re
 import shutil
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -99,8 +100,21 @@ def test_a_run_folder_turned_read_only_mid_run_stops_cleanly_and_resumes_later(t
                                       "--run-dir", str(run_dir)], read_only=False)
     remount = ["nsenter", "-t", str(proc.pid), "-m", "mount", "-o", "remount,bind,ro",
                str(runs), str(runs)]
+
+    def make_read_only() -> None:
+        # The kernel refuses a read-only remount (EBUSY, "mount point is busy") while a file on
+        # the mount is open for writing; the run opens its event file and checkpoints only for
+        # the moment of a write, so try again until the remount lands between two writes.
+        for _ in range(400):
+            done = subprocess.run(remount, capture_output=True, text=True)
+            if done.returncode == 0:
+                return
+            assert "busy" in done.stderr, done.stderr
+            time.sleep(0.01)
+        raise AssertionError(f"the mount stayed busy through 400 remounts: {done.stderr}")
+
     # past the checkpoint at 256 steps
-    err = stopped_by(proc, 600, lambda: subprocess.run(remount, check=True))
+    err = stopped_by(proc, 600, make_read_only)
     # whichever writer comes first: the TensorBoard writer, or a checkpoint falling due
     assert (err.startswith(f"error: cannot write TensorBoard events to the run folder {run_dir} "
                            "(Read-only file system); it was made read-only, filled up or "
