@@ -33,11 +33,11 @@ CASES = {
         "stop.num_env_steps=2000", "stop.eval_return=null", "eval.every_env_steps=1000",
         "eval.episodes=3", "checkpoint.every_env_steps=0", "algo.learning_starts=500",
         # the file's settings when the numbers were recorded (it has since changed its lr,
-        # target update, double Q, advantage learning, value range and prioritized replay):
-        # the recorded numbers must not follow later edits
+        # target update, double Q, advantage learning, value range, prioritized replay and
+        # evaluation network): the recorded numbers must not follow later edits
         "learner.lr=2.3e-3", "learner.lr_schedule=constant", "algo.double_q=false",
         "algo.target_update_period=64", "algo.tau=1.0", "algo.munchausen_alpha=0",
-        "algo.value_range=null", "algo.prioritized=false"]),
+        "algo.value_range=null", "algo.prioritized=false", "algo.eval_network=online"]),
     "trpo_pendulum": ("experiments/trpo_pendulum.yaml", [
         "stop.num_env_steps=4096", "stop.eval_return=null", "eval.every_env_steps=2048",
         "eval.episodes=2", "learner.torch_threads=1"]),

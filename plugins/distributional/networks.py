@@ -7,6 +7,7 @@ import numpy as np
 
 from rlcore.networks.export import q_network_spec
 from rlcore.networks.value import EpsilonGreedyPolicy, QNetwork
+from rlcore.policies.sampling import acting_network
 
 
 def support(cfg) -> np.ndarray:
@@ -28,7 +29,7 @@ def make_qr_modules(cfg, spaces) -> dict:
 
 
 def make_c51_policy(modules: dict, cfg, spaces, explore: bool):
-    net, z = modules["q"], support(cfg)
+    net, z = acting_network(modules, cfg, explore), support(cfg)
 
     def values(obs):
         logits = net.numpy_forward(obs)
@@ -39,7 +40,7 @@ def make_c51_policy(modules: dict, cfg, spaces, explore: bool):
 
 
 def make_qr_policy(modules: dict, cfg, spaces, explore: bool):
-    net = modules["q"]
+    net = acting_network(modules, cfg, explore)
     return EpsilonGreedyPolicy(lambda obs: net.numpy_forward(obs).mean(-1), net.num_actions, cfg,
                                explore)
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from rlcore.networks.export import q_network_spec
 from rlcore.networks.value import QNetwork, values_of
-from rlcore.policies.sampling import BoltzmannPolicy, EpsilonGreedyPolicy
+from rlcore.policies.sampling import BoltzmannPolicy, EpsilonGreedyPolicy, acting_network
 
 
 def make_modules(cfg, spaces) -> dict:
@@ -15,7 +15,7 @@ def make_modules(cfg, spaces) -> dict:
 
 
 def make_policy(modules: dict, cfg, spaces, explore: bool):
-    net = modules["q"]
+    net = acting_network(modules, cfg, explore)
     cls = BoltzmannPolicy if getattr(cfg, "soft_beta", None) is not None else EpsilonGreedyPolicy
     return cls(values_of(net), net.num_actions, cfg, explore)
 

@@ -78,6 +78,14 @@ class DiagonalGaussian:
         return ActionOut(u, log_prob.astype(np.float32), self.env_action(u))
 
 
+def acting_network(modules: dict, cfg, explore: bool):
+    """The Q-network a value-based plugin's policy acts on: ``modules["q"]``, or for an
+    evaluation policy with ``algo.eval_network: target`` the target copy ``modules["target_q"]``."""
+    if not explore and getattr(cfg, "eval_network", "online") == "target":
+        return modules["target_q"]
+    return modules["q"]
+
+
 class EpsilonGreedyPolicy:
     """The actors' policy of value-based plugins: argmax of ``values(obs)`` (numpy [N, A]),
     a uniformly random action with probability epsilon. The rollout loop calls

@@ -83,6 +83,11 @@ class ActionGapConfig(EpsilonGreedyConfig):
         "advantage learning, which widens the action gap. 0 = off")
     munchausen_clip: float = Field(
         -1.0, le=0, description="lower clip l0 of tau log pi (the paper's -1)")
+    eval_network: Literal["online", "target"] = Field(
+        "online", description="the Q-network the evaluation policy acts greedily on: the "
+        "online one, or the target network (with tau < 1 a Polyak average of the online "
+        "weights, smoother from one evaluation to the next); the actors always act on the "
+        "online one")
 
 
 class ValueRangeConfig(BaseModel):
