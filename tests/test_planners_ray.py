@@ -1,7 +1,7 @@
 """The model-based plugins on Ray actors (local, loopback-only Ray): the learner fits the model
 from the actors' transitions, the actors control with the published weights. Judged on the
-actors' own transitions in the replay, every env step after the driver's first one taken by
-an actor (``rollout.inline_start=false``)."""
+actors' own transitions in the replay; every env step is an actor's
+(``rollout.inline_start=false``: no inline steps while Ray starts)."""
 
 import numpy as np
 import pytest
