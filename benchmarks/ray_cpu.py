@@ -68,14 +68,12 @@ def run_mode(args, mode: str) -> dict:
             table = proc_table()
             own = own_pids(table, {proc.pid}, sessions)
             sessions |= {table[pid].sid for pid in own}  # Ray's daemons may start their own
-            for pid in own:
-                if pid not in seen:
-                    seen[pid] = (label(pid, table[pid].name), 0.0)
-                seen[pid] = (seen[pid][0], table[pid].cpu_s)
+            for pid in own:  # a process's role is read once, when it is first seen
+                role = seen[pid][0] if pid in seen else label(pid, table[pid].name)
+                seen[pid] = (role, table[pid].cpu_s)
             time.sleep(0.2)
         wall = time.monotonic() - t0
         out = proc.stdout.read()
-        bc.shutdown_ray()
     if proc.returncode != 0:
         raise SystemExit(f"ray_cpu.py: {mode} failed (exit {proc.returncode}):\n{out[-2000:]}")
     loop = re.search(r"done: [\d,]+ env steps in ([\d.]+) s", out)

@@ -13,8 +13,7 @@ from rlcore.types import SpaceSpec
 VEC = SpaceSpec((5,), "float32", "discrete", (), 3)
 
 
-def modules_of(algorithm: str, cfg):
-    plugin = registry.get_algorithm(algorithm)
+def modules_of(plugin, cfg) -> dict:
     torch.manual_seed(0)
     modules = plugin.make_modules(cfg, VEC)
     gen = torch.Generator().manual_seed(1)
@@ -22,7 +21,7 @@ def modules_of(algorithm: str, cfg):
         for m in modules.values():
             for p in m.parameters():
                 p.add_(0.5 * torch.randn(p.shape, generator=gen))
-    return plugin, modules
+    return modules
 
 
 @pytest.mark.parametrize("algorithm", ["dqn", "c51", "qrdqn"])
@@ -32,7 +31,7 @@ def test_the_evaluation_policy_acts_on_the_network_named(algorithm):
     online_cfg = plugin.config_cls()
     target_cfg = plugin.config_cls(eval_network="target")
     assert online_cfg.eval_network == "online"  # the default
-    _, modules = modules_of(algorithm, online_cfg)
+    modules = modules_of(plugin, online_cfg)
     swapped = {"q": modules["target_q"], "target_q": modules["q"]}
     rng = np.random.default_rng(0)
 
