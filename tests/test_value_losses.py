@@ -3,6 +3,7 @@ the quantile Huber loss."""
 
 import math
 import types
+from pathlib import Path
 
 import pytest
 import torch
@@ -256,3 +257,55 @@ def test_a_value_range_with_low_not_below_high_is_refused(algorithm):
     assert cls(value_range=[0, 100]).value_range == (0.0, 100.0)
     with pytest.raises(ValidationError, match=r"algo.value_range \[5.0, 5.0\]: low must be below high"):
         cls(value_range=[5, 5])
+
+
+def test_value_range_clips_targets_and_counts_those_outside_by_hand():
+    from rlcore.ops.targets import clip_to_value_range
+
+    extra = {}
+    got = clip_to_value_range(torch.tensor([-2.0, 0.0, 50.0, 100.0, 130.0]), (0.0, 100.0), extra)
+    assert got.tolist() == [0.0, 0.0, 50.0, 100.0, 100.0]  # the ends themselves are inside
+    assert extra["target_below_range"].item() == pytest.approx(0.2)
+    assert extra["target_above_range"].item() == pytest.approx(0.2)
+
+
+def test_dqn_loss_reports_the_targets_its_value_range_clipped():
+    # target 1 + 0.5 * 8 = 5 lies above [0, 4]: clipped to 4, td = 3 - 4
+    cfg = types.SimpleNamespace(double_q=False, loss="huber", huber_delta=1.0, soft_beta=None,
+                                soft_bounds="none", munchausen_alpha=0.0, value_range=(0.0, 4.0))
+    losses, metrics = dqn_loss({"q": FixedQ([[0.0, 3.0], [6.0, 1.0]]),
+                                "target_q": FixedQ([[0.0, 0.0], [2.0, 8.0]])},
+                               one_step(action=1), cfg, {})
+    assert metrics["td_abs"].tolist() == [pytest.approx(1.0)]
+    assert metrics["target_above_range"].item() == 1.0
+    assert metrics["target_below_range"].item() == 0.0
+
+
+def test_value_range_warning_names_the_range_the_side_and_the_fix():
+    from rlcore.regimes.transition import value_range_warning
+
+    algo = types.SimpleNamespace(value_range=(0.0, 100.0))
+    msg = value_range_warning(algo, {"target_below_range": 1.0, "target_above_range": 0.0},
+                              3040)
+    assert msg.startswith("algo.value_range [0, 100] clipped 100% of the TD targets below its "
+                          "low end 0 in the log window ending at env step 3,040")
+    assert "set algo.value_range to your task's range, or to null" in msg
+    msg = value_range_warning(algo, {"target_below_range": 0.0, "target_above_range": 0.95}, 10)
+    assert "clipped 95% of the TD targets above its high end 100" in msg
+    # what the DQN CartPole file itself sees (at most 5 % above) and plugins without the range
+    assert value_range_warning(algo, {"target_below_range": 0.0,
+                                      "target_above_range": 0.053}, 99808) is None
+    assert value_range_warning(algo, {"loss": 1.0}, 10) is None
+
+
+def test_a_cartpole_value_range_on_acrobot_warns_once(tmp_path, capsys):
+    """Acrobot's returns are negative: CartPole's [0, 100] pins every target to 0."""
+    from rlcore.run.lifecycle import train_experiment
+
+    root = Path(__file__).resolve().parent.parent
+    train_experiment(root / "experiments" / "dqn_cartpole.yaml", tmp_path / "run", [
+        "env.id=Acrobot-v1", "stop.num_env_steps=3000", "algo.learning_starts=500",
+        "stop.eval_return=null", "eval.every_env_steps=0", "checkpoint.every_env_steps=0"])
+    err = capsys.readouterr().err
+    assert err.count("rlcore: WARNING: algo.value_range [0, 100] clipped 100% of the TD "
+                     "targets below its low end 0") == 1, err

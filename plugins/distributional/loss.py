@@ -22,7 +22,7 @@ import torch
 import torch.nn.functional as F
 
 from rlcore.learner.batches import replay_batch
-from rlcore.ops.targets import munchausen_bonus
+from rlcore.ops.targets import clip_to_value_range, munchausen_bonus
 
 
 def prepare_batch(modules, sample, cfg, state, rng=None):
@@ -100,7 +100,7 @@ def qr_loss(modules, batch, cfg, state, rng=None):
         reward = shifted_reward(modules, batch, cfg, lambda out: out.mean(-1), extra)
         target = reward[:, None] + batch.discount[:, None] * next_theta
         if cfg.value_range is not None:
-            target = target.clamp(*cfg.value_range)
+            target = clip_to_value_range(target, cfg.value_range, extra)
     per_sample = quantile_huber_loss(theta, target, cfg.kappa)
     td = (target.mean(-1) - theta.mean(-1)).abs()
     return ({"quantile": (batch.weight * per_sample).mean()},

@@ -22,7 +22,7 @@ import torch
 import torch.nn.functional as F
 
 from rlcore.learner.batches import replay_batch
-from rlcore.ops.targets import munchausen_bonus
+from rlcore.ops.targets import clip_to_value_range, munchausen_bonus
 
 
 def prepare_batch(modules, sample, cfg, state, rng=None):
@@ -98,7 +98,7 @@ def loss(modules, batch, cfg, state, rng=None):
             target = target + bonus
             extra["munchausen_bonus"] = bonus.mean()
         if cfg.value_range is not None:
-            target = target.clamp(*cfg.value_range)
+            target = clip_to_value_range(target, cfg.value_range, extra)
         if cfg.soft_bounds == "clip":
             target, extra["bounds_clipped"] = clip_to_bounds(
                 target, q_sa.detach(), modules["q"](batch.next_obs)[..., 0], batch,

@@ -39,3 +39,14 @@ def munchausen_bonus(q_target_s: torch.Tensor, action: torch.Tensor, beta: float
     else:
         log_pi = q_sa - torch.logsumexp(beta * q_target_s, dim=-1) / beta
     return alpha * log_pi.clamp(min=clip_low, max=0.0)
+
+
+@torch.no_grad()
+def clip_to_value_range(target: torch.Tensor, value_range, extra: dict) -> torch.Tensor:
+    """``target`` clipped into ``algo.value_range`` [low, high], recording in ``extra`` the
+    fractions of target entries that were below and above it (``target_below_range``,
+    ``target_above_range``: the transition regime warns when a range looks wrong for the env)."""
+    low, high = value_range
+    extra["target_below_range"] = (target < low).float().mean()
+    extra["target_above_range"] = (target > high).float().mean()
+    return target.clamp(low, high)

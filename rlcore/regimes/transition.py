@@ -67,6 +67,31 @@ def fragment_transitions(frag: Fragment):
                frag.truncated[t], next_obs)
 
 
+def value_range_warning(algo, learner: dict, env_steps: int) -> str | None:
+    """What to tell the user when most TD targets of a log window fell outside
+    ``algo.value_range`` (the losses' ``target_below_range`` / ``target_above_range``), else
+    None. A range copied with a file from another task clips everything (CartPole's [0, 100]
+    on Acrobot, whose returns are negative, pins every target to 0 and nothing is learned);
+    targets above the range are what it is for (a value estimate that overshoots the largest
+    return: at most 5.3 % of a window's targets in a 100k-step run of the DQN CartPole file),
+    so only a window with nine in ten of them above it is reported."""
+    below, above = learner.get("target_below_range"), learner.get("target_above_range")
+    if below is None or above is None:
+        return None
+    low, high = algo.value_range
+    if below >= 0.5:
+        share, side = below, f"below its low end {low:g}"
+    elif above >= 0.9:
+        share, side = above, f"above its high end {high:g}"
+    else:
+        return None
+    return (f"algo.value_range [{low:g}, {high:g}] clipped {share:.0%} of the TD targets "
+            f"{side} in the log window ending at env step {env_steps:,}: the range looks wrong "
+            "for this env (it must hold every discounted return the task can give, e.g. "
+            "[0, 100] for rewards in [0, 1] at gamma 0.99, negative for negative rewards); "
+            "set algo.value_range to your task's range, or to null to clip nothing")
+
+
 class Transition:
     name, one_step = "transition", True
 
@@ -86,6 +111,7 @@ class Transition:
         # where the replay-ratio count starts: (env steps, updates) of a resume whose replay
         # was not saved, so the updates missed while replay refills are not caught up
         self.restart = None
+        self._range_warned = False
 
     def worker_spec(self):
         return rollout_worker_spec(self.run.exp, self.run.spaces)
@@ -199,6 +225,13 @@ class Transition:
 
     def _scalars(self, w: dict) -> dict:
         out = {"learner": {k: v / w["n"] for k, v in w["sums"].items()} if w["n"] else {}}
+        if not self._range_warned:
+            message = value_range_warning(self.algo, out["learner"], self.run.env_steps)
+            if message:
+                import sys
+
+                print(f"rlcore: WARNING: {message}", file=sys.stderr, flush=True)
+                self._range_warned = True
         out["rollout"] = self.run.episode_scalars(*self._ended)
         self._ended = ([], [])
         out["actors"] = {"policy_lag": float(np.mean(self.lags)) if self.lags else None}
