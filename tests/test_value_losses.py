@@ -309,3 +309,34 @@ def test_a_cartpole_value_range_on_acrobot_warns_once(tmp_path, capsys):
     err = capsys.readouterr().err
     assert err.count("rlcore: WARNING: algo.value_range [0, 100] clipped 100% of the TD "
                      "targets below its low end 0") == 1, err
+
+
+def test_c51_reports_the_target_mass_its_support_clips_by_hand():
+    from rlcore.plugins.distributional.loss import c51_loss
+    from rlcore.regimes.transition import value_range_warning
+
+    class Uniform(torch.nn.Module):  # logits 0: every atom 1/3 for both actions
+        def __init__(self):
+            super().__init__()
+            self.w = torch.nn.Parameter(torch.zeros(1))
+
+        def forward(self, obs):
+            return torch.zeros(len(obs), 2, 3) + 0 * self.w
+
+    # atoms [0, 1, 2]; reward -1.5, discount 0.5: Tz = [-1.5, -1, -0.5], all below v_min 0
+    cfg = types.SimpleNamespace(v_min=0.0, v_max=2.0, num_atoms=3, double_q=False,
+                                munchausen_alpha=0.0)
+    batch = Batch(obs=torch.tensor([[0.0]]), action=torch.tensor([0]),
+                  reward=torch.tensor([-1.5]), discount=torch.tensor([0.5]),
+                  next_obs=torch.tensor([[1.0]]), weight=torch.tensor([1.0]))
+    _, metrics = c51_loss({"q": Uniform(), "target_q": Uniform()}, batch, cfg, {})
+    assert metrics["target_below_range"].item() == pytest.approx(1.0)
+    assert metrics["target_above_range"].item() == 0.0
+    # reward 1.5: Tz = [1.5, 2, 2.5], the mass of the last atom (1/3) above v_max 2
+    batch.reward = torch.tensor([1.5])
+    _, metrics = c51_loss({"q": Uniform(), "target_q": Uniform()}, batch, cfg, {})
+    assert metrics["target_above_range"].item() == pytest.approx(1 / 3)
+    msg = value_range_warning(cfg, {"target_below_range": 1.0, "target_above_range": 0.0}, 5)
+    assert msg.startswith("algo.v_min/v_max [0, 2] clipped 100% of the target distributions' "
+                          "mass below its low end 0")
+    assert msg.endswith("set algo.v_min and algo.v_max to your task's range")

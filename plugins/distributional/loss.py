@@ -83,6 +83,10 @@ def c51_loss(modules, batch, cfg, state, rng=None):
         extra = {}
         reward = shifted_reward(modules, batch, cfg, expected, extra)
         target = categorical_projection(next_p, reward, batch.discount, atoms)
+        # the share of the target distributions' mass the support clips (as value_range's)
+        tz = reward[:, None] + batch.discount[:, None] * atoms[None, :]
+        extra["target_below_range"] = (next_p * (tz < cfg.v_min)).sum(-1).mean()
+        extra["target_above_range"] = (next_p * (tz > cfg.v_max)).sum(-1).mean()
     xent = -(target * log_p).sum(-1)
     q_mean = (log_p.exp() * atoms).sum(-1).mean()
     return ({"xent": (batch.weight * xent).mean()},

@@ -69,27 +69,34 @@ def fragment_transitions(frag: Fragment):
 
 def value_range_warning(algo, learner: dict, env_steps: int) -> str | None:
     """What to tell the user when most TD targets of a log window fell outside
-    ``algo.value_range`` (the losses' ``target_below_range`` / ``target_above_range``), else
-    None. A range copied with a file from another task clips everything (CartPole's [0, 100]
-    on Acrobot, whose returns are negative, pins every target to 0 and nothing is learned);
-    targets above the range are what it is for (a value estimate that overshoots the largest
-    return: at most 5.3 % of a window's targets in a 100k-step run of the DQN CartPole file),
-    so only a window with nine in ten of them above it is reported."""
+    ``algo.value_range`` (c51: its support, v_min..v_max), from the losses'
+    ``target_below_range`` / ``target_above_range``; else None. A range copied with a file
+    from another task clips everything (CartPole's [0, 100] on Acrobot, whose returns are
+    negative, pins every target to 0 and nothing is learned); targets above the range are what
+    it is for (a value estimate that overshoots the largest return: at most 5.3 % of a
+    window's targets in a 100k-step run of the DQN CartPole file), so only a window with nine
+    in ten of them above it is reported."""
     below, above = learner.get("target_below_range"), learner.get("target_above_range")
     if below is None or above is None:
         return None
-    low, high = algo.value_range
+    if getattr(algo, "value_range", None) is not None:
+        (low, high), name = algo.value_range, "algo.value_range"
+        what, fix = "the TD targets", "algo.value_range to your task's range, or to null to clip nothing"
+    elif hasattr(algo, "v_min") and hasattr(algo, "v_max"):  # c51: the support's ends
+        low, high, name = algo.v_min, algo.v_max, "algo.v_min/v_max"
+        what, fix = "the target distributions' mass", "algo.v_min and algo.v_max to your task's range"
+    else:
+        return None
     if below >= 0.5:
         share, side = below, f"below its low end {low:g}"
     elif above >= 0.9:
         share, side = above, f"above its high end {high:g}"
     else:
         return None
-    return (f"algo.value_range [{low:g}, {high:g}] clipped {share:.0%} of the TD targets "
-            f"{side} in the log window ending at env step {env_steps:,}: the range looks wrong "
-            "for this env (it must hold every discounted return the task can give, e.g. "
-            "[0, 100] for rewards in [0, 1] at gamma 0.99, negative for negative rewards); "
-            "set algo.value_range to your task's range, or to null to clip nothing")
+    return (f"{name} [{low:g}, {high:g}] clipped {share:.0%} of {what} {side} in the log "
+            f"window ending at env step {env_steps:,}: the range looks wrong for this env (it "
+            "must hold every discounted return the task can give, e.g. [0, 100] for rewards "
+            f"in [0, 1] at gamma 0.99, negative for negative rewards); set {fix}")
 
 
 class Transition:
