@@ -144,7 +144,7 @@ class ActorLoop:
     epsilon-greedy Nature-CNN DQN policy, fragments turned into transitions and written into
     (frame-deduplicating) replay."""
 
-    def __init__(self, env_id: str, num_envs: int, epsilon: float):
+    def __init__(self, env_id: str, num_envs: int, epsilon: float, inference: str = "numpy"):
         import numpy as np
 
         from rlcore.config import load_experiment
@@ -155,7 +155,7 @@ class ActorLoop:
         exp = load_experiment(ROOT / "experiments" / "dqn_pong.yaml", [
             f"env.id={env_id}", f"env.num_envs={num_envs}", "env.kwargs={}",
             "rollout.fragment_length=32", f"algo.eps_start={epsilon}", f"algo.eps_end={epsilon}",
-            "algo.buffer_size=200000"])
+            "algo.buffer_size=200000", f"rollout.inference={inference}"])
         spaces = check_spaces(exp)
         self.pool = rollout_pool(exp, spaces)
         self.buf = make_replay(exp, spaces)
@@ -187,7 +187,9 @@ def run_atari(args) -> None:
         loops = {"raw_native": RawLoop("rlcore/PongNative-v5", n),
                  "raw_wrapped": RawLoop("rlcore/Pong-v5", n)}
         for eps in args.epsilons:
-            loops[f"rollout_eps{eps}"] = ActorLoop("rlcore/PongNative-v5", n, eps)
+            for kind in args.inference.split(","):
+                tag = "" if kind == "numpy" else f"_{kind}"
+                loops[f"rollout{tag}_eps{eps}"] = ActorLoop("rlcore/PongNative-v5", n, eps, kind)
         rates = {k: [] for k in loops}
         for _ in range(args.rounds):
             for k, loop in loops.items():
@@ -203,7 +205,8 @@ def run_atari(args) -> None:
             np.array(rates["raw_wrapped"]) / np.array(rates["raw_native"]))), 3)
         emit("atari_rollout_throughput", None, metrics,
              {"num_envs": n, "seconds_per_round": args.seconds, "rounds": args.rounds,
-              "torch_threads": 1, "rates": {k: [round(x) for x in v] for k, v in rates.items()}},
+              "torch_threads": 1, "inference": args.inference.split(","),
+              "rates": {k: [round(x) for x in v] for k, v in rates.items()}},
              args.out)
 
 
@@ -256,6 +259,9 @@ def main(argv=None) -> int:
     p.add_argument("--threads", type=int, nargs="+", default=[1, 2])
     p.add_argument("--seconds", type=float, default=10.0)
     p.add_argument("--rounds", type=int, default=3, help="Atari: interleaved measurement rounds")
+    p.add_argument("--inference", default="numpy",
+                   help="Atari: rollout.inference kinds of the actor loops, comma-separated "
+                        "(numpy, torch)")
     p.add_argument("--out", default=None, help="append the JSON lines to this file")
     p.add_argument("--child-cartpole", type=int, default=None, help=argparse.SUPPRESS)
     args = p.parse_args(argv)

@@ -59,7 +59,8 @@ ON_POLICY_TIME = {"time/env_steps_per_s", "time/sample_s", "time/update_s"}
 PPO_CARTPOLE = EVAL | ROLLOUT | PPO | ON_POLICY_TIME
 PPO_PENDULUM = PPO_CARTPOLE | {"learner/policy_std"}
 DQN_CARTPOLE = EVAL | ROLLOUT | {"learner/loss", "learner/q_mean", "learner/grad_norm",
-                                 "learner/munchausen_bonus",
+                                 "learner/munchausen_bonus", "learner/target_below_range",
+                                 "learner/target_above_range",
                                  "learner/lr", "buffer/updates", "buffer/size",
                                  "time/env_steps_per_s", "time/update_s"}
 
