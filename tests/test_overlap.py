@@ -16,7 +16,8 @@ FIELDS = ("obs", "action", "reward", "terminated", "truncated", "bootstrap_obs",
           "final_idx", "episode_returns", "episode_lengths")
 
 
-def worker(overlap: bool, epsilon: float, num_envs: int = 4, seed: int = 3):
+def worker(overlap: bool, epsilon: float, num_envs: int = 4, seed: int = 3,
+           inference: str = "numpy"):
     from rlcore.actors.worker import RolloutWorker, rollout_worker_spec
     from rlcore.config import load_experiment
     from rlcore.run.checks import check_spaces
@@ -25,7 +26,7 @@ def worker(overlap: bool, epsilon: float, num_envs: int = 4, seed: int = 3):
         "env.id=rlcore/PongNative-v5", f"env.num_envs={num_envs}", "rollout.num_actors=0",
         "rollout.fragment_length=16", f"algo.eps_start={epsilon}", f"algo.eps_end={epsilon}",
         "env.kwargs={max_episode_steps: 24}", f"rollout.overlap={str(overlap).lower()}",
-        f"seed={seed}"])
+        f"seed={seed}", f"rollout.inference={inference}"])
     spaces = check_spaces(exp)
     return RolloutWorker(**rollout_worker_spec(exp, spaces).kwargs(0, 0, False))
 
@@ -43,11 +44,13 @@ def same(a, b) -> None:
         assert x.shape == y.shape and np.array_equal(x, y), name
 
 
-def test_a_greedy_policy_gives_the_unsplit_loops_data():
+@pytest.mark.parametrize("inference", ["numpy", "torch"])
+def test_a_greedy_policy_gives_the_unsplit_loops_data(inference):
     """Four fragments of 16 steps over 4 sub-envs whose episodes are cut at 24 steps: every
     field of every fragment equals the unsplit worker's (truncations and their final
-    observations included)."""
-    plain, split = fragments(worker(False, 0.0)), fragments(worker(True, 0.0))
+    observations included), with the numpy network and with torch's (the Atari files')."""
+    plain = fragments(worker(False, 0.0, inference=inference))
+    split = fragments(worker(True, 0.0, inference=inference))
     assert sum(len(f.final_idx) for f in plain) == 8  # every sub-env truncated twice
     for a, b in zip(plain, split):
         same(a, b)
