@@ -68,7 +68,8 @@ def replay_batch(sample, device) -> Batch:
     """A ``ReplaySample`` as a learner ``Batch`` on ``device`` (images stay uint8 until the
     network scales them)."""
     def put(x):
-        return torch.as_tensor(x).to(device, non_blocking=True)
+        t = torch.as_tensor(x)
+        return t if t.device == device else t.to(device, non_blocking=True)
 
     return Batch(obs=put(sample.obs), action=put(sample.action), reward=put(sample.reward),
                  discount=put(sample.discount), next_obs=put(sample.next_obs),
