@@ -183,3 +183,31 @@ def fill_random_frames(buf, steps: int, rng) -> None:
         action, reward = rng.integers(0, 6, 1), rng.random(1).astype(np.float32)
         buf.add([0], stack, action, reward, done, done, nxt)
         stack = nxt
+
+
+def with_optimizers(fwd_bwd, params, lr: float):
+    """The floors of ``learner_floor.py`` and ``dqn_learner_floor.py``: ``fwd_bwd(i)`` alone,
+    then followed by a foreach Adam step, then by a fused Adam step (one kernel; rounds
+    differently) on ``params``."""
+    import torch
+
+    opt = torch.optim.Adam(params, lr=lr, foreach=True)
+    fused = torch.optim.Adam(params, lr=lr, fused=True)
+
+    def with_adam(i):
+        fwd_bwd(i)
+        opt.step()
+
+    def with_fused_adam(i):
+        fwd_bwd(i)
+        fused.step()
+
+    return fwd_bwd, with_adam, with_fused_adam
+
+
+def per_update(fn, n: int) -> float:
+    """Seconds per call of ``fn(i)`` over ``n`` calls."""
+    t = time.perf_counter()
+    for i in range(n):
+        fn(i)
+    return (time.perf_counter() - t) / n

@@ -83,8 +83,6 @@ def floor_step(seed: int = 0):
                                  torch.nn.Linear(256, 2))
     target = copy.deepcopy(online).requires_grad_(False)
     params = list(online.parameters())
-    opt = torch.optim.Adam(params, lr=2.3e-3, foreach=True)
-    fused = torch.optim.Adam(params, lr=2.3e-3, fused=True)
     n = 4096
     obs, next_obs = torch.randn(n, 4), torch.randn(n, 4)
     action, reward = torch.randint(0, 2, (n, 1)), torch.randn(n)
@@ -101,22 +99,11 @@ def floor_step(seed: int = 0):
             p.grad = None
         loss.backward()
 
-    def with_adam(i):
-        fwd_bwd(i)
-        opt.step()
-
-    def with_fused_adam(i):
-        fwd_bwd(i)
-        fused.step()
-
-    return fwd_bwd, with_adam, with_fused_adam
+    return bc.with_optimizers(fwd_bwd, params, 2.3e-3)
 
 
 def per_update(fn, n: int = UPDATES) -> float:
-    t = time.perf_counter()
-    for i in range(n):
-        fn(i)
-    return (time.perf_counter() - t) / n
+    return bc.per_update(fn, n)
 
 
 class RlcoreSide:

@@ -76,8 +76,6 @@ def floor_step(seed: int = 0):
 
     pi, vf = mlp(6), mlp(1)
     params = list(pi.parameters()) + list(vf.parameters())
-    opt = torch.optim.Adam(params, lr=2e-5, foreach=True)
-    fused = torch.optim.Adam(params, lr=2e-5, fused=True)
     obs, target = torch.randn(512, 17), torch.randn(512, 7)
     perm = torch.randperm(512)
 
@@ -90,22 +88,11 @@ def floor_step(seed: int = 0):
             p.grad = None
         loss.backward()
 
-    def with_adam(i):
-        fwd_bwd(i)
-        opt.step()
-
-    def with_fused_adam(i):
-        fwd_bwd(i)
-        fused.step()
-
-    return fwd_bwd, with_adam, with_fused_adam
+    return bc.with_optimizers(fwd_bwd, params, 2e-5)
 
 
 def per_update(fn, n: int = UPDATES) -> float:
-    t = time.perf_counter()
-    for i in range(n):
-        fn(i)
-    return (time.perf_counter() - t) / n
+    return bc.per_update(fn, n)
 
 
 def main() -> None:
