@@ -18,6 +18,7 @@ beside each checkpoint as ``replay.npz`` and restored on resume.
 from __future__ import annotations
 
 import collections
+import sys
 import zipfile
 from pathlib import Path
 
@@ -129,8 +130,6 @@ class Transition:
         replay = path / "replay.npz"
         if not replay.is_file():
             self.restart = (int(meta["env_steps"]), int(meta["learner"]["updates"]))
-            import sys
-
             print(f"rlcore: WARNING: {path} holds no replay (algo.checkpoint_replay was off), "
                   "so replay restarts empty. Updates pause until it holds "
                   f"algo.learning_starts={self.algo.learning_starts} new transitions, then go on "
@@ -235,8 +234,6 @@ class Transition:
         if not self._range_warned:
             message = value_range_warning(self.algo, out["learner"], self.run.env_steps)
             if message:
-                import sys
-
                 print(f"rlcore: WARNING: {message}", file=sys.stderr, flush=True)
                 self._range_warned = True
         out["rollout"] = self.run.episode_scalars(*self._ended)
