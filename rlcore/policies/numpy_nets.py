@@ -72,7 +72,7 @@ class NumpyNet:
                 x = x @ w_t if b is None else x @ w_t + b
             elif kind == "conv2d":
                 if not nhwc:
-                    x, nhwc = np.ascontiguousarray(x.transpose(0, 2, 3, 1)), True
+                    x, nhwc = channels_last(x, x.dtype), True
                 x = conv2d_nhwc(x, *args)
             elif kind == "relu":
                 x = np.maximum(x, 0.0, out=x) if owned else np.maximum(x, np.float32(0.0))
@@ -82,7 +82,7 @@ class NumpyNet:
                 x, nhwc = (x.transpose(0, 3, 1, 2) if nhwc else x).reshape(len(x), -1), False
             elif kind == "float32":
                 if args and x.ndim == 4 and not nhwc:  # a conv follows: go channels-last in
-                    x, nhwc = np.ascontiguousarray(x.transpose(0, 2, 3, 1), np.float32), True
+                    x, nhwc = channels_last(x, np.float32), True
                 x = np.asarray(x, np.float32)
             else:  # div
                 x = np.asarray(x, np.float32) / args
@@ -115,6 +115,19 @@ def _bind(op: tuple, params: dict, module: str, conv_net: bool):
     if kind == "div":
         return kind, np.float32(op[1])
     return kind, conv_net if kind == "float32" else None
+
+
+def channels_last(x: np.ndarray, dtype) -> np.ndarray:
+    """x [N, C, H, W] as a contiguous [N, H, W, C] array of ``dtype``. For the few channels of
+    stacked frames, one strided copy per channel: 53 against 125 us for 4 Pong stacks
+    (uint8 -> float32) as one transposing copy, whose inner loop runs over C alone."""
+    n, c, h, w = x.shape
+    if c > 16:
+        return np.ascontiguousarray(x.transpose(0, 2, 3, 1), dtype)
+    out = np.empty((n, h, w, c), dtype)
+    for i in range(c):
+        out[..., i] = x[:, i]
+    return out
 
 
 def conv2d_nhwc(x: np.ndarray, w_t: np.ndarray, b: np.ndarray, k: int, stride: int) -> np.ndarray:
