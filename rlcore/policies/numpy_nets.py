@@ -103,13 +103,10 @@ def _bind(op: tuple, params: dict, module: str, conv_net: bool):
 
     bias = f"{op[1]}.bias" if len(op) > 1 else ""
     if kind == "linear":
+        # A transposed view multiplies exactly as the earlier NumpyMLP did: the MLP policies
+        # keep numpy's one product, torch's numbers bit for bit. A conv net's dense layers go
+        # through ``dense``, whose products are built on first use for each weights version.
         w_t = get(f"{op[1]}.weight").T
-        # A transposed view multiplies exactly as the earlier NumpyMLP did (same numbers for
-        # the MLP policies); a copy is faster for the 3136 x 512 layer of a conv net (8 frames:
-        # 0.85 ms against 1.5 ms) and is made once per weights version.
-        w_t = np.ascontiguousarray(w_t) if conv_net else w_t
-        # column blocks (``dense``) only for the conv nets' layers: the MLP policies keep
-        # numpy's one product, which gives torch's numbers bit for bit
         return kind, (w_t, get(bias) if bias in params else None, {} if conv_net else None)
     if kind == "conv2d":
         w = get(f"{op[1]}.weight")  # [out, in, k, k] -> rows (kh, kw, in) to fit NHWC patches
@@ -125,27 +122,38 @@ def _bind(op: tuple, params: dict, module: str, conv_net: bool):
 # largest product M * N * K measured on that path (x [4, 3136] @ [3136, 64]: 0.13 ms; at
 # 5 x 64 x 3136 it repacks again, 0.45 ms). 2 vCPU AMD EPYC, SKYLAKEX kernels.
 SMALL_GEMM = 4 * 64 * 3136
+COPY_AFTER = 32  # calls with one weights version before its blocks are copied (see dense)
 
 
-def dense(x: np.ndarray, w_t: np.ndarray, blocks: dict | None) -> np.ndarray:
-    """x @ w_t. A few rows against a large weight (the Nature CNN's 3136 x 512 layer at 2-8
-    frames) go in column blocks of w_t small enough for OpenBLAS's unpacked kernels: 4 frames
-    0.13-0.22 ms against 0.44-0.57 ms for one product, which repacks the 6.4 MB weight on
-    every call (warm / cache-flushed). ``blocks`` caches the blocks by width (None: always one
-    product). Sums the same terms in another order than one product: equal to ~1e-6
-    relative."""
-    if blocks is None:
+def dense(x: np.ndarray, w_t: np.ndarray, cache: dict | None) -> np.ndarray:
+    """x @ w_t for w_t the transposed view of a published weight [out, in].
+
+    ``cache`` None (the MLP policies): one product of the view. Else (a conv net's dense
+    layers), a few rows against a large weight (the Nature CNN's 3136 x 512 layer at 2-8
+    frames) go in column blocks small enough for OpenBLAS's unpacked kernels: 4 frames
+    0.13-0.22 ms against 0.44-0.57 ms for one product, which repacks the 6.4 MB weight on every
+    call (warm / cache-flushed). The blocks are transposed views of row blocks of the weight
+    (0.16 ms at 4 frames) for the first ``COPY_AFTER`` calls with one weights version, then
+    contiguous copies (0.13 ms; the copy costs 0.65 ms): DQN's actors get a new version every
+    fragment (8 calls), PPO's every rollout (256 calls). Other shapes use a contiguous copy
+    of w_t made on first use (8 frames' one product: 0.85 against 1.5 ms for the view). Sums
+    the same terms in another order than one product: ~1e-6 relative."""
+    if cache is None:
         return x @ w_t
     n, k = x.shape
     width = w_t.shape[1]
     while width > 16 and n * width * k > SMALL_GEMM:
         width //= 2
     if n < 2 or width == w_t.shape[1] or n * width * k > SMALL_GEMM:
-        return x @ w_t
-    if width not in blocks:
-        blocks[width] = [np.ascontiguousarray(w_t[:, j:j + width])
-                         for j in range(0, w_t.shape[1], width)]
-    return np.concatenate([x @ block for block in blocks[width]], axis=1)
+        if "full" not in cache:
+            cache["full"] = np.ascontiguousarray(w_t)
+        return x @ cache["full"]
+    calls = cache["calls"] = cache.get("calls", 0) + 1
+    key = (width, calls > COPY_AFTER)
+    if key not in cache:
+        cache[key] = [np.ascontiguousarray(w_t[:, j:j + width]) if key[1] else w_t[:, j:j + width]
+                      for j in range(0, w_t.shape[1], width)]
+    return np.concatenate([x @ block for block in cache[key]], axis=1)
 
 
 def channels_last(x: np.ndarray, dtype) -> np.ndarray:
