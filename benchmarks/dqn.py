@@ -142,30 +142,42 @@ class RawLoop:
 class ActorLoop:
     """The transition actor's loop as the replay driver runs it inline: RolloutWorker with the
     epsilon-greedy Nature-CNN DQN policy, fragments turned into transitions and written into
-    (frame-deduplicating) replay."""
+    (frame-deduplicating) replay. ``new_weights``: as a DQN Pong run drives it, the file's
+    fragments (4 steps) and a new weights version before each (the file publishes after every
+    update); otherwise fragments of 32 steps with the initial weights."""
 
-    def __init__(self, env_id: str, num_envs: int, epsilon: float, inference: str = "numpy"):
+    def __init__(self, env_id: str, num_envs: int, epsilon: float, inference: str = "numpy",
+                 new_weights: bool = False):
         import numpy as np
+        import torch
 
         from rlcore.config import load_experiment
+        from rlcore.learner.core import Learner
         from rlcore.run.checks import check_spaces
         from rlcore.actors.pool import rollout_pool
         from rlcore.regimes.transition import make_replay
 
         exp = load_experiment(ROOT / "experiments" / "dqn_pong.yaml", [
             f"env.id={env_id}", f"env.num_envs={num_envs}", "env.kwargs={}",
-            "rollout.fragment_length=32", f"algo.eps_start={epsilon}", f"algo.eps_end={epsilon}",
+            *([] if new_weights else ["rollout.fragment_length=32"]),
+            f"algo.eps_start={epsilon}", f"algo.eps_end={epsilon}",
             "algo.buffer_size=200000", f"rollout.inference={inference}"])
         spaces = check_spaces(exp)
         self.pool = rollout_pool(exp, spaces)
         self.buf = make_replay(exp, spaces)
         self.streams = np.arange(num_envs)
+        self.weights = (Learner(exp, spaces, torch.device("cpu"), one_step=True)
+                        .weights(for_actors=True) if new_weights else None)
+        self.version = 0
 
     def run(self, seconds: float) -> float:
         from rlcore.regimes.transition import fragment_transitions
 
         steps, t0 = 0, time.perf_counter()
         while time.perf_counter() - t0 < seconds:
+            if self.weights is not None:
+                self.version += 1
+                self.pool.publish(self.weights, self.version)
             frag = self.pool.stream(lambda slot: {"env_steps": 0, "num_actors": 1})[0]
             for o, a, r, te, tr, no in fragment_transitions(frag):
                 self.buf.add(self.streams, o, a, r, te, tr, no)
@@ -190,6 +202,9 @@ def run_atari(args) -> None:
             for kind in args.inference.split(","):
                 tag = "" if kind == "numpy" else f"_{kind}"
                 loops[f"rollout{tag}_eps{eps}"] = ActorLoop("rlcore/PongNative-v5", n, eps, kind)
+                if args.new_weights:
+                    loops[f"rollout{tag}_eps{eps}_new_weights"] = ActorLoop(
+                        "rlcore/PongNative-v5", n, eps, kind, new_weights=True)
         rates = {k: [] for k in loops}
         for _ in range(args.rounds):
             for k, loop in loops.items():
@@ -262,6 +277,9 @@ def main(argv=None) -> int:
     p.add_argument("--inference", default="numpy",
                    help="Atari: rollout.inference kinds of the actor loops, comma-separated "
                         "(numpy, torch)")
+    p.add_argument("--new-weights", action="store_true",
+                   help="Atari: also each actor loop as a DQN Pong run drives it, the file's "
+                        "4-step fragments with new weights before each")
     p.add_argument("--out", default=None, help="append the JSON lines to this file")
     p.add_argument("--child-cartpole", type=int, default=None, help=argparse.SUPPRESS)
     args = p.parse_args(argv)
