@@ -30,12 +30,18 @@ def prepare_batch(modules, sample, cfg, state, rng=None):
 
 
 def categorical_projection(next_probs: torch.Tensor, reward: torch.Tensor, discount: torch.Tensor,
-                           atoms: torch.Tensor) -> torch.Tensor:
+                           atoms: torch.Tensor, extra: dict | None = None) -> torch.Tensor:
     """Project the distribution of r + d z (probabilities ``next_probs`` [B, K] on ``atoms`` [K])
-    onto ``atoms``; returns [B, K] probabilities."""
+    onto ``atoms``; returns [B, K] probabilities. With ``extra``, the batch mean shares of mass
+    whose r + d z falls below / above the support (what it clips, as value_range's) go in as
+    ``target_below_range`` / ``target_above_range``."""
     v_min, v_max, K = atoms[0], atoms[-1], atoms.numel()
     dz = (v_max - v_min) / (K - 1)
-    tz = (reward[:, None] + discount[:, None] * atoms[None, :]).clamp(v_min, v_max)
+    tz = reward[:, None] + discount[:, None] * atoms[None, :]
+    if extra is not None:
+        extra["target_below_range"] = (next_probs * (tz < v_min)).sum(-1).mean()
+        extra["target_above_range"] = (next_probs * (tz > v_max)).sum(-1).mean()
+    tz = tz.clamp(v_min, v_max)
     b = ((tz - v_min) / dz).clamp(0, K - 1)
     lower, upper = b.floor().long(), b.ceil().long()
     w_upper = b - lower.float()
@@ -82,11 +88,7 @@ def c51_loss(modules, batch, cfg, state, rng=None):
         next_p = F.softmax(target_logits[torch.arange(len(logits)), a_star], dim=-1)
         extra = {}
         reward = shifted_reward(modules, batch, cfg, expected, extra)
-        target = categorical_projection(next_p, reward, batch.discount, atoms)
-        # the share of the target distributions' mass the support clips (as value_range's)
-        tz = reward[:, None] + batch.discount[:, None] * atoms[None, :]
-        extra["target_below_range"] = (next_p * (tz < cfg.v_min)).sum(-1).mean()
-        extra["target_above_range"] = (next_p * (tz > cfg.v_max)).sum(-1).mean()
+        target = categorical_projection(next_p, reward, batch.discount, atoms, extra)
     xent = -(target * log_p).sum(-1)
     q_mean = (log_p.exp() * atoms).sum(-1).mean()
     return ({"xent": (batch.weight * xent).mean()},
