@@ -211,3 +211,19 @@ def per_update(fn, n: int) -> float:
     for i in range(n):
         fn(i)
     return (time.perf_counter() - t) / n
+
+
+def sb3_timing(python: str, code: str, arg: str) -> dict:
+    """Run an SB3 timing snippet (``code``, one argument) in the SB3 venv's ``python`` and return
+    the JSON object on its last stdout line. The working directory is the temp folder: MuJoCo
+    writes its warnings to MUJOCO_LOG.TXT wherever it runs."""
+    import tempfile
+
+    out = subprocess.run([python, "-c", code, arg], capture_output=True, text=True, check=True,
+                         cwd=tempfile.gettempdir())
+    return json.loads(out.stdout.strip().splitlines()[-1])
+
+
+def best_of_rounds(rows: dict) -> dict:
+    """Each row's best round: the largest rate (keys ending ``_sps``), else the smallest time."""
+    return {k: (max(v) if k.endswith("_sps") else min(v)) for k, v in rows.items() if v}

@@ -25,9 +25,7 @@ steps), ``256 / (256 * env_s + 128 * update_s)``, against SB3's own training rat
 from __future__ import annotations
 
 import argparse
-import json
 import os
-import subprocess
 import sys
 import tempfile
 import time
@@ -161,12 +159,10 @@ def main() -> None:
         rows["+adam"].append(per_update(with_adam))
         rows["+fused_adam"].append(per_update(with_fused_adam))
         if args.sb3:
-            out = subprocess.run([args.sb3, "-c", SB3_CODE, "3"], capture_output=True,
-                                 text=True, check=True, cwd=tempfile.gettempdir())
-            sb3 = json.loads(out.stdout.strip().splitlines()[-1])
+            sb3 = bc.sb3_timing(args.sb3, SB3_CODE, "3")
             rows["sb3"].append(sb3["update_s"])
             rows["sb3_train_sps"].append(2048 / sb3["learn_2048_s"])
-    best = {k: (max(v) if k == "sb3_train_sps" else min(v)) for k, v in rows.items() if v}
+    best = bc.best_of_rounds(rows)
     sb3_train_sps = best.pop("sb3_train_sps", None)
 
     def sps(update_s: float) -> float:
@@ -192,10 +188,7 @@ def main() -> None:
                            for x in v] for k, v in rows.items()},
             "load_avg": list(os.getloadavg()), "torch": torch.__version__,
             "cpu": bc.host_info()["cpu_model"], "git": bc.git_state()}
-    print(json.dumps(line))
-    if args.out:
-        with open(args.out, "a") as f:
-            f.write(json.dumps(line) + "\n")
+    bc.emit(line, args.out)
     print(f"\nper update (best of {args.rounds} rounds, ms): " + ", ".join(
         f"{k} {v * 1e3:.3f}" for k, v in best.items() if k != "env")
           + f"; env side {best['env'] * 1e6:.0f} us per env step", file=sys.stderr)

@@ -23,9 +23,7 @@ the ceiling of the ratio to SB3 with these settings on this CPU.
 from __future__ import annotations
 
 import argparse
-import json
 import os
-import subprocess
 import sys
 import tempfile
 import time
@@ -137,13 +135,10 @@ def main() -> None:
         rows["+adam"].append(per_update(with_adam))
         rows["+fused_adam"].append(per_update(with_fused_adam))
         if args.sb3:
-            out = subprocess.run([args.sb3, "-c", SB3_CODE, "2"], capture_output=True,
-                                 text=True, check=True, cwd=tempfile.gettempdir())  # MuJoCo
-            # writes its warnings to MUJOCO_LOG.TXT in the working directory
-            sb3 = json.loads(out.stdout.strip().splitlines()[-1])
+            sb3 = bc.sb3_timing(args.sb3, SB3_CODE, "2")
             rows["sb3"].append(sb3["update_s"])
             rows["sb3_train_sps"].append(2048 / sb3["learn_2048_s"])
-    best = {k: (max(v) if k == "sb3_train_sps" else min(v)) for k, v in rows.items() if v}
+    best = bc.best_of_rounds(rows)
     sb3_train_sps = best.pop("sb3_train_sps", None)
 
     def sps(update_s: float) -> float:
@@ -169,10 +164,7 @@ def main() -> None:
             "rlcore_update_ratio_to_sb3": round(best["sb3"] / best["rlcore"], 2),
             "rlcore_fused_ratio_to_sb3_at_this_update": round(
                 sps(best["rlcore_fused"]) / sb3_train_sps, 2)})
-    print(json.dumps(line))
-    if args.out:
-        with open(args.out, "a") as f:
-            f.write(json.dumps(line) + "\n")
+    bc.emit(line, args.out)
     print(f"\nper minibatch update (best of {args.rounds} rounds, ms): " + ", ".join(
         f"{k} {v * 1e3:.3f}" for k, v in best.items() if k != "env")
           + f"; env side {best['env'] * 1e6:.0f} us per env step")
